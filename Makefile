@@ -1,0 +1,30 @@
+# Quick start: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean setup
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned, so the CPU build on this machine's disk is used
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m gradsweep.demo
+
+test: $(STAMP)
+	$(BIN)/ruff check gradsweep tests benchmarks
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check gradsweep tests benchmarks
+	$(BIN)/ruff format --check gradsweep tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
