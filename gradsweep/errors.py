@@ -1,0 +1,15 @@
+"""Errors a user can cause: the CLI turns each into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+
+class GradsweepError(Exception):
+    """A user's mistake (bad argument, bad spec, unknown problem); the message is one line."""
+
+
+class ProblemError(GradsweepError):
+    """A problem name, its parameters or its data are not usable."""
+
+
+class BalancerError(GradsweepError):
+    """A balancer name or its hyperparameters are not usable."""

@@ -1,0 +1,48 @@
+"""The balancer interface: who owns the task weights and how a step's gradient is formed."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from gradsweep.trainers.step import TrainingStep
+
+
+@dataclass(frozen=True)
+class BalancerContext:
+    """What a balancer may need to know before the first step."""
+
+    task_count: int
+    device: torch.device
+    theoretical_initial_losses: list[float] | None
+    first_epoch_mean_losses: Callable[[], torch.Tensor]
+
+
+class Balancer(ABC):
+    """Turns a step's task losses into network gradients and keeps ``w(t)``.
+
+    ``needs_split`` asks the loop for a step whose heads run on detached copies of the
+    shared features, so per-task gradients at the last shared layer are available.
+    """
+
+    needs_split: bool = False
+
+    @abstractmethod
+    def start(self, context: BalancerContext) -> None:
+        """Called once before training, on the training device."""
+
+    @property
+    @abstractmethod
+    def weights(self) -> torch.Tensor:
+        """The weights the next step will use, shape (T,), detached."""
+
+    @abstractmethod
+    def step(self, training_step: TrainingStep) -> None:
+        """Accumulate the network's gradient for this step and update ``w`` for the next."""
+
+    def describe(self) -> dict[str, object]:
+        """The hyperparameters, for records and JSON output."""
+        return {}

@@ -1,0 +1,137 @@
+"""The contract every multitask problem meets, so one training loop serves them all."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+from torch import nn
+
+Direction = Literal["min", "max"]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One task: its name and its primary test metric (with the direction that is better)."""
+
+    name: str
+    metric: str
+    direction: Direction = "min"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Inputs and one target tensor per task, already on the training device."""
+
+    inputs: torch.Tensor
+    targets: tuple[torch.Tensor, ...]
+
+
+class MultitaskData(Protocol):
+    """A data split the loop can sample: its length and a batch for given indices."""
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> Batch: ...
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """A split held in memory as tensors (the default for small problems)."""
+
+    inputs: torch.Tensor
+    targets: tuple[torch.Tensor, ...]
+
+    def __len__(self) -> int:
+        return int(self.inputs.shape[0])
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> Batch:
+        idx = indices.to(self.inputs.device)
+        return Batch(
+            self.inputs[idx].to(device),
+            tuple(target[idx].to(device) for target in self.targets),
+        )
+
+
+class MultitaskModel(nn.Module):
+    """A shared trunk producing features ``z`` and one head per task.
+
+    ``shared_layer`` is GradNorm's ``W``: the weight of the last shared layer, through
+    which ``z`` is computed. It must be a parameter of the trunk.
+    """
+
+    def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: nn.Parameter):
+        super().__init__()
+        self.trunk = trunk
+        self.heads = nn.ModuleList(heads)
+        if not any(shared_layer is p for p in trunk.parameters()):
+            raise ValueError("shared_layer must be a parameter of the trunk")
+        self._shared_layer_name = next(n for n, p in trunk.named_parameters() if p is shared_layer)
+
+    @property
+    def shared_layer(self) -> nn.Parameter:
+        return self.trunk.get_parameter(self._shared_layer_name)
+
+    def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        z = self.trunk(inputs)
+        return [head(z) for head in self.heads]
+
+
+class MetricAccumulator(ABC):
+    """Collects per-batch test outputs and returns each task's metrics for the whole split."""
+
+    @abstractmethod
+    def update(self, outputs: Sequence[torch.Tensor], batch: Batch) -> None: ...
+
+    @abstractmethod
+    def compute(self) -> list[dict[str, float]]: ...
+
+
+class MultitaskProblem(ABC):
+    """A multitask learning problem: tasks, data, a model, losses, metrics and an objective.
+
+    Subclasses set ``name``, ``tasks``, ``train_data`` and ``test_data`` and implement
+    ``build_model``, ``task_losses`` and ``metric_accumulator``. ``build_model`` must draw
+    its initialisation from torch's global generator, which the loop seeds per trial.
+    """
+
+    name: str
+    tasks: tuple[TaskInfo, ...]
+    train_data: MultitaskData
+    test_data: MultitaskData
+    batch_size: int = 100
+    learning_rate: float = 1e-3
+    objective_name: str = "normalized_loss"
+
+    @property
+    def task_names(self) -> list[str]:
+        return [task.name for task in self.tasks]
+
+    @abstractmethod
+    def build_model(self) -> MultitaskModel: ...
+
+    @abstractmethod
+    def task_losses(self, outputs: Sequence[torch.Tensor], batch: Batch) -> list[torch.Tensor]:
+        """One scalar loss per task, in task order, differentiable."""
+
+    @abstractmethod
+    def metric_accumulator(self) -> MetricAccumulator: ...
+
+    def theoretical_initial_losses(self) -> list[float] | None:
+        """``L_i(0)`` known in closed form (e.g. ``log C`` for C-class cross-entropy)."""
+        return None
+
+    def objective(self, test_losses: Sequence[float], initial_test_losses: Sequence[float]) -> float:
+        """The paper's task-normalised loss: mean over tasks of test L_i / L_i at init.
+
+        Lower is better; the untrained network scores 1.
+        """
+        ratios = [loss / initial for loss, initial in zip(test_losses, initial_test_losses)]
+        return float(sum(ratios) / len(ratios))
+
+    def describe(self) -> dict[str, object]:
+        """Parameters that identify the problem, for records and JSON output."""
+        return {"name": self.name, "tasks": self.task_names}

@@ -1,0 +1,69 @@
+"""Named problems and balancers, and the import path for a user's own problem."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from gradsweep.errors import BalancerError, ProblemError
+from gradsweep.trainers.balancer import Balancer
+from gradsweep.trainers.gradnorm import GradNorm
+from gradsweep.trainers.problem import MultitaskProblem
+from gradsweep.trainers.static import StaticBalancer
+from gradsweep.trainers.toy import ToyRegression
+
+ProblemFactory = Callable[..., MultitaskProblem]
+
+PROBLEMS: dict[str, ProblemFactory] = {
+    "toy": ToyRegression,
+}
+
+BALANCERS: dict[str, Callable[..., Balancer]] = {
+    "static": StaticBalancer,
+    "gradnorm": GradNorm,
+}
+
+
+def resolve_problem(name: str) -> ProblemFactory:
+    """A built-in name, or ``package.module:callable`` returning a MultitaskProblem."""
+    if name in PROBLEMS:
+        return PROBLEMS[name]
+    if ":" not in name:
+        raise ProblemError(
+            f"unknown problem {name!r}: use one of {', '.join(sorted(PROBLEMS))} "
+            "or 'package.module:callable'"
+        )
+    module_name, _, attribute = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ProblemError(f"problem {name!r}: cannot import {module_name!r}: {exc}") from exc
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise ProblemError(f"problem {name!r}: {module_name} has no callable {attribute!r}")
+    return factory
+
+
+def make_problem(name: str, params: dict[str, Any] | None = None) -> MultitaskProblem:
+    """Build a problem; bad parameters become a ProblemError naming them."""
+    factory = resolve_problem(name)
+    try:
+        problem = factory(**(params or {}))
+    except TypeError as exc:
+        raise ProblemError(f"problem {name!r}: bad parameters: {exc}") from exc
+    if not isinstance(problem, MultitaskProblem):
+        raise ProblemError(f"problem {name!r} did not return a MultitaskProblem")
+    return problem
+
+
+def make_balancer(name: str, params: dict[str, Any] | None = None) -> Balancer:
+    """Build a balancer by name with its typed hyperparameters."""
+    if name not in BALANCERS:
+        raise BalancerError(
+            f"unknown balancer {name!r}: use one of {', '.join(sorted(BALANCERS))}"
+        )
+    try:
+        return BALANCERS[name](**(params or {}))
+    except TypeError as exc:
+        raise BalancerError(f"balancer {name!r}: bad parameters: {exc}") from exc

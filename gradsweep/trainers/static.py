@@ -1,0 +1,41 @@
+"""Static weighting: the baseline every grid, random and Optuna trial trains with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from gradsweep.errors import BalancerError
+from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.step import TrainingStep
+
+
+class StaticBalancer(Balancer):
+    """``L = Σ w_i L_i`` with weights fixed for the whole run (equal weights by default)."""
+
+    def __init__(self, weights: Sequence[float] | None = None) -> None:
+        if weights is not None and any(not w >= 0 for w in weights):
+            raise BalancerError(f"static: weights must be non-negative, got {list(weights)}")
+        if weights is not None and not sum(weights) > 0:
+            raise BalancerError("static: at least one weight must be positive")
+        self._requested = None if weights is None else [float(w) for w in weights]
+        self._weights = torch.empty(0)
+
+    def start(self, context: BalancerContext) -> None:
+        requested = self._requested or [1.0] * context.task_count
+        if len(requested) != context.task_count:
+            raise BalancerError(
+                f"static: {len(requested)} weights given for {context.task_count} tasks"
+            )
+        self._weights = torch.tensor(requested, device=context.device)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._weights
+
+    def step(self, training_step: TrainingStep) -> None:
+        training_step.backward(self._weights)
+
+    def describe(self) -> dict[str, object]:
+        return {"weights": self._requested}
