@@ -24,11 +24,11 @@ class BalancerContext:
 class Balancer(ABC):
     """Turns a step's task losses into network gradients and keeps ``w(t)``.
 
-    ``needs_split`` asks the loop for a step whose heads run on detached copies of the
-    shared features, so per-task gradients at the last shared layer are available.
+    ``needs_task_gradients`` asks the loop for a step that captures each task's gradient
+    at the shared features, so per-task gradients at the last shared layer are available.
     """
 
-    needs_split: bool = False
+    needs_task_gradients: bool = False
 
     @abstractmethod
     def start(self, context: BalancerContext) -> None:

@@ -28,7 +28,7 @@ MIN_WEIGHT = 1e-6
 class GradNorm(Balancer):
     """Adapts ``w`` so each task's gradient norm at ``W`` tracks ``Ḡ · r_i^α``."""
 
-    needs_split = True
+    needs_task_gradients = True
 
     def __init__(
         self, alpha: float, lr: float = 0.025, initial_loss: InitialLoss = "first_batch"
@@ -78,15 +78,13 @@ class GradNorm(Balancer):
         if self.initial_losses is None:
             self.initial_losses = losses.clone()
         w = self._w.detach()
-        feature_grads = training_step.backward_heads(w)
-        shared_grads = training_step.shared_layer_gradients(feature_grads)
-        norms = shared_grads.flatten(start_dim=1).norm(dim=1)  # G_i = ‖∇_W w_i L_i‖
+        training_step.backward(w)  # the network's gradient, with w(t)
+        norms = training_step.shared_layer_gradient_norms()  # G_i = ‖∇_W w_i L_i‖
         inverse_rate = losses / self.initial_losses
         relative_rate = inverse_rate / inverse_rate.mean()
         target = norms.mean() * relative_rate**self.alpha
         self._w.grad = torch.sign(norms - target) * norms / w
         self._optimizer.step()
-        training_step.backward_trunk(feature_grads)
         self._renormalise()
 
     def _renormalise(self) -> None:

@@ -10,6 +10,7 @@ from typing import Literal
 
 import torch
 
+from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancer import Balancer, BalancerContext
 from gradsweep.trainers.problem import MultitaskData, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.step import TrainingStep
@@ -197,7 +198,7 @@ class _Run:
         self.trace[step] = self.balancer.weights
         self.optimizer.zero_grad(set_to_none=True)
         training_step = TrainingStep(
-            self.model, self.problem, batch, split=self.balancer.needs_split
+            self.model, self.problem, batch, self.balancer.needs_task_gradients
         )
         losses = training_step.losses.detach()
         if not bool(torch.isfinite(losses).all()):
@@ -271,8 +272,10 @@ def train(
     ``train_seconds`` counts the steps and evaluations, not model setup nor ``on_epoch``.
     A non-finite task loss stops the run with ``status="failed"`` and the reason.
     """
-    if budget.steps < 1:
-        raise ValueError(f"budget.steps must be >= 1, got {budget.steps}")
+    if budget.steps < 1 or (budget.eval_every is not None and budget.eval_every < 1):
+        raise GradsweepError(
+            f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
+        )
     run = _Run(
         problem,
         balancer,

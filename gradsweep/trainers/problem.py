@@ -59,21 +59,37 @@ class TensorData:
 class MultitaskModel(nn.Module):
     """A shared trunk producing features ``z`` and one head per task.
 
-    ``shared_layer`` is GradNorm's ``W``: the weight of the last shared layer, through
-    which ``z`` is computed. It must be a parameter of the trunk.
+    ``shared_layer`` is GradNorm's ``W``: the weight of the last shared layer, a parameter
+    of the trunk. When the trunk is an ``nn.Sequential`` ending in the ``nn.Linear`` that
+    owns ``W`` (so ``z = h Wᵀ + b``), per-task gradients at ``W`` are one batched product
+    ``∂L_i/∂z ᵀ h``; put parameter-free activations at the start of the heads to get this.
+    Any other trunk works too, through a slower batched autograd call.
     """
 
     def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: nn.Parameter):
         super().__init__()
         self.trunk = trunk
         self.heads = nn.ModuleList(heads)
-        if not any(shared_layer is p for p in trunk.parameters()):
+        names = [n for n, p in trunk.named_parameters() if p is shared_layer]
+        if not names:
             raise ValueError("shared_layer must be a parameter of the trunk")
-        self._shared_layer_name = next(n for n, p in trunk.named_parameters() if p is shared_layer)
+        self._shared_layer_name = names[0]
+        last = trunk[-1] if isinstance(trunk, nn.Sequential) and len(trunk) else None
+        self.linear_tail = isinstance(last, nn.Linear) and last.weight is shared_layer
 
     @property
     def shared_layer(self) -> nn.Parameter:
         return self.trunk.get_parameter(self._shared_layer_name)
+
+    def shared_features(self, inputs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``(h, z)``: ``z`` the trunk's output and ``h`` the input of ``W``'s linear layer
+        when the trunk ends in it (else None)."""
+        if not self.linear_tail:
+            return None, self.trunk(inputs)
+        hidden = inputs
+        for module in list(self.trunk)[:-1]:  # type: ignore[call-overload]
+            hidden = module(hidden)
+        return hidden, self.trunk[-1](hidden)  # type: ignore[index]
 
     def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         z = self.trunk(inputs)

@@ -102,13 +102,19 @@ class ToyRegression(MultitaskProblem):
         self.test_data = TensorData(x[train_samples:], tuple(y[train_samples:] for y in ys))
 
     def build_model(self) -> MultitaskModel:
+        """Four ReLU layers; the last ReLU opens each head so that ``z = h Wᵀ + b``.
+
+        The function is the paper's (a parameter-free ReLU applied to the shared output
+        before each affine head), and GradNorm's per-task gradients at ``W`` become one
+        batched matrix product.
+        """
         layers: list[nn.Module] = []
         width = INPUT_DIM
         for _ in range(TRUNK_LAYERS):
             layers += [nn.Linear(width, HIDDEN_DIM), nn.ReLU()]
             width = HIDDEN_DIM
-        trunk = nn.Sequential(*layers)
-        heads = [nn.Linear(HIDDEN_DIM, OUTPUT_DIM) for _ in self.tasks]
+        trunk = nn.Sequential(*layers[:-1])
+        heads = [nn.Sequential(nn.ReLU(), nn.Linear(HIDDEN_DIM, OUTPUT_DIM)) for _ in self.tasks]
         last_linear = layers[-2]
         assert isinstance(last_linear, nn.Linear)
         return MultitaskModel(trunk, heads, last_linear.weight)

@@ -25,6 +25,7 @@ def assert_close_relative(actual: torch.Tensor, expected: torch.Tensor, tol: flo
 def test_matches_literal_algorithm_1(float64: None, tasks: int) -> None:
     steps = 220
     problem = ToyRegression(**small_toy_params(tasks, CASES[tasks]))
+    assert problem.build_model().linear_tail  # the fast per-task product path
     result = train(problem, GradNorm(alpha=0.12), Budget(steps, trace_every=1), seed=3, device="cpu")
     reference = reference_gradnorm(problem, alpha=0.12, steps=steps, seed=3)
 
@@ -130,3 +131,23 @@ def test_upweights_the_small_scale_task_on_the_paper_toy() -> None:
         w0, w1 = result.weights_mean
         ratios.append(w0 / w1)
     assert min(ratios) > 5, ratios
+
+
+class ToyWithActivationInTrunk(ToyRegression):
+    """The same function with the last ReLU inside the trunk: the generic gradient path."""
+
+    def build_model(self):  # type: ignore[no-untyped-def]
+        model = super().build_model()
+        trunk = torch.nn.Sequential(*model.trunk, torch.nn.ReLU())
+        heads = [head[1] for head in model.heads]  # type: ignore[index]
+        shared = trunk[-2].weight  # type: ignore[union-attr]
+        return type(model)(trunk, heads, shared)
+
+
+def test_generic_shared_layer_path_matches_literal_algorithm_1(float64: None) -> None:
+    problem = ToyWithActivationInTrunk(**small_toy_params(3, [1.0, 10.0, 100.0]))
+    assert not problem.build_model().linear_tail
+    result = train(problem, GradNorm(alpha=0.12), Budget(120, trace_every=1), seed=5, device="cpu")
+    reference = reference_gradnorm(problem, alpha=0.12, steps=120, seed=5)
+    ours = torch.tensor([w for _, w in result.trace])
+    assert_close_relative(ours, torch.stack(reference.weights[:-1]))
