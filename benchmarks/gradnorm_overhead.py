@@ -65,7 +65,7 @@ def naive_gradnorm_step(
                 for i in range(tasks)
             ]
         )
-        rates = torch.stack([loss.detach() / l0 for loss, l0 in zip(losses, initial)])
+        rates = torch.stack([loss.detach() / l0 for loss, l0 in zip(losses, initial, strict=True)])
         target = (norms.mean() * (rates / rates.mean()) ** alpha).detach()
         (grad_w,) = torch.autograd.grad((norms - target).abs().sum(), w, retain_graph=True)
         optimizer.zero_grad(set_to_none=True)

@@ -28,6 +28,7 @@ class Balancer(ABC):
     at the shared features, so per-task gradients at the last shared layer are available.
     """
 
+    name: str = "balancer"
     needs_task_gradients: bool = False
 
     @abstractmethod
@@ -44,5 +45,8 @@ class Balancer(ABC):
         """Accumulate the network's gradient for this step and update ``w`` for the next."""
 
     def describe(self) -> dict[str, object]:
-        """The hyperparameters, for records and JSON output."""
+        """The name and hyperparameters, for records and JSON output."""
+        return {"name": self.name, **self.hyperparameters()}
+
+    def hyperparameters(self) -> dict[str, object]:
         return {}

@@ -28,6 +28,7 @@ MIN_WEIGHT = 1e-6
 class GradNorm(Balancer):
     """Adapts ``w`` so each task's gradient norm at ``W`` tracks ``Ḡ · r_i^α``."""
 
+    name = "gradnorm"
     needs_task_gradients = True
 
     def __init__(
@@ -92,5 +93,5 @@ class GradNorm(Balancer):
             self._w.clamp_(min=MIN_WEIGHT)
             self._w.mul_(self._w.numel() / self._w.sum())
 
-    def describe(self) -> dict[str, object]:
+    def hyperparameters(self) -> dict[str, object]:
         return {"alpha": self.alpha, "lr": self.lr, "initial_loss": self.initial_loss_mode}

@@ -180,7 +180,7 @@ class _Run:
         tasks = tuple(
             TaskEpoch(name, train, test, metric, weight)
             for name, train, test, metric, weight in zip(
-                self.problem.task_names, train_losses, test_losses, metrics, weights
+                self.problem.task_names, train_losses, test_losses, metrics, weights, strict=True
             )
         )
         objective = self.problem.objective(test_losses, self.initial_test_losses)
@@ -203,7 +203,8 @@ class _Run:
         losses = training_step.losses.detach()
         if not bool(torch.isfinite(losses).all()):
             values = ", ".join(
-                f"{name}={value:g}" for name, value in zip(self.problem.task_names, losses.tolist())
+                f"{name}={value:g}"
+                for name, value in zip(self.problem.task_names, losses.tolist(), strict=True)
             )
             return f"non-finite loss at step {step}: {values}"
         self.balancer.step(training_step)

@@ -24,7 +24,7 @@ class MeanMetrics(MetricAccumulator):
         values = self._batch_metrics(outputs, batch)
         if not self._sums:
             self._sums = [{name: 0.0 for name in task} for task in values]
-        for sums, task in zip(self._sums, values):
+        for sums, task in zip(self._sums, values, strict=True):
             for name, value in task.items():
                 sums[name] += value * size
         self._count += size

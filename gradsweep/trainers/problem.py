@@ -140,12 +140,16 @@ class MultitaskProblem(ABC):
         """``L_i(0)`` known in closed form (e.g. ``log C`` for C-class cross-entropy)."""
         return None
 
-    def objective(self, test_losses: Sequence[float], initial_test_losses: Sequence[float]) -> float:
+    def objective(
+        self, test_losses: Sequence[float], initial_test_losses: Sequence[float]
+    ) -> float:
         """The paper's task-normalised loss: mean over tasks of test L_i / L_i at init.
 
         Lower is better; the untrained network scores 1.
         """
-        ratios = [loss / initial for loss, initial in zip(test_losses, initial_test_losses)]
+        ratios = [
+            loss / initial for loss, initial in zip(test_losses, initial_test_losses, strict=True)
+        ]
         return float(sum(ratios) / len(ratios))
 
     def describe(self) -> dict[str, object]:

@@ -60,9 +60,7 @@ def make_problem(name: str, params: dict[str, Any] | None = None) -> MultitaskPr
 def make_balancer(name: str, params: dict[str, Any] | None = None) -> Balancer:
     """Build a balancer by name with its typed hyperparameters."""
     if name not in BALANCERS:
-        raise BalancerError(
-            f"unknown balancer {name!r}: use one of {', '.join(sorted(BALANCERS))}"
-        )
+        raise BalancerError(f"unknown balancer {name!r}: use one of {', '.join(sorted(BALANCERS))}")
     try:
         return BALANCERS[name](**(params or {}))
     except TypeError as exc:

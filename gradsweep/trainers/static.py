@@ -14,6 +14,8 @@ from gradsweep.trainers.step import TrainingStep
 class StaticBalancer(Balancer):
     """``L = Σ w_i L_i`` with weights fixed for the whole run (equal weights by default)."""
 
+    name = "static"
+
     def __init__(self, weights: Sequence[float] | None = None) -> None:
         if weights is not None and any(not w >= 0 for w in weights):
             raise BalancerError(f"static: weights must be non-negative, got {list(weights)}")
@@ -37,5 +39,5 @@ class StaticBalancer(Balancer):
     def step(self, training_step: TrainingStep) -> None:
         training_step.backward(self._weights)
 
-    def describe(self) -> dict[str, object]:
+    def hyperparameters(self) -> dict[str, object]:
         return {"weights": self._requested}

@@ -34,7 +34,7 @@ class TrainingStep:
         else:
             self.shared_input, self.z = None, model.trunk(batch.inputs)
             features = [self.z] * len(model.heads)
-        outputs = [head(feature) for head, feature in zip(model.heads, features)]
+        outputs = [head(feature) for head, feature in zip(model.heads, features, strict=True)]
         self.losses = torch.stack(problem.task_losses(outputs, batch))
 
     def _tapped_view(self, task: int) -> torch.Tensor:

@@ -63,7 +63,7 @@ def generate_toy_data(
         for _ in sigmas
     ]
     x = torch.randn(samples, INPUT_DIM, generator=gen, dtype=torch.float64)
-    ys = tuple(sigma * torch.tanh(x @ (b + e).T) for sigma, e in zip(sigmas, eps))
+    ys = tuple(sigma * torch.tanh(x @ (b + e).T) for sigma, e in zip(sigmas, eps, strict=True))
     dtype = torch.get_default_dtype()
     return x.to(dtype), tuple(y.to(dtype) for y in ys)
 
@@ -121,7 +121,8 @@ class ToyRegression(MultitaskProblem):
 
     def task_losses(self, outputs: Sequence[torch.Tensor], batch: Batch) -> list[torch.Tensor]:
         return [
-            nn.functional.mse_loss(out, target) for out, target in zip(outputs, batch.targets)
+            nn.functional.mse_loss(out, target)
+            for out, target in zip(outputs, batch.targets, strict=True)
         ]
 
     def metric_accumulator(self) -> MetricAccumulator:

@@ -51,7 +51,9 @@ def reference_gradnorm(
         # G_W^(i)(t) = || grad_W w_i(t) L_i(t) ||_2, one task at a time
         G = torch.stack(
             [
-                torch.autograd.grad(w[i] * L_i[i], W, retain_graph=True, create_graph=True)[0].norm()
+                torch.autograd.grad(w[i] * L_i[i], W, retain_graph=True, create_graph=True)[
+                    0
+                ].norm()
                 for i in range(T)
             ]
         )

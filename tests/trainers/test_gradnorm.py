@@ -26,7 +26,9 @@ def test_matches_literal_algorithm_1(float64: None, tasks: int) -> None:
     steps = 220
     problem = ToyRegression(**small_toy_params(tasks, CASES[tasks]))
     assert problem.build_model().linear_tail  # the fast per-task product path
-    result = train(problem, GradNorm(alpha=0.12), Budget(steps, trace_every=1), seed=3, device="cpu")
+    result = train(
+        problem, GradNorm(alpha=0.12), Budget(steps, trace_every=1), seed=3, device="cpu"
+    )
     reference = reference_gradnorm(problem, alpha=0.12, steps=steps, seed=3)
 
     assert result.status == "completed"
@@ -37,10 +39,10 @@ def test_matches_literal_algorithm_1(float64: None, tasks: int) -> None:
     # the weights really moved, so the comparison is not of two constant traces
     assert float((reference.weights[-1] - 1).abs().max()) > 0.05
     assert result.model is not None
-    for (name, ours_p), (_, ref_p) in zip(
-        result.model.state_dict().items(), reference.model.state_dict().items()
+    for (_, ours_p), (_, ref_p) in zip(
+        result.model.state_dict().items(), reference.model.state_dict().items(), strict=True
     ):
-        assert_close_relative(ours_p, ref_p), name
+        assert_close_relative(ours_p, ref_p)
 
 
 def test_time_average_and_renormalisation(float64: None) -> None:

@@ -1,0 +1,119 @@
+"""One trial outside any study: what ``gradsweep train`` and ``make demo`` run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from gradsweep.errors import GradsweepError
+from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
+
+
+@dataclass(frozen=True)
+class SingleRun:
+    """The arguments of ``gradsweep train``, checked together before any work starts."""
+
+    problem: str = "toy"
+    problem_params: dict[str, Any] = field(default_factory=dict)
+    tasks: int = 2
+    sigmas: list[float] | None = None
+    balancer: str = "gradnorm"
+    weights: list[float] | None = None
+    alpha: float | None = None
+    lr: float = 0.025
+    initial_loss: str = "first_batch"
+    steps: int = 2000
+    seed: int = 0
+    device: str | None = None
+
+    def problem_arguments(self) -> dict[str, Any]:
+        if self.problem != "toy":
+            return dict(self.problem_params)
+        return {"tasks": self.tasks, "sigmas": self.sigmas, **self.problem_params}
+
+    def balancer_arguments(self) -> dict[str, Any]:
+        if self.balancer == "static":
+            if self.alpha is not None:
+                raise GradsweepError("--alpha only applies to --balancer gradnorm")
+            return {"weights": self.weights}
+        if self.balancer == "gradnorm":
+            if self.weights is not None:
+                raise GradsweepError("--weights only applies to --balancer static")
+            alpha = 0.12 if self.alpha is None else self.alpha
+            return {"alpha": alpha, "lr": self.lr, "initial_loss": self.initial_loss}
+        raise GradsweepError(f"unknown balancer {self.balancer!r}: use static or gradnorm")
+
+
+def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
+    """Build the problem and balancer, train, and return the result (with a progress bar)."""
+    if run.steps < 1:
+        raise GradsweepError(f"--steps must be >= 1, got {run.steps}")
+    balancer = make_balancer(run.balancer, run.balancer_arguments())
+    problem = make_problem(run.problem, run.problem_arguments())
+    if run.weights is not None and len(run.weights) != len(problem.tasks):
+        raise GradsweepError(f"--weights: {len(run.weights)} given for {len(problem.tasks)} tasks")
+    budget = Budget(steps=run.steps)
+    if not progress:
+        return train(problem, balancer, budget, seed=run.seed, device=run.device)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+        task = bar.add_task(f"{run.balancer} on {problem.name}", total=run.steps, info="")
+
+        def on_epoch(record: EpochRecord) -> None:
+            bar.update(task, completed=record.step, info=f"objective {record.objective:.4f}")
+
+        return train(problem, balancer, budget, seed=run.seed, on_epoch=on_epoch, device=run.device)
+
+
+def summary(result: TrainResult) -> dict[str, Any]:
+    """The JSON of ``gradsweep train --json`` (DESIGN §11 keys, and a few more)."""
+    return {
+        "problem": result.problem.get("name"),
+        "problem_params": result.problem,
+        "tasks": result.tasks,
+        "balancer": result.balancer.get("name"),
+        "balancer_params": result.balancer,
+        "steps": result.steps,
+        "seed": result.seed,
+        "status": result.status,
+        "error": result.error,
+        "device": result.device,
+        "weights_final": result.weights_final,
+        "weights_mean": result.weights_mean,
+        "initial_test_losses": result.initial_test_losses,
+        "test_losses": result.test_losses,
+        "test_metrics": result.test_metrics,
+        "objective": result.objective,
+        "train_seconds": result.train_seconds,
+    }
+
+
+def print_summary(result: TrainResult, console: Console | None = None) -> None:
+    """A readable table of one trial's per-task outcome."""
+    console = console or Console()
+    title = (
+        f"{result.balancer.get('name')} on {result.problem.get('name')}: {result.status}, "
+        f"{result.steps} steps, {result.train_seconds:.1f} s on {result.device}"
+    )
+    table = Table(title=title)
+    for column in ("task", "mean weight", "final weight", "test loss", "initial test loss"):
+        table.add_column(column, justify="right")
+    for i, task in enumerate(result.tasks):
+        table.add_row(
+            task,
+            f"{result.weights_mean[i]:.4f}",
+            f"{result.weights_final[i]:.4f}",
+            f"{result.test_losses[i]:.5g}",
+            f"{result.initial_test_losses[i]:.5g}",
+        )
+    console.print(table)
+    if result.error:
+        console.print(f"[red]failed:[/red] {result.error}")
+    else:
+        console.print(
+            f"objective (mean test L_i / initial L_i, lower is better): {result.objective:.5f}"
+        )

@@ -1,0 +1,106 @@
+"""``gradsweep train`` as a user runs it: a real process, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from gradsweep.cli import app
+
+SMALL = ["--param", "train_samples=400", "--param", "test_samples=100", "--param", "batch_size=40"]
+
+
+def gradsweep(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gradsweep.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def test_train_json_has_the_documented_keys() -> None:
+    run = gradsweep("train", "--steps", "30", "--json", *SMALL)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    for key in (
+        "problem",
+        "tasks",
+        "balancer",
+        "steps",
+        "seed",
+        "weights_final",
+        "weights_mean",
+        "test_losses",
+        "objective",
+        "train_seconds",
+    ):
+        assert key in data
+    assert data["problem"] == "toy" and data["balancer"] == "gradnorm" and data["steps"] == 30
+    assert sum(data["weights_final"]) == pytest.approx(2.0)
+
+
+def test_train_table_for_static_weights() -> None:
+    run = gradsweep("train", "--balancer", "static", "--weights", "1,3", "--steps", "20", *SMALL)
+    assert run.returncode == 0, run.stderr
+    assert "static on toy: completed" in run.stdout and "3.0000" in run.stdout
+
+
+def test_user_problem_from_the_command_line() -> None:
+    run = gradsweep(
+        "train",
+        "--problem",
+        "tests.trainers.user_problem:make_problem",
+        "--param",
+        "tasks=3",
+        "--steps",
+        "10",
+        "--json",
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["tasks"] == ["task0", "task1", "task2"]
+
+
+def test_a_failed_trial_exits_1_with_its_reason() -> None:
+    run = gradsweep(
+        "train",
+        "--problem",
+        "tests.trainers.user_problem:make_exploding",
+        "--steps",
+        "20",
+        "--json",
+    )
+    assert run.returncode == 1
+    data = json.loads(run.stdout)
+    assert data["status"] == "failed" and "non-finite loss" in data["error"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tasks", "1"], "tasks must be at least 2"),
+        (["--balancer", "static", "--weights", "1,2,3"], "--weights: 3 given for 2 tasks"),
+        (["--balancer", "static", "--weights", "-1,2"], "weights must be non-negative"),
+        (["--problem", "nope"], "unknown problem 'nope'"),
+        (["--sigmas", "1,2,3"], "3 sigmas given for 2 tasks"),
+        (["--sigmas", "1,x"], "--sigmas: expected comma-separated numbers"),
+        (["--alpha", "-1"], "alpha must be >= 0"),
+        (["--steps", "0"], "--steps must be >= 1"),
+        (["--balancer", "nope"], "unknown balancer 'nope'"),
+        (["--balancer", "static", "--alpha", "1"], "--alpha only applies to"),
+        (["--weights", "1,1"], "--weights only applies to"),
+        (["--param", "oops"], "--param: expected key=value"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_bad_arguments_from_a_real_process() -> None:
+    run = gradsweep("train", "--tasks", "1")
+    assert run.returncode == 2
+    assert run.stderr.strip() == "error: toy: tasks must be at least 2, got 1"

@@ -1,0 +1,46 @@
+"""A user's own problem, importable as ``tests.trainers.user_problem:make_problem``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from gradsweep.trainers import Batch, ToyRegression
+
+
+def make_problem(tasks: int = 2, scale: float = 1.0) -> ToyRegression:
+    return ToyRegression(
+        tasks=tasks,
+        sigmas=[scale * (i + 1) for i in range(tasks)],
+        train_samples=400,
+        test_samples=100,
+        batch_size=40,
+    )
+
+
+class ExplodingToy(ToyRegression):
+    """Task 1's loss becomes NaN from step ``at`` on: the non-finite path."""
+
+    def __init__(self, at: int, **params: object) -> None:
+        super().__init__(**params)  # type: ignore[arg-type]
+        self.at = at
+        self.calls = 0
+
+    def task_losses(self, outputs: Sequence[torch.Tensor], batch: Batch) -> list[torch.Tensor]:
+        losses = super().task_losses(outputs, batch)
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls > self.at:
+                losses[1] = losses[1] * float("nan")
+        return losses
+
+
+def make_exploding(at: int = 7) -> ExplodingToy:
+    return ExplodingToy(
+        at, tasks=2, sigmas=[1.0, 100.0], train_samples=400, test_samples=100, batch_size=40
+    )
+
+
+def not_a_problem() -> int:
+    return 3
