@@ -42,14 +42,153 @@ def user_errors(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from gradsweep.storage.errors import StorageError
+
         try:
             return command(*args, **kwargs)
-        except GradsweepError as exc:
+        except (GradsweepError, StorageError) as exc:
             raise fail(str(exc)) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="database URL (else $GRADSWEEP_DB, else sqlite:///gradsweep.db)"),
+]
+RayAddressOption = Annotated[
+    str | None, typer.Option(help="address of a running Ray cluster (default: start local Ray)")
+]
+MaxConcurrentOption = Annotated[
+    int | None, typer.Option(min=1, help="trials at once (overrides the spec)")
+]
+QuietOption = Annotated[bool, typer.Option(help="no live progress display")]
+FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
+
+spec_app = typer.Typer(help="Check a study spec or print its JSON schema.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the results database.", no_args_is_help=True)
+app.add_typer(spec_app, name="spec")
+app.add_typer(db_app, name="db")
+
+
+def open_database(url: str | None, read_only: bool = False) -> Any:
+    from gradsweep.storage.engine import open_engine
+
+    return open_engine(url, read_only=read_only)
+
+
+def print_outcome(outcome: Any, url: str) -> None:
+    typer.echo(
+        f"study {outcome.study} (id {outcome.study_id}): {outcome.status}, "
+        f"{outcome.completed}/{outcome.planned} completed, {outcome.failed} failed"
+    )
+    if outcome.interrupted:
+        typer.echo(f"resume with: gradsweep resume {outcome.study} --db {url}")
+    else:
+        typer.echo(f"results in {url}; see: gradsweep status {outcome.study} --db {url}")
+
+
+@app.command()
+@user_errors
+def launch(
+    spec: Annotated[str, typer.Argument(help="study spec YAML file")],
+    ray_address: RayAddressOption = None,
+    max_concurrent: MaxConcurrentOption = None,
+    name: Annotated[str | None, typer.Option(help="study name (overrides the spec)")] = None,
+    quiet: QuietOption = False,
+    db: DbOption = None,
+) -> None:
+    """Run a study from a spec: every arm's trials on Ray Tune, every result in the database."""
+    from gradsweep.search.launch import LaunchOptions
+    from gradsweep.search.launch import launch as launch_study
+    from gradsweep.spec import load_spec
+    from gradsweep.storage.engine import resolve_url
+
+    study_spec = load_spec(spec)
+    engine = open_database(db)
+    options = LaunchOptions(ray_address, max_concurrent, name, quiet)
+    outcome = launch_study(study_spec, engine, options)
+    print_outcome(outcome, resolve_url(db))
+    if outcome.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+@user_errors
+def resume(
+    study: Annotated[str, typer.Argument(help="study name or id")],
+    ray_address: RayAddressOption = None,
+    max_concurrent: MaxConcurrentOption = None,
+    quiet: QuietOption = False,
+    db: DbOption = None,
+) -> None:
+    """Run exactly the trials of a study that have not completed."""
+    from gradsweep.search.launch import LaunchOptions
+    from gradsweep.search.launch import resume as resume_study
+    from gradsweep.storage.engine import resolve_url
+
+    engine = open_database(db)
+    outcome = resume_study(study, engine, LaunchOptions(ray_address, max_concurrent, None, quiet))
+    print_outcome(outcome, resolve_url(db))
+    if outcome.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+@app.command()
+@user_errors
+def status(
+    study: Annotated[str | None, typer.Argument(help="study name or id (default: all)")] = None,
+    output: FormatOption = "table",
+    db: DbOption = None,
+) -> None:
+    """Planned, completed, failed and running trials of one study or of all."""
+    from gradsweep.search.status import print_status, study_statuses
+
+    if output not in ("table", "json"):
+        raise GradsweepError(f"--format: expected table or json, got {output!r}")
+    statuses = study_statuses(open_database(db, read_only=True), study)
+    if output == "json":
+        payload: Any = statuses[0] if study is not None else statuses
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    else:
+        print_status(statuses)
+
+
+@spec_app.command("check")
+@user_errors
+def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
+    """Validate a spec and say what it would run."""
+    from gradsweep.search.plan import planned_count
+    from gradsweep.spec import load_spec, validate_spec
+
+    study_spec = load_spec(path)
+    tasks = validate_spec(study_spec)
+    arms = ", ".join(study_spec.arms.names())
+    typer.echo(
+        f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
+        f"{planned_count(study_spec, tasks)} trials"
+    )
+
+
+@spec_app.command("schema")
+def spec_schema() -> None:
+    """Print the JSON schema of a study spec."""
+    from gradsweep.spec import spec_json_schema
+
+    typer.echo(json.dumps(spec_json_schema(), indent=2))
+
+
+@db_app.command("upgrade")
+@user_errors
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the database or bring its schema up to this version."""
+    from gradsweep.storage.engine import resolve_url, upgrade_database
+
+    url = resolve_url(db)
+    upgrade_database(url)
+    typer.echo(f"{url}: schema up to date")
 
 
 def parse_floats(option: str, text: str | None) -> list[float] | None:

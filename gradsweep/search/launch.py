@@ -1,0 +1,328 @@
+"""Launch and resume a study: plan its trials, run them on Ray Tune, record every result.
+
+A study runs in up to three Tune phases: the arms known up front (static, grid, random,
+GradNorm) through Tune's variant generator; the Optuna arm through ``OptunaSearch`` with
+its Optuna study in the results database; then ``retrain`` at GradNorm's time-averaged
+weights, which exist only once GradNorm has run. Completed trials are never run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from gradsweep.errors import GradsweepError
+from gradsweep.search.plan import (
+    TrialSpec,
+    plan_up_front,
+    planned_count,
+    retrain_trials,
+)
+from gradsweep.search.progress import LiveProgress
+from gradsweep.search.recorder import StudyRecorder, trial_record
+from gradsweep.spec import StudySpec, parse_spec, validate_spec
+from gradsweep.storage import queries
+from gradsweep.storage.records import StudyRecord
+from gradsweep.storage.writer import ResultsWriter
+
+OPTUNA_STUDY_PREFIX = "gradsweep:"
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Command-line overrides of the spec and where to run."""
+
+    ray_address: str | None = None
+    max_concurrent: int | None = None
+    name: str | None = None
+    quiet: bool = False
+
+
+@dataclass(frozen=True)
+class StudyOutcome:
+    """How a launch or resume ended."""
+
+    study: str
+    study_id: int
+    planned: int
+    completed: int
+    failed: int
+    interrupted: bool
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        if self.completed == self.planned:
+            return "completed"
+        return "failed" if self.failed else "incomplete"
+
+
+@contextmanager
+def ray_session(address: str | None) -> Iterator[None]:
+    """Use the Ray session already open in this process, or open one (local if no address)."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
+        )
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise GradsweepError(f"cannot start or reach Ray at {address or 'local'}: {exc}") from exc
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def worker_python_path() -> str:
+    """Workers import user problems from where the driver runs, as the driver does."""
+    parts = [os.getcwd(), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return os.pathsep.join(dict.fromkeys(parts))
+
+
+def study_record(spec: StudySpec, task_names: list[str]) -> StudyRecord:
+    return StudyRecord(
+        name=spec.study,
+        spec_text=spec.canonical_text(),
+        spec_hash=spec.spec_hash,
+        problem=spec.problem.name,
+        task_names=task_names,
+        objective_name=spec.objective,
+        objective_direction="min",
+    )
+
+
+def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutcome:
+    """Create (or find) the study for this spec and run every trial not yet completed."""
+    if options.name:
+        spec = spec.model_copy(update={"study": options.name})
+    tasks = validate_spec(spec)
+    task_names = list(spec_task_names(spec, tasks))
+    writer = ResultsWriter(engine)
+    study_id = writer.get_or_create_study(study_record(spec, task_names))
+    return _run(spec, tasks, engine, writer, study_id, options)
+
+
+def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
+    """Run exactly the trials of a stored study that have not completed."""
+    info = queries.find_study(engine, study)
+    spec = parse_spec(info.spec_text, source=f"study {info.name}")
+    tasks = len(info.task_names)
+    return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options)
+
+
+def spec_task_names(spec: StudySpec, tasks: int) -> list[str]:
+    from gradsweep.trainers import make_problem
+
+    if spec.problem.name == "toy":
+        return [f"task{i}" for i in range(tasks)]
+    return make_problem(spec.problem.name, dict(spec.problem.params)).task_names
+
+
+def _run(
+    spec: StudySpec,
+    tasks: int,
+    engine: Engine,
+    writer: ResultsWriter,
+    study_id: int,
+    options: LaunchOptions,
+) -> StudyOutcome:
+    planned = plan_up_front(spec, tasks)
+    trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in planned])
+    done = queries.completed_keys(engine, study_id)
+    total = planned_count(spec, tasks)
+    writer.set_study_status(study_id, "running")
+    runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
+    try:
+        with (
+            ray_session(options.ray_address),
+            LiveProgress(spec.study, total, len(done), quiet=options.quiet) as progress,
+        ):
+            runner.progress = progress
+            interrupted = runner.run_planned([t for t in planned if t.key not in done])
+            if not interrupted:
+                interrupted = runner.run_optuna(done)
+            if not interrupted:
+                interrupted = runner.run_retrain(queries.completed_keys(engine, study_id))
+    except KeyboardInterrupt:  # a Ctrl-C outside Tune's own handler
+        writer.mark_interrupted(study_id)
+        writer.set_study_status(study_id, "interrupted")
+        raise
+    if interrupted:
+        writer.mark_interrupted(study_id)
+    outcome = _outcome(spec.study, study_id, engine, total, interrupted)
+    writer.set_study_status(study_id, outcome.status)
+    return outcome
+
+
+def _outcome(
+    name: str, study_id: int, engine: Engine, total: int, interrupted: bool
+) -> StudyOutcome:
+    trials = queries.trials(engine, study=study_id)
+    counts = trials["status"].value_counts() if len(trials) else {}
+    return StudyOutcome(
+        study=name,
+        study_id=study_id,
+        planned=total,
+        completed=int(counts.get("completed", 0)),
+        failed=int(counts.get("failed", 0)),
+        interrupted=interrupted,
+    )
+
+
+class _PhaseRunner:
+    """Runs the phases of one study against one Ray session."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        tasks: int,
+        engine: Engine,
+        writer: ResultsWriter,
+        study_id: int,
+        trial_ids: dict[str, int],
+        options: LaunchOptions,
+    ) -> None:
+        self.spec, self.tasks, self.engine, self.writer = spec, tasks, engine, writer
+        self.study_id, self.trial_ids, self.options = study_id, trial_ids, options
+        self.progress: LiveProgress | None = None
+
+    def run_planned(self, todo: list[TrialSpec]) -> bool:
+        from ray import tune
+
+        from gradsweep.search.trainable import trial_to_config
+
+        if not todo:
+            return False
+        space = {"trial": tune.grid_search([trial_to_config(t)["trial"] for t in todo])}
+        return self._fit(space, search_alg=None, samples=1, expected=len(todo))
+
+    def run_optuna(self, done: set[str]) -> bool:
+        arm = self.spec.arms.optuna
+        if arm is None:
+            return False
+        finished = sum(1 for key in done if key.startswith("optuna/"))
+        remaining = arm.n_trials - finished
+        if remaining <= 0:
+            return False
+        return self._fit(
+            {}, search_alg=self._optuna_search(), samples=remaining, expected=remaining
+        )
+
+    def run_retrain(self, done: set[str]) -> bool:
+        arm = self.spec.arms.retrain
+        if arm is None:
+            return False
+        runs = queries.trials(self.engine, study=self.study_id, arm="gradnorm", status="completed")
+        runs = runs[runs["alpha"] == arm.alpha]
+        if runs.empty:
+            logging.getLogger(__name__).warning(
+                "retrain: no completed GradNorm trial with alpha %s; nothing to retrain", arm.alpha
+            )
+            return False
+        weights = {int(row.seed): list(row.weights_mean) for row in runs.itertuples()}
+        todo = retrain_trials(self.spec, weights)
+        self.trial_ids.update(
+            self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
+        )
+        return self.run_planned([t for t in todo if t.key not in done])
+
+    def _optuna_search(self) -> Any:
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        from gradsweep.search.optuna_arm import make_sampler, optuna_space
+
+        arm = self.spec.arms.optuna
+        assert arm is not None
+        storage = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
+        return OptunaSearch(
+            space=optuna_space(self.tasks),
+            metric="objective",
+            mode="min",
+            sampler=make_sampler(arm.sampler, arm.seed),
+            study_name=OPTUNA_STUDY_PREFIX + self.spec.study,
+            storage=storage,
+        )
+
+    def _fit(self, space: dict[str, Any], search_alg: Any, samples: int, expected: int) -> bool:
+        """One Tuner.fit; returns True when it ended early (Ctrl-C)."""
+        from ray import tune
+
+        from gradsweep.search.trainable import run_trial, trial_from_config
+
+        recorder = StudyRecorder(
+            self.writer,
+            self.study_id,
+            self.trial_ids,
+            resolve=lambda config: trial_from_config(config, self.spec, self.tasks),
+            progress=self.progress,
+        )
+        resources = self.spec.resources
+        trainable = tune.with_resources(
+            tune.with_parameters(run_trial, spec=self.spec, tasks=self.tasks),
+            {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
+        )
+        with quiet_tune() as storage_path:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=space,
+                tune_config=tune.TuneConfig(
+                    search_alg=search_alg,
+                    num_samples=samples,
+                    max_concurrent_trials=self.options.max_concurrent or self.spec.max_concurrent,
+                    reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="study",
+                    storage_path=storage_path,
+                    callbacks=[recorder],
+                    verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=self.spec.max_failures),
+                ),
+            )
+            tuner.fit()
+        return bool(recorder.unfinished()) or len(recorder.finished) < expected
+
+
+@contextmanager
+def quiet_tune() -> Iterator[str]:
+    """Tune's own loggers, files and console output off; our display and database suffice."""
+    saved = {name: os.environ.get(name) for name in _TUNE_ENV}
+    os.environ.update(_TUNE_ENV)
+    level = logging.getLogger("ray").level
+    logging.getLogger("ray").setLevel(logging.CRITICAL)
+    path = tempfile.mkdtemp(prefix="gradsweep-tune-")
+    try:
+        yield path
+    finally:
+        logging.getLogger("ray").setLevel(level)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_TUNE_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000",
+}

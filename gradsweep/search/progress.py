@@ -1,0 +1,102 @@
+"""The live display of a running study: counts, best objective per arm, elapsed and ETA."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from types import TracebackType
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from gradsweep.search.plan import TrialSpec
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class LiveProgress:
+    """Implements the recorder's ProgressSink; renders with rich unless quiet."""
+
+    def __init__(self, study: str, planned: int, already_done: int, quiet: bool = False) -> None:
+        self.study = study
+        self.planned = planned
+        self.already_done = already_done
+        self.quiet = quiet
+        self.started = time.monotonic()
+        self.running: set[str] = set()
+        self.done_now = 0
+        self.failed = 0
+        self.best: dict[str, float] = {}
+        self.finished_by_arm: Counter[str] = Counter()
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveProgress:
+        if not self.quiet:
+            console = Console(stderr=True)
+            self._live = Live(self.render(), console=console, refresh_per_second=2)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
+            self._live.__exit__(kind, value, tb)
+            self._live = None
+
+    def trial_started(self, trial: TrialSpec) -> None:
+        self.running.add(trial.key)
+        self._refresh()
+
+    def trial_finished(self, trial: TrialSpec, status: str, objective: float | None) -> None:
+        self.running.discard(trial.key)
+        self.finished_by_arm[trial.arm] += 1
+        if status == "completed":
+            self.done_now += 1
+            if objective is not None and objective < self.best.get(trial.arm, float("inf")):
+                self.best[trial.arm] = objective
+        else:
+            self.failed += 1
+        self._refresh()
+
+    def eta_seconds(self) -> float | None:
+        finished = self.done_now + self.failed
+        if finished == 0:
+            return None
+        remaining = self.planned - self.already_done - finished
+        return max(remaining, 0) * (time.monotonic() - self.started) / finished
+
+    def render(self) -> Group:
+        done = self.already_done + self.done_now
+        elapsed = time.monotonic() - self.started
+        header = Text(
+            f"{self.study}: {done}/{self.planned} done, {len(self.running)} running, "
+            f"{self.failed} failed  ·  elapsed {format_seconds(elapsed)}  ·  "
+            f"ETA {format_seconds(self.eta_seconds())}"
+        )
+        table = Table(box=None, show_header=True)
+        table.add_column("arm")
+        table.add_column("finished", justify="right")
+        table.add_column("best objective", justify="right")
+        for arm in sorted(self.finished_by_arm):
+            best = self.best.get(arm)
+            table.add_row(
+                arm, str(self.finished_by_arm[arm]), "–" if best is None else f"{best:.4f}"
+            )
+        return Group(header, table)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render())
