@@ -1,0 +1,124 @@
+"""The results schema as SQLAlchemy 2.0 typed models.
+
+Every table is prefixed ``gs_``: Optuna keeps its own study (the Optuna arm) in the same
+database and owns tables called ``studies``, ``trials`` and ``alembic_version``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+TRIAL_STATUSES = ("pending", "running", "completed", "failed", "interrupted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Study(Base):
+    __tablename__ = "gs_studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    spec_text: Mapped[str] = mapped_column(Text)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(String(300))
+    task_names: Mapped[list[Any]]
+    objective_name: Mapped[str] = mapped_column(String(100))
+    objective_direction: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20), default="created")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Trial(Base):
+    __tablename__ = "gs_trials"
+    __table_args__ = (
+        UniqueConstraint("study_id", "key", name="uq_gs_trials_study_key"),
+        Index("ix_gs_trials_study_status", "study_id", "status"),
+        Index("ix_gs_trials_study_arm", "study_id", "arm"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("gs_studies.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    arm: Mapped[str] = mapped_column(String(30))
+    balancer: Mapped[str] = mapped_column(String(30))
+    params: Mapped[dict[str, Any]]
+    static_weights: Mapped[list[Any] | None]
+    alpha: Mapped[float | None] = mapped_column(Float)
+    seed: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    error: Mapped[str | None] = mapped_column(Text)
+    node: Mapped[str | None] = mapped_column(String(300))
+    device: Mapped[str | None] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    train_seconds: Mapped[float | None] = mapped_column(Float)
+    objective: Mapped[float | None] = mapped_column(Float)
+    weights_final: Mapped[list[Any] | None]
+    weights_mean: Mapped[list[Any] | None]
+
+
+class EpochMetric(Base):
+    """Long format: one row per (trial, evaluation, task)."""
+
+    __tablename__ = "gs_epoch_metrics"
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("gs_trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task: Mapped[str] = mapped_column(String(100), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer)
+    train_loss: Mapped[float | None] = mapped_column(Float)
+    test_loss: Mapped[float | None] = mapped_column(Float)
+    metric_name: Mapped[str | None] = mapped_column(String(100))
+    metric_value: Mapped[float | None] = mapped_column(Float)
+    metrics: Mapped[dict[str, Any]]
+    weight: Mapped[float | None] = mapped_column(Float)
+
+
+class WeightTrace(Base):
+    """The weight trajectory w(t), recorded every k steps."""
+
+    __tablename__ = "gs_weight_trace"
+
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("gs_trials.id", ondelete="CASCADE"), primary_key=True
+    )
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    weights: Mapped[list[Any]]
+
+
+class Comparison(Base):
+    __tablename__ = "gs_comparisons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("gs_studies.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    payload: Mapped[dict[str, Any]]

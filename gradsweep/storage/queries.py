@@ -1,0 +1,186 @@
+"""Every read the package does: plain SQL to pandas DataFrames (ORM rows never leave here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Engine, Select, case, func, select
+
+from gradsweep.storage.errors import StorageError
+from gradsweep.storage.models import EpochMetric, Study, Trial, WeightTrace
+
+STATIC_ARMS = ("static", "grid", "random", "optuna")
+
+
+@dataclass(frozen=True)
+class StudyInfo:
+    id: int
+    name: str
+    spec_text: str
+    spec_hash: str
+    problem: str
+    task_names: list[str]
+    objective_name: str
+    objective_direction: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+
+
+def _frame(engine: Engine, query: Select, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.all(), columns=list(columns or result.keys()))
+
+
+def find_study(engine: Engine, study: str | int) -> StudyInfo:
+    """A study by name, or by id when given a number; unknown → StorageError."""
+    query = select(Study)
+    text = str(study)
+    condition = Study.name == text
+    if text.isdigit():
+        condition = condition | (Study.id == int(text))
+    with engine.connect() as conn:
+        row = conn.execute(query.where(condition).order_by(Study.name != text)).mappings().first()
+    if row is None:
+        raise StorageError(f"unknown study {text!r}: see `gradsweep status` for the studies")
+    return StudyInfo(**{field: row[field] for field in StudyInfo.__dataclass_fields__})
+
+
+def _count(status: str):  # type: ignore[no-untyped-def]
+    return func.sum(case((Trial.status == status, 1), else_=0))
+
+
+def studies(engine: Engine) -> pd.DataFrame:
+    """One row per study with its trial counts and best objective, newest first."""
+    query = (
+        select(
+            Study.id,
+            Study.name,
+            Study.problem,
+            Study.status,
+            Study.created_at,
+            Study.updated_at,
+            func.count(Trial.id).label("trials"),
+            _count("completed").label("completed"),
+            _count("failed").label("failed"),
+            _count("running").label("running"),
+            func.min(Trial.objective).label("best_objective"),
+        )
+        .outerjoin(Trial, Trial.study_id == Study.id)
+        .group_by(Study.id)
+        .order_by(Study.created_at.desc(), Study.id.desc())
+    )
+    frame = _frame(engine, query)
+    for column in ("completed", "failed", "running"):
+        frame[column] = frame[column].fillna(0).astype(int)
+    return frame
+
+
+TRIAL_COLUMNS = (
+    Trial.id,
+    Trial.key,
+    Trial.arm,
+    Trial.balancer,
+    Trial.params,
+    Trial.static_weights,
+    Trial.alpha,
+    Trial.seed,
+    Trial.status,
+    Trial.error,
+    Trial.node,
+    Trial.device,
+    Trial.attempts,
+    Trial.started_at,
+    Trial.finished_at,
+    Trial.train_seconds,
+    Trial.objective,
+    Trial.weights_final,
+    Trial.weights_mean,
+)
+
+
+def trials(
+    engine: Engine,
+    study: str | int | None = None,
+    arm: str | Sequence[str] | None = None,
+    balancer: str | None = None,
+    status: str | None = None,
+) -> pd.DataFrame:
+    """Trials (of one study, or all), filtered by arm(s), balancer and status."""
+    query = select(Study.name.label("study"), *TRIAL_COLUMNS).join(
+        Study, Trial.study_id == Study.id
+    )
+    if study is not None:
+        query = query.where(Trial.study_id == find_study(engine, study).id)
+    if arm is not None:
+        arms = [arm] if isinstance(arm, str) else list(arm)
+        query = query.where(Trial.arm.in_(arms))
+    if balancer is not None:
+        query = query.where(Trial.balancer == balancer)
+    if status is not None:
+        query = query.where(Trial.status == status)
+    return _frame(engine, query.order_by(Trial.study_id, Trial.id))
+
+
+def _keys_filter(query: Select, trial_keys: Sequence[str] | None) -> Select:
+    return query if trial_keys is None else query.where(Trial.key.in_(list(trial_keys)))
+
+
+def curves(
+    engine: Engine, study: str | int, trial_keys: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Per-evaluation, per-task rows of a study's trials (long format)."""
+    study_id = find_study(engine, study).id
+    query = (
+        select(
+            Trial.key,
+            Trial.arm,
+            EpochMetric.epoch,
+            EpochMetric.step,
+            EpochMetric.task,
+            EpochMetric.train_loss,
+            EpochMetric.test_loss,
+            EpochMetric.metric_name,
+            EpochMetric.metric_value,
+            EpochMetric.metrics,
+            EpochMetric.weight,
+        )
+        .join(Trial, EpochMetric.trial_id == Trial.id)
+        .where(Trial.study_id == study_id)
+        .order_by(Trial.id, EpochMetric.epoch, EpochMetric.task)
+    )
+    return _frame(engine, _keys_filter(query, trial_keys))
+
+
+def weight_traces(
+    engine: Engine, study: str | int, trial_keys: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The recorded weight trajectories ``w(t)`` of a study's trials."""
+    study_id = find_study(engine, study).id
+    query = (
+        select(Trial.key, Trial.arm, Trial.alpha, Trial.seed, WeightTrace.step, WeightTrace.weights)
+        .join(Trial, WeightTrace.trial_id == Trial.id)
+        .where(Trial.study_id == study_id)
+        .order_by(Trial.id, WeightTrace.step)
+    )
+    return _frame(engine, _keys_filter(query, trial_keys))
+
+
+def best_static_trials(engine: Engine, study: str | int, n: int = 10) -> pd.DataFrame:
+    """The n completed static-weight trials (static, grid, random, optuna) with the lowest
+    objective."""
+    frame = trials(engine, study=study, arm=STATIC_ARMS, status="completed")
+    return frame.dropna(subset=["objective"]).nsmallest(n, "objective").reset_index(drop=True)
+
+
+def completed_keys(engine: Engine, study_id: int) -> set[str]:
+    with engine.connect() as conn:
+        return set(
+            conn.scalars(
+                select(Trial.key).where(Trial.study_id == study_id, Trial.status == "completed")
+            )
+        )

@@ -1,0 +1,58 @@
+"""Plain values the writer takes: storage knows nothing of torch, Ray or the trainers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    name: str
+    spec_text: str
+    spec_hash: str
+    problem: str
+    task_names: list[str]
+    objective_name: str
+    objective_direction: str = "min"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    key: str
+    arm: str
+    balancer: str
+    params: dict[str, Any]
+    static_weights: list[float] | None
+    alpha: float | None
+    seed: int
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One task at one evaluation; epoch 0 is the untrained network (no train loss)."""
+
+    epoch: int
+    step: int
+    task: str
+    train_loss: float | None
+    test_loss: float | None
+    metric_name: str | None
+    metric_value: float | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    weight: float | None = None
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    status: str
+    error: str | None
+    node: str | None
+    device: str | None
+    train_seconds: float | None
+    objective: float | None
+    weights_final: list[float] | None
+    weights_mean: list[float] | None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -1,0 +1,238 @@
+"""The only way results get into the database: idempotent upserts, batched.
+
+Keys make every write safe to repeat: a study by name (and spec hash), a trial by
+``(study, key)``, an epoch row by ``(trial, epoch, task)``, a trace point by
+``(trial, step)``. A trial run again starts by deleting what its earlier attempt wrote,
+so nothing is ever duplicated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from gradsweep.storage.errors import StorageError
+from gradsweep.storage.models import (
+    Comparison,
+    EpochMetric,
+    Study,
+    Trial,
+    WeightTrace,
+    utcnow,
+)
+from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord
+
+BATCH_ROWS = 2000
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update_columns: Sequence[str],
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE, in batches, on SQLite or PostgreSQL."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(rows), BATCH_ROWS):
+        batch = rows[start : start + BATCH_ROWS]
+        stmt = dialect.insert(table)
+        if update_columns:
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={name: stmt.excluded[name] for name in update_columns},
+            )
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+        conn.execute(stmt, list(batch))
+
+
+EPOCH_TABLE: Table = EpochMetric.__table__  # type: ignore[assignment]
+TRACE_TABLE: Table = WeightTrace.__table__  # type: ignore[assignment]
+TRIAL_TABLE: Table = Trial.__table__  # type: ignore[assignment]
+EPOCH_UPDATES = (
+    "step",
+    "train_loss",
+    "test_loss",
+    "metric_name",
+    "metric_value",
+    "metrics",
+    "weight",
+)
+
+
+class ResultsWriter:
+    """Writes studies, trials and their rows; every method is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def get_or_create_study(self, record: StudyRecord, *, new_if_different: bool = False) -> int:
+        """Same name and spec → the same study; a different spec is refused unless asked
+        for a new study, which gets the first free name ``<name>-2``, ``<name>-3``, …"""
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                select(Study.id, Study.spec_hash).where(Study.name == record.name)
+            ).first()
+            if existing is not None and existing.spec_hash == record.spec_hash:
+                return int(existing.id)
+            name = record.name
+            if existing is not None:
+                if not new_if_different:
+                    raise StorageError(
+                        f"study {record.name!r} exists with a different spec; "
+                        "choose another name (--name) or resume it"
+                    )
+                name = self._free_name(conn, record.name)
+            values = {
+                **asdict(record),
+                "name": name,
+                "status": "created",
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+            return int(
+                conn.execute(Study.__table__.insert().values(**values)).inserted_primary_key[0]
+            )
+
+    @staticmethod
+    def _free_name(conn: Connection, base: str) -> str:
+        taken = set(conn.scalars(select(Study.name).where(Study.name.like(f"{base}-%"))))
+        suffix = 2
+        while f"{base}-{suffix}" in taken:
+            suffix += 1
+        return f"{base}-{suffix}"
+
+    def upsert_trials(self, study_id: int, records: Iterable[TrialRecord]) -> dict[str, int]:
+        """Register trials as pending; known keys keep their status. Returns key → id."""
+        rows = [
+            {**asdict(record), "study_id": study_id, "status": "pending", "attempts": 0}
+            for record in records
+        ]
+        with self.engine.begin() as conn:
+            if rows:
+                upsert(conn, TRIAL_TABLE, rows, ("study_id", "key"), ())
+            keys = [row["key"] for row in rows]
+            found: dict[str, int] = {}
+            for start in range(0, len(keys), BATCH_ROWS):
+                chunk = keys[start : start + BATCH_ROWS]
+                result = conn.execute(
+                    select(Trial.key, Trial.id).where(
+                        Trial.study_id == study_id, Trial.key.in_(chunk)
+                    )
+                )
+                found.update({key: int(trial_id) for key, trial_id in result})
+        return found
+
+    def mark_running(
+        self, trial_id: int, node: str | None, device: str | None, started_at: datetime
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Trial)
+                .where(Trial.id == trial_id)
+                .values(
+                    status="running",
+                    node=node,
+                    device=device,
+                    started_at=started_at,
+                    finished_at=None,
+                    error=None,
+                    attempts=Trial.attempts + 1,
+                )
+            )
+
+    def reset_trial(self, trial_id: int) -> None:
+        """Forget what an earlier attempt of this trial wrote (it is about to run again)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(EpochMetric).where(EpochMetric.trial_id == trial_id))
+            conn.execute(delete(WeightTrace).where(WeightTrace.trial_id == trial_id))
+            conn.execute(
+                update(Trial)
+                .where(Trial.id == trial_id)
+                .values(
+                    status="pending",
+                    error=None,
+                    objective=None,
+                    weights_final=None,
+                    weights_mean=None,
+                    train_seconds=None,
+                    finished_at=None,
+                )
+            )
+
+    def write_epochs(self, trial_id: int, rows: Sequence[EpochRow]) -> None:
+        with self.engine.begin() as conn:
+            self._write_epochs(conn, trial_id, rows)
+
+    @staticmethod
+    def _write_epochs(conn: Connection, trial_id: int, rows: Sequence[EpochRow]) -> None:
+        if rows:
+            values = [{**asdict(row), "trial_id": trial_id} for row in rows]
+            upsert(conn, EPOCH_TABLE, values, ("trial_id", "epoch", "task"), EPOCH_UPDATES)
+
+    def write_trace(self, trial_id: int, points: Sequence[tuple[int, list[float]]]) -> None:
+        with self.engine.begin() as conn:
+            self._write_trace(conn, trial_id, points)
+
+    @staticmethod
+    def _write_trace(
+        conn: Connection, trial_id: int, points: Sequence[tuple[int, list[float]]]
+    ) -> None:
+        if points:
+            values = [{"trial_id": trial_id, "step": s, "weights": list(w)} for s, w in points]
+            upsert(conn, TRACE_TABLE, values, ("trial_id", "step"), ("weights",))
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        outcome: TrialOutcome,
+        rows: Sequence[EpochRow] = (),
+        trace: Sequence[tuple[int, list[float]]] = (),
+    ) -> None:
+        """The outcome and the trial's last rows, in one transaction."""
+        values = {k: v for k, v in asdict(outcome).items() if v is not None or k == "error"}
+        values.setdefault("finished_at", utcnow())
+        with self.engine.begin() as conn:
+            self._write_epochs(conn, trial_id, rows)
+            self._write_trace(conn, trial_id, trace)
+            conn.execute(update(Trial).where(Trial.id == trial_id).values(**values))
+
+    def fail_trial(self, trial_id: int, error: str, rows: Sequence[EpochRow] = ()) -> None:
+        with self.engine.begin() as conn:
+            self._write_epochs(conn, trial_id, rows)
+            conn.execute(
+                update(Trial)
+                .where(Trial.id == trial_id)
+                .values(status="failed", error=error, finished_at=utcnow())
+            )
+
+    def mark_interrupted(self, study_id: int) -> int:
+        """Running trials of a study become ``interrupted`` (resume will run them)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(Trial)
+                .where(Trial.study_id == study_id, Trial.status == "running")
+                .values(status="interrupted", finished_at=utcnow())
+            )
+            return int(result.rowcount or 0)
+
+    def set_study_status(self, study_id: int, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Study).where(Study.id == study_id).values(status=status, updated_at=utcnow())
+            )
+
+    def save_comparison(self, study_id: int, payload: dict[str, Any]) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                Comparison.__table__.insert().values(
+                    study_id=study_id, payload=payload, created_at=utcnow()
+                )
+            )
+            return int(result.inserted_primary_key[0])
