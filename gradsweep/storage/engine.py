@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +29,7 @@ from gradsweep.storage.migrations import VERSION_TABLE
 DEFAULT_URL = "sqlite:///gradsweep.db"
 BUSY_TIMEOUT_MS = 60_000
 MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATION_LOCK = 0x6772_6164  # concurrent first opens of one database migrate one at a time
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -139,6 +140,8 @@ def check_schema(engine: Engine, upgrade: bool) -> None:
             "run `gradsweep db upgrade`"
         )
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite's BEGIN IMMEDIATE serialises already
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         command.upgrade(alembic_config(conn), "head")
 
 

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+
+from gradsweep.storage.engine import (
+    alembic_config,
+    head_revision,
+    open_engine,
+    parse_url,
+    resolve_url,
+    table_names,
+)
+from gradsweep.storage.errors import StorageError
+
+
+def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRADSWEEP_DB", raising=False)
+    assert resolve_url(None) == "sqlite:///gradsweep.db"
+    monkeypatch.setenv("GRADSWEEP_DB", "sqlite:////tmp/x.db")
+    assert resolve_url(None) == "sqlite:////tmp/x.db"
+    assert resolve_url("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert parse_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nonsense", "not a database URL"),
+        ("mysql://root@127.0.0.1/test", "unsupported database 'mysql'"),
+        ("sqlite://", "in-memory SQLite database cannot be shared"),
+        ("sqlite:////no/such/folder/x.db", "folder /no/such/folder does not exist"),
+        ("postgresql://postgres@127.0.0.1:1/x", "cannot open database .*Connection refused"),
+    ],
+)
+def test_bad_urls_are_one_line(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message) as error:
+        open_engine(url)
+    assert "\n" not in str(error.value)
+
+
+def test_fresh_database_gets_the_whole_schema(db_url: str) -> None:
+    tables = set(table_names(open_engine(db_url)))
+    assert {
+        "gs_studies",
+        "gs_trials",
+        "gs_epoch_metrics",
+        "gs_weight_trace",
+        "gs_comparisons",
+        "gs_alembic_version",
+    } <= tables
+    assert "alembic_version" not in tables  # that name is Optuna's
+
+
+def test_a_database_at_the_first_revision_is_upgraded(db_url: str) -> None:
+    raw = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
+    with raw.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text(
+                "INSERT INTO gs_studies (id, name, spec_text, spec_hash, problem, task_names, "
+                "objective_name, objective_direction, status, created_at, updated_at) VALUES "
+                "(1, 'old', 'spec', 'h', 'toy', '[\"a\"]', 'normalized_loss', 'min', 'completed', "
+                "'2025-01-01', '2025-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO gs_trials (id, study_id, key, arm, balancer, params, seed, status) "
+                "VALUES (1, 1, 'k', 'grid', 'static', '{}', 0, 'completed')"
+            )
+        )
+    raw.dispose()
+    engine = open_engine(db_url)
+    assert "gs_weight_trace" in table_names(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT attempts, key FROM gs_trials")).one() == (0, "k")
+        version = conn.execute(text("SELECT version_num FROM gs_alembic_version")).scalar()
+    assert version == head_revision()
+
+
+def test_a_database_newer_than_the_code_is_refused(db_url: str) -> None:
+    engine = open_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE gs_alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="revision 9999 is newer than this gradsweep"):
+        open_engine(db_url)
+
+
+def test_read_only_engine_cannot_write(sqlite_url: str, tmp_path: Path) -> None:
+    open_engine(sqlite_url).dispose()
+    engine = open_engine(sqlite_url, read_only=True)
+    with pytest.raises(Exception, match="readonly"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM gs_studies"))
+    with pytest.raises(StorageError, match="no database at"):
+        open_engine(f"sqlite:///{tmp_path / 'missing.db'}", read_only=True)
