@@ -247,13 +247,13 @@ class _PhaseRunner:
         import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        from gradsweep.search.optuna_arm import make_sampler, optuna_space
+        from gradsweep.search.optuna_arm import SimplexSpace, make_sampler
 
         arm = self.spec.arms.optuna
         assert arm is not None
         storage = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
         return OptunaSearch(
-            space=optuna_space(self.tasks),
+            space=SimplexSpace(self.tasks),
             metric="objective",
             mode="min",
             sampler=make_sampler(arm.sampler, arm.seed),

@@ -19,15 +19,20 @@ SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     return SAMPLERS[name](seed)
 
 
-def optuna_space(tasks: int) -> Callable[[Any], dict[str, Any]]:
-    """Define-by-run: sample a valid simplex point and carry Optuna's trial number along,
-    so the trial's key (``optuna/tNNNN``) is known to the worker and the recorder."""
+class SimplexSpace:
+    """Define-by-run space: sample a valid simplex point and carry Optuna's trial number
+    along, so the trial's key (``optuna/tNNNN``) is known to the worker and the recorder.
 
-    def space(trial: Any) -> dict[str, Any]:
-        optuna_point(trial, tasks)
+    A class, not a closure: Tune pickles its searcher's state.
+    """
+
+    def __init__(self, tasks: int) -> None:
+        self.tasks = tasks
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        optuna_point(trial, self.tasks)
         return {"optuna_number": int(trial.number)}
-
-    return space

@@ -74,6 +74,14 @@ class StudyRecorder(tune.Callback):
         self.running: dict[str, _Running] = {}
         self.finished: dict[str, str] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks into its experiment state; the database handle and the
+        # display stay with the live driver (gradsweep resumes from its own database).
+        return {"study_id": self.study_id}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def _start(self, tune_trial: Any) -> _Running:
         trial = self.resolve(tune_trial.config)
         if trial.key not in self.trial_ids:

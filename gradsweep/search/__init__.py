@@ -1,0 +1,1 @@
+"""Study search: simplex points, the trial plan and its run on Ray Tune."""
