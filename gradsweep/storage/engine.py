@@ -68,7 +68,8 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         conn.isolation_level = None  # transactions are begun explicitly below
         return conn
 
-    engine = create_engine("sqlite://", creator=connect)
+    # The real URL, so that engine.url names the file (Optuna's storage is opened from it).
+    engine = create_engine(url, creator=connect)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,0 +1,20 @@
+"""Problems used by the search tests; workers import them by path like any user problem."""
+
+from __future__ import annotations
+
+import torch
+
+from gradsweep.trainers import MultitaskModel, ToyRegression
+
+
+class OddSeedsFail(ToyRegression):
+    """Raises while building the model for odd seeds: a user's problem that fails sometimes."""
+
+    def build_model(self) -> MultitaskModel:
+        if torch.initial_seed() % 2 == 1:
+            raise RuntimeError(f"cannot build a model for seed {torch.initial_seed()}")
+        return super().build_model()
+
+
+def odd_seeds_fail(**params: object) -> OddSeedsFail:
+    return OddSeedsFail(**params)  # type: ignore[arg-type]
