@@ -1,48 +1,48 @@
-"""``make demo``: GradNorm against equal weights on the paper's T=2 toy, side by side."""
+"""``make demo``: a real study on the embedded defaults (local Ray, SQLite).
+
+Runs ``configs/toy-demo.yaml`` (the paper's toy with three tasks, every arm) into
+``demo.db`` and ends with where the results are and how to look at them.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from rich.console import Console
-from rich.table import Table
 
-from gradsweep.single_run import SingleRun, run_single
+from gradsweep.errors import GradsweepError
+from gradsweep.search.launch import LaunchOptions, launch
+from gradsweep.search.status import print_status, study_statuses
+from gradsweep.spec import load_spec
+from gradsweep.storage.engine import open_engine
+from gradsweep.storage.errors import StorageError
 
-STEPS = 2000
+SPEC = Path(__file__).resolve().parents[1] / "configs" / "toy-demo.yaml"
+DB_URL = "sqlite:///demo.db"
 
 
-def main() -> None:
+def main() -> int:
     console = Console()
+    console.print(f"[bold]gradsweep demo[/bold]: {SPEC.name} on local Ray, results in {DB_URL}")
+    try:
+        spec = load_spec(SPEC)
+        engine = open_engine(DB_URL)
+        outcome = launch(spec, engine, LaunchOptions())
+    except (GradsweepError, StorageError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    print_status(study_statuses(engine, outcome.study), console)
     console.print(
-        f"[bold]gradsweep demo[/bold]: the paper's Sec. 4 toy, T=2, σ=(1, 100), {STEPS} steps, "
-        "same data and initialisation for both runs."
+        f"\nResults are in [bold]demo.db[/bold] (SQLite). Look at them with:\n"
+        f"  gradsweep status {outcome.study} --db {DB_URL}\n"
+        f"  gradsweep status {outcome.study} --db {DB_URL} --format json\n"
+        f"  sqlite3 demo.db 'SELECT key, objective, weights_mean FROM gs_trials ORDER BY objective'\n"
+        "Run `make demo` again and nothing is re-run (every trial is complete); "
+        "delete demo.db to start afresh."
     )
-    equal = run_single(SingleRun(balancer="static", steps=STEPS))
-    gradnorm = run_single(SingleRun(balancer="gradnorm", alpha=0.12, steps=STEPS))
-    table = Table(title="equal weights vs GradNorm (α = 0.12)")
-    for column in (
-        "balancer",
-        "mean weights",
-        "test loss task0 (σ=1)",
-        "test loss task1 (σ=100)",
-        "objective",
-        "seconds",
-    ):
-        table.add_column(column, justify="right")
-    for name, result in (("equal weights", equal), ("GradNorm", gradnorm)):
-        table.add_row(
-            name,
-            ", ".join(f"{w:.3f}" for w in result.weights_mean),
-            f"{result.test_losses[0]:.4g}",
-            f"{result.test_losses[1]:.4g}",
-            f"{result.objective:.4f}" if result.objective is not None else "failed",
-            f"{result.train_seconds:.1f}",
-        )
-    console.print(table)
-    console.print(
-        "objective = mean over tasks of test L_i / L_i at initialisation (lower is better). "
-        "Try `gradsweep train --help` for one trial of your own."
-    )
+    return 130 if outcome.interrupted else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

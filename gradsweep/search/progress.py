@@ -54,6 +54,7 @@ class LiveProgress:
         if self._live is not None:
             self._live.update(self.render())
             self._live.__exit__(kind, value, tb)
+            self._live.console.print()
             self._live = None
 
     def trial_started(self, trial: TrialSpec) -> None:

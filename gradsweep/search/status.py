@@ -47,16 +47,18 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
         console.print("no studies yet: start one with `gradsweep launch SPEC.yaml`")
         return
     table = Table()
-    for column in ("study", "status", "planned", *STATUSES, "best objective", "created"):
-        table.add_column(column, justify="left" if column == "study" else "right")
+    for column in ("study", "status", "completed", "failed", "running", "best objective",
+                   "created"):
+        table.add_column(column, justify="left" if column in ("study", "status") else "right")
     for row in statuses:
         best = row["best_objective"]
         table.add_row(
             row["study"],
             row["status"],
-            str(row["planned"]),
-            *(str(row[name]) for name in STATUSES),
+            f"{row['completed']}/{row['planned']}",
+            str(row["failed"]),
+            str(row["running"]),
             "–" if best is None else f"{best:.4f}",
-            str(row["created_at"])[:19],
+            str(row["created_at"])[:16],
         )
     console.print(table)
