@@ -156,6 +156,68 @@ def status(
         print_status(statuses)
 
 
+@app.command()
+@user_errors
+def compare(
+    study: Annotated[str, typer.Argument(help="study name or id")],
+    output: FormatOption = "table",
+    db: DbOption = None,
+) -> None:
+    """The static optimum against each adaptive configuration (stored in the database)."""
+    from rich.console import Console
+
+    from gradsweep.compare import compare_study, comparison_tables
+
+    if output not in ("table", "json"):
+        raise GradsweepError(f"--format: expected table or json, got {output!r}")
+    comparison = compare_study(open_database(db), study, store=True)
+    if output == "json":
+        typer.echo(json.dumps(comparison.to_dict(), indent=2))
+        return
+    console = Console()
+    for renderable in comparison_tables(comparison):
+        console.print(renderable)
+
+
+@app.command()
+@user_errors
+def query(
+    kind: Annotated[str, typer.Argument(help="studies, trials, curves or weights")],
+    study: Annotated[str | None, typer.Option(help="study name or id")] = None,
+    arm: Annotated[str | None, typer.Option(help="only this arm")] = None,
+    status_filter: Annotated[
+        str | None, typer.Option("--status", help="only trials with this status")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
+    db: DbOption = None,
+) -> None:
+    """Print stored results as a table, CSV or JSON."""
+    from gradsweep.output import FORMATS, print_frame
+    from gradsweep.query import query_frame
+
+    if output not in FORMATS:
+        raise GradsweepError(f"--format: expected table, csv or json, got {output!r}")
+    frame = query_frame(open_database(db, read_only=True), kind, study, arm, status_filter)
+    print_frame(frame, output)
+
+
+@app.command()
+@user_errors
+def export(
+    study: Annotated[str, typer.Argument(help="study name or id")],
+    out: Annotated[str, typer.Option(help="folder to write into")],
+    output: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    db: DbOption = None,
+) -> None:
+    """Write a study's trials, curves and weight traces as Parquet or CSV files."""
+    from pathlib import Path
+
+    from gradsweep.query import export_study
+
+    for path in export_study(open_database(db, read_only=True), study, Path(out), output):
+        typer.echo(str(path))
+
+
 @spec_app.command("check")
 @user_errors
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:

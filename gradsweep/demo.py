@@ -37,7 +37,8 @@ def main() -> int:
         f"\nResults are in [bold]demo.db[/bold] (SQLite). Look at them with:\n"
         f"  gradsweep status {outcome.study} --db {DB_URL}\n"
         f"  gradsweep status {outcome.study} --db {DB_URL} --format json\n"
-        f"  sqlite3 demo.db 'SELECT key, objective, weights_mean FROM gs_trials ORDER BY objective'\n"
+        f"  gradsweep compare {outcome.study} --db {DB_URL}\n"
+        "  sqlite3 demo.db 'SELECT key, objective FROM gs_trials ORDER BY objective'\n"
         "Run `make demo` again and nothing is re-run (every trial is complete); "
         "delete demo.db to start afresh."
     )

@@ -47,8 +47,15 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
         console.print("no studies yet: start one with `gradsweep launch SPEC.yaml`")
         return
     table = Table()
-    for column in ("study", "status", "completed", "failed", "running", "best objective",
-                   "created"):
+    for column in (
+        "study",
+        "status",
+        "completed",
+        "failed",
+        "running",
+        "best objective",
+        "created",
+    ):
         table.add_column(column, justify="left" if column in ("study", "status") else "right")
     for row in statuses:
         best = row["best_objective"]

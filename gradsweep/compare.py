@@ -1,0 +1,302 @@
+"""The answer a study exists for: the static optimum against each adaptive configuration.
+
+Static arms (static, grid, random, optuna) are grouped by weighting; the static optimum is
+the weighting with the best mean objective over seeds. Each adaptive configuration
+(balancer, α) gets its converged weights (the time average ``E_t[w(t)]``, paper Sec. 5.3,
+averaged over seeds), their L2 distance to the static optimum, its objective and gap, its
+percentile rank among all static trials, and the Spearman correlation between static
+trials' objectives and their distance to the converged weights (the paper's Fig. 4).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sqlalchemy import Engine
+
+from gradsweep.errors import GradsweepError
+from gradsweep.storage import queries
+from gradsweep.storage.queries import STATIC_ARMS
+
+MIN_TRIALS_FOR_CORRELATION = 3
+
+
+@dataclass(frozen=True)
+class StaticBest:
+    weights: list[float]
+    objective: float
+    objective_std: float | None
+    trials: int
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    balancer: str
+    alpha: float | None
+    seeds: int
+    weights_mean: list[float]
+    weights_final: list[float]
+    objective: float
+    objective_std: float | None
+    gap_to_static_best: float
+    distance_to_static_best: float
+    rank_percentile: float
+    spearman_objective_vs_distance: float | None
+    spearman_p_value: float | None
+    retrain_objective: float | None = None
+    retrain_objective_std: float | None = None
+    retrain_trials: int = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``gradsweep compare`` shows; ``to_dict`` is its JSON."""
+
+    study: str
+    objective: str
+    task_names: list[str]
+    static_trials: int
+    static_best: StaticBest
+    equal_weights: StaticBest | None
+    adaptive: list[AdaptiveResult]
+    compute: dict[str, float]
+    best_so_far: dict[str, list[tuple[float, float]]]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["best_so_far"] = {
+            arm: [{"compute_seconds": c, "best_objective": b} for c, b in points]
+            for arm, points in self.best_so_far.items()
+        }
+        return data
+
+
+def std_or_none(values: pd.Series) -> float | None:
+    return float(values.std(ddof=1)) if len(values) > 1 else None
+
+
+def normalised(weights: np.ndarray) -> list[float]:
+    """Scaled to sum to T (the number of tasks)."""
+    return [float(w) for w in weights * len(weights) / weights.sum()]
+
+
+def weight_key(weights: list[float]) -> tuple[float, ...]:
+    return tuple(round(float(w), 9) for w in weights)
+
+
+def static_groups(static: pd.DataFrame) -> pd.DataFrame:
+    """One row per static weighting: mean and spread of the objective over its seeds."""
+    frame = static.assign(weighting=static["static_weights"].map(weight_key))
+    grouped = frame.groupby("weighting", sort=False)
+    return pd.DataFrame(
+        {
+            "objective": grouped["objective"].mean(),
+            "objective_std": grouped["objective"].agg(std_or_none),
+            "trials": grouped.size(),
+            "keys": grouped["key"].agg(list),
+        }
+    ).reset_index()
+
+
+def summarise(row: pd.Series) -> StaticBest:
+    std = row["objective_std"]
+    return StaticBest(
+        weights=[float(w) for w in row["weighting"]],
+        objective=float(row["objective"]),
+        objective_std=None if std is None or pd.isna(std) else float(std),
+        trials=int(row["trials"]),
+        keys=list(row["keys"]),
+    )
+
+
+def equal_weights_row(groups: pd.DataFrame) -> StaticBest | None:
+    equal = groups[groups["weighting"].map(lambda w: max(w) - min(w) < 1e-9)]
+    return summarise(equal.iloc[0]) if len(equal) else None
+
+
+def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None, float | None]:
+    """Spearman ρ of static trials' objective against their L2 distance to ``weights``."""
+    if len(static) < MIN_TRIALS_FOR_CORRELATION:
+        return None, None
+    distances = [float(np.linalg.norm(np.array(w) - weights)) for w in static["static_weights"]]
+    if len(set(distances)) < 2 or static["objective"].nunique() < 2:
+        return None, None
+    rho, p_value = spearmanr(static["objective"], distances)
+    return float(rho), float(p_value)
+
+
+def adaptive_result(
+    balancer: str,
+    alpha: float | None,
+    runs: pd.DataFrame,
+    static: pd.DataFrame,
+    best: StaticBest,
+    retrain: pd.DataFrame,
+) -> AdaptiveResult:
+    weights_mean = np.mean(np.array(runs["weights_mean"].tolist(), dtype=float), axis=0)
+    weights_final = np.mean(np.array(runs["weights_final"].tolist(), dtype=float), axis=0)
+    objective = float(runs["objective"].mean())
+    rho, p_value = correlation(static, weights_mean)
+    retrained = retrain if alpha is None else retrain[retrain["alpha"] == alpha]
+    return AdaptiveResult(
+        balancer=balancer,
+        alpha=alpha,
+        seeds=len(runs),
+        weights_mean=normalised(weights_mean),
+        weights_final=normalised(weights_final),
+        objective=objective,
+        objective_std=std_or_none(runs["objective"]),
+        gap_to_static_best=objective - best.objective,
+        distance_to_static_best=float(np.linalg.norm(weights_mean - np.array(best.weights))),
+        rank_percentile=100.0 * float((static["objective"] > objective).mean()),
+        spearman_objective_vs_distance=rho,
+        spearman_p_value=p_value,
+        retrain_objective=float(retrained["objective"].mean()) if len(retrained) else None,
+        retrain_objective_std=std_or_none(retrained["objective"]) if len(retrained) else None,
+        retrain_trials=len(retrained),
+    )
+
+
+def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
+    """Per arm: (cumulative training seconds, best objective so far), in finishing order."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for arm, runs in trials.sort_values("finished_at").groupby("arm", sort=True):
+        compute = runs["train_seconds"].fillna(0.0).cumsum()
+        best = runs["objective"].cummin()
+        curves[str(arm)] = [(float(c), float(b)) for c, b in zip(compute, best, strict=True)]
+    return curves
+
+
+def compare_trials(
+    study: str, objective: str, task_names: list[str], trials: pd.DataFrame
+) -> Comparison:
+    """The comparison, from a study's trials (a ``queries.trials`` frame)."""
+    done = trials[(trials["status"] == "completed") & trials["objective"].notna()]
+    done = done[done["objective"].map(math.isfinite)]
+    static = done[done["arm"].isin(STATIC_ARMS)]
+    if static.empty:
+        raise GradsweepError(
+            f"study {study!r} has no completed static-weight trial to compare against"
+        )
+    adaptive = done[~done["arm"].isin([*STATIC_ARMS, "retrain"])]
+    if adaptive.empty:
+        raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
+    groups = static_groups(static)
+    best = summarise(groups.loc[groups["objective"].idxmin()])
+    retrain = done[done["arm"] == "retrain"]
+    results = [
+        adaptive_result(
+            str(balancer), None if pd.isna(alpha) else float(alpha), runs, static, best, retrain
+        )
+        for (balancer, alpha), runs in adaptive.groupby(["balancer", "alpha"], dropna=False)
+    ]
+    notes = []
+    if len(static) < MIN_TRIALS_FOR_CORRELATION:
+        notes.append(
+            f"only {len(static)} static trials: no correlation computed "
+            f"(needs {MIN_TRIALS_FOR_CORRELATION})"
+        )
+    if best.trials < 2:
+        notes.append("the static optimum has one trial: no spread over seeds")
+    return Comparison(
+        study=study,
+        objective=objective,
+        task_names=task_names,
+        static_trials=len(static),
+        static_best=best,
+        equal_weights=equal_weights_row(groups),
+        adaptive=results,
+        compute={
+            str(arm): float(s) for arm, s in trials.groupby("arm")["train_seconds"].sum().items()
+        },
+        best_so_far=best_so_far(done),
+        notes=notes,
+    )
+
+
+def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comparison:
+    """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
+    info = queries.find_study(engine, study)
+    comparison = compare_trials(
+        info.name, info.objective_name, list(info.task_names), queries.trials(engine, study=info.id)
+    )
+    if store:
+        from gradsweep.storage.writer import ResultsWriter
+
+        ResultsWriter(engine).save_comparison(info.id, comparison.to_dict())
+    return comparison
+
+
+def _fmt(value: float | None, spread: float | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if spread is None else f"{value:.4f} ± {spread:.4f}"
+
+
+def _weights(weights: list[float]) -> str:
+    return ", ".join(f"{w:.3f}" for w in weights)
+
+
+def comparison_tables(comparison: Comparison) -> list[Any]:
+    """Rich renderables: the static optimum, the adaptive configurations, compute per arm."""
+    from rich.table import Table
+
+    best = comparison.static_best
+    head = Table(
+        title=f"{comparison.study}: static optimum over {comparison.static_trials} "
+        f"static trials ({comparison.objective}, lower is better)"
+    )
+    for column in ("", "weights", "objective", "trials"):
+        head.add_column(column)
+    head.add_row(
+        "static optimum",
+        _weights(best.weights),
+        _fmt(best.objective, best.objective_std),
+        str(best.trials),
+    )
+    if comparison.equal_weights is not None:
+        eq = comparison.equal_weights
+        head.add_row(
+            "equal weights",
+            _weights(eq.weights),
+            _fmt(eq.objective, eq.objective_std),
+            str(eq.trials),
+        )
+    body = Table(title="adaptive configurations against the static optimum")
+    body.add_column("")
+    for a in comparison.adaptive:
+        body.add_column(
+            a.balancer + ("" if a.alpha is None else f" α={a.alpha:g}"), justify="right"
+        )
+    rows = {
+        "seeds": [str(a.seeds) for a in comparison.adaptive],
+        "time-averaged w (Σ = T)": [_weights(a.weights_mean) for a in comparison.adaptive],
+        "final w": [_weights(a.weights_final) for a in comparison.adaptive],
+        "objective": [_fmt(a.objective, a.objective_std) for a in comparison.adaptive],
+        "gap to static optimum": [f"{a.gap_to_static_best:+.4f}" for a in comparison.adaptive],
+        "L2 distance to it": [f"{a.distance_to_static_best:.3f}" for a in comparison.adaptive],
+        "static trials beaten %": [f"{a.rank_percentile:.1f}" for a in comparison.adaptive],
+        "Spearman ρ (objective, distance)": [
+            _fmt(a.spearman_objective_vs_distance) for a in comparison.adaptive
+        ],
+        "retrained static (GradNorm Static)": [
+            _fmt(a.retrain_objective, a.retrain_objective_std) for a in comparison.adaptive
+        ],
+    }
+    for label, values in rows.items():
+        body.add_row(label, *values)
+    compute = Table(title="compute per arm (training seconds)")
+    compute.add_column("arm")
+    compute.add_column("seconds", justify="right")
+    compute.add_column("best objective", justify="right")
+    for arm, seconds in comparison.compute.items():
+        points = comparison.best_so_far.get(arm)
+        compute.add_row(arm, f"{seconds:.1f}", _fmt(points[-1][1]) if points else "–")
+    return [head, body, compute, *comparison.notes]

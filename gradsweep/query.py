@@ -1,0 +1,87 @@
+"""What ``gradsweep query`` and ``gradsweep export`` read: one DataFrame per kind of result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from gradsweep.errors import GradsweepError
+from gradsweep.storage import queries
+
+KINDS = ("studies", "trials", "curves", "weights")
+TRIAL_FIELDS = [
+    "study",
+    "key",
+    "arm",
+    "balancer",
+    "seed",
+    "status",
+    "weights",
+    "alpha",
+    "objective",
+    "weights_mean",
+    "weights_final",
+    "train_seconds",
+    "node",
+    "device",
+    "error",
+]
+
+
+def trial_frame(
+    engine: Engine, study: str | None, arm: str | None, status: str | None
+) -> pd.DataFrame:
+    """Trials with the documented columns (``weights``: a static trial's fixed weights)."""
+    frame = queries.trials(engine, study=study, arm=arm, status=status)
+    return frame.rename(columns={"static_weights": "weights"})[TRIAL_FIELDS]
+
+
+def query_frame(
+    engine: Engine,
+    kind: str,
+    study: str | None = None,
+    arm: str | None = None,
+    status: str | None = None,
+) -> pd.DataFrame:
+    if kind not in KINDS:
+        raise GradsweepError(f"unknown query {kind!r}: use one of {', '.join(KINDS)}")
+    if kind == "studies":
+        return queries.studies(engine)
+    if kind == "trials":
+        return trial_frame(engine, study, arm, status)
+    if study is None:
+        raise GradsweepError(f"query {kind} needs --study")
+    keys = None
+    if arm is not None or status is not None:
+        keys = trial_frame(engine, study, arm, status)["key"].tolist()
+    if kind == "curves":
+        return queries.curves(engine, study, trial_keys=keys)
+    return queries.weight_traces(engine, study, trial_keys=keys)
+
+
+def export_study(engine: Engine, study: str, out: Path, fmt: str = "parquet") -> list[Path]:
+    """Write a study's trials, curves and weight traces as Parquet or CSV files."""
+    if fmt not in ("parquet", "csv"):
+        raise GradsweepError(f"--format: expected parquet or csv, got {fmt!r}")
+    name = queries.find_study(engine, study).name
+    if out.exists() and not out.is_dir():
+        raise GradsweepError(f"--out: {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    frames = {
+        "trials": trial_frame(engine, name, None, None),
+        "curves": queries.curves(engine, name),
+        "weights": queries.weight_traces(engine, name),
+    }
+    written = []
+    for kind, frame in frames.items():
+        path = out / f"{name}-{kind}.{fmt}"
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        if fmt == "parquet":
+            frame.to_parquet(tmp, index=False)
+        else:
+            frame.to_csv(tmp, index=False)
+        tmp.replace(path)  # a reader never sees half a file
+        written.append(path)
+    return written
