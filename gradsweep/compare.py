@@ -10,7 +10,6 @@ trials' objectives and their distance to the converged weights (the paper's Fig.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -179,7 +178,7 @@ def compare_trials(
 ) -> Comparison:
     """The comparison, from a study's trials (a ``queries.trials`` frame)."""
     done = trials[(trials["status"] == "completed") & trials["objective"].notna()]
-    done = done[done["objective"].map(math.isfinite)]
+    done = done[np.isfinite(done["objective"].astype(float))]
     static = done[done["arm"].isin(STATIC_ARMS)]
     if static.empty:
         raise GradsweepError(
