@@ -196,6 +196,14 @@ def parse_spec(text: str, source: str = "<spec>") -> StudySpec:
     return spec
 
 
+def renamed(spec: StudySpec, name: str) -> StudySpec:
+    """The same spec under another study name (``--name``), validated like the file."""
+    try:
+        return StudySpec.model_validate({**spec.model_dump(), "study": name})
+    except ValidationError as exc:
+        raise _one_line("--name", exc) from None
+
+
 def _check_problem(spec: StudySpec, source: str) -> None:
     from gradsweep.trainers.registry import resolve_problem
 
@@ -217,19 +225,25 @@ def load_spec(path: str | Path) -> StudySpec:
     return spec
 
 
-def task_count(spec: StudySpec, source: str = "<spec>") -> int:
-    """T, found by building the problem (which also checks its parameters)."""
+def task_names(spec: StudySpec, source: str = "<spec>") -> list[str]:
+    """The problem's task names, found by building it (which also checks its parameters)."""
     try:
-        return _built_task_count(spec.problem.name, json.dumps(spec.problem.params, sort_keys=True))
+        return list(
+            _built_task_names(spec.problem.name, json.dumps(spec.problem.params, sort_keys=True))
+        )
     except ProblemError as exc:
         raise SpecError(f"{source}: problem.params: {exc}") from None
 
 
+def task_count(spec: StudySpec, source: str = "<spec>") -> int:
+    return len(task_names(spec, source))
+
+
 @functools.lru_cache(maxsize=8)
-def _built_task_count(name: str, params_json: str) -> int:
+def _built_task_names(name: str, params_json: str) -> tuple[str, ...]:
     from gradsweep.trainers.registry import make_problem
 
-    return len(make_problem(name, json.loads(params_json)).tasks)
+    return tuple(make_problem(name, json.loads(params_json)).task_names)
 
 
 def validate_spec(spec: StudySpec, source: str = "<spec>") -> int:

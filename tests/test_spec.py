@@ -136,3 +136,13 @@ def test_spec_commands(tmp_path: Path) -> None:
         timeout=120,
     )
     assert schema.returncode == 0 and json.loads(schema.stdout)["title"] == "StudySpec"
+
+
+def test_a_new_name_is_validated_like_the_file() -> None:
+    from gradsweep.spec import renamed
+
+    spec = parse_spec(BASE)
+    assert renamed(spec, "other-name").study == "other-name"
+    assert renamed(spec, "other-name").spec_hash != spec.spec_hash
+    with pytest.raises(SpecError, match="--name: study: String should match pattern"):
+        renamed(spec, "has spaces")

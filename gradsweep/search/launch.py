@@ -28,7 +28,7 @@ from gradsweep.search.plan import (
 )
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StudyRecorder, trial_record
-from gradsweep.spec import StudySpec, parse_spec, validate_spec
+from gradsweep.spec import StudySpec, parse_spec, renamed, task_names, validate_spec
 from gradsweep.storage import queries
 from gradsweep.storage.records import StudyRecord
 from gradsweep.storage.writer import ResultsWriter
@@ -96,13 +96,13 @@ def worker_python_path() -> str:
     return os.pathsep.join(dict.fromkeys(parts))
 
 
-def study_record(spec: StudySpec, task_names: list[str]) -> StudyRecord:
+def study_record(spec: StudySpec, names: list[str]) -> StudyRecord:
     return StudyRecord(
         name=spec.study,
         spec_text=spec.canonical_text(),
         spec_hash=spec.spec_hash,
         problem=spec.problem.name,
-        task_names=task_names,
+        task_names=names,
         objective_name=spec.objective,
         objective_direction="min",
     )
@@ -111,11 +111,11 @@ def study_record(spec: StudySpec, task_names: list[str]) -> StudyRecord:
 def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     """Create (or find) the study for this spec and run every trial not yet completed."""
     if options.name:
-        spec = spec.model_copy(update={"study": options.name})
+        spec = renamed(spec, options.name)
     tasks = validate_spec(spec)
-    task_names = list(spec_task_names(spec, tasks))
+    names = task_names(spec)
     writer = ResultsWriter(engine)
-    study_id = writer.get_or_create_study(study_record(spec, task_names))
+    study_id = writer.get_or_create_study(study_record(spec, names))
     return _run(spec, tasks, engine, writer, study_id, options)
 
 
@@ -125,14 +125,6 @@ def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     spec = parse_spec(info.spec_text, source=f"study {info.name}")
     tasks = len(info.task_names)
     return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options)
-
-
-def spec_task_names(spec: StudySpec, tasks: int) -> list[str]:
-    from gradsweep.trainers import make_problem
-
-    if spec.problem.name == "toy":
-        return [f"task{i}" for i in range(tasks)]
-    return make_problem(spec.problem.name, dict(spec.problem.params)).task_names
 
 
 def _run(

@@ -44,7 +44,6 @@ class _Running:
     trial_id: int
     rows: list[EpochRow] = field(default_factory=list)
     last_flush: float = field(default_factory=time.monotonic)
-    placed: bool = False
 
 
 def now() -> datetime:
@@ -109,8 +108,6 @@ class StudyRecorder(tune.Callback):
         state = self.running.get(trial.trial_id) or self._start(trial)
         if result.get("kind") != "epoch":
             return
-        if not state.placed and "node" in result:
-            state.placed = True
         state.rows.extend(EpochRow(**row) for row in result.get("rows", []))
         if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
             self.writer.write_epochs(state.trial_id, state.rows)
@@ -125,7 +122,7 @@ class StudyRecorder(tune.Callback):
             self._fail(state, "the trial ended without reporting an outcome")
             return
         if result.get("status") != "completed":
-            self._fail(state, str(result.get("error") or "failed"), result)
+            self._fail(state, str(result.get("error") or "failed"))
             return
         objective = result.get("objective")
         outcome = TrialOutcome(
@@ -149,7 +146,7 @@ class StudyRecorder(tune.Callback):
         self.running.pop(trial.trial_id, None)
         self._fail(state, f"worker failed: {last_error_line(trial)}")
 
-    def _fail(self, state: _Running, error: str, result: dict[str, Any] | None = None) -> None:
+    def _fail(self, state: _Running, error: str) -> None:
         self.writer.fail_trial(state.trial_id, error, rows=state.rows)
         self._finished(state.trial, "failed", None)
 

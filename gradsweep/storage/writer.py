@@ -56,8 +56,18 @@ def upsert(
 
 TRACE_TABLE: Table = WeightTrace.__table__  # type: ignore[assignment]
 TRIAL_TABLE: Table = Trial.__table__  # type: ignore[assignment]
-EPOCH_COLUMNS = ("trial_id", "epoch", "task", "step", "train_loss", "test_loss", "metric_name",
-                 "metric_value", "metrics", "weight")
+EPOCH_COLUMNS = (
+    "trial_id",
+    "epoch",
+    "task",
+    "step",
+    "train_loss",
+    "test_loss",
+    "metric_name",
+    "metric_value",
+    "metrics",
+    "weight",
+)
 EPOCH_UPDATES = (
     "step",
     "train_loss",
@@ -197,8 +207,18 @@ class ResultsWriter:
         if not rows:
             return
         values = [
-            (trial_id, r.epoch, r.task, r.step, r.train_loss, r.test_loss, r.metric_name,
-             r.metric_value, json.dumps(finite_or_none(r.metrics)), r.weight)
+            (
+                trial_id,
+                r.epoch,
+                r.task,
+                r.step,
+                r.train_loss,
+                r.test_loss,
+                r.metric_name,
+                r.metric_value,
+                json.dumps(finite_or_none(r.metrics)),
+                r.weight,
+            )
             for r in rows
         ]
         sql = epoch_upsert_sql(conn.dialect.name)
