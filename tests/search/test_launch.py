@@ -1,4 +1,8 @@
-"""Whole studies on the shared local Ray session, results in a real SQLite or PostgreSQL DB."""
+"""Whole studies on the shared local Ray session, results in a real database.
+
+The whole-study and kill/resume cases run on SQLite and PostgreSQL; the scheduling cases
+(GPUs, Optuna, failures) are about Ray, so they use SQLite alone to keep the suite short.
+"""
 
 from __future__ import annotations
 
@@ -70,9 +74,9 @@ def test_a_study_with_every_arm_completes(tmp_path: Path, db_url: str) -> None:
     assert set(traces["key"]) == set(trials["key"])
 
 
-def test_launching_the_same_spec_again_runs_nothing(tmp_path: Path, db_url: str) -> None:
+def test_launching_the_same_spec_again_runs_nothing(tmp_path: Path, sqlite_url: str) -> None:
     path = write_spec(tmp_path, "again", arms={"grid": {"resolution": 2}})
-    engine = open_engine(db_url)
+    engine = open_engine(sqlite_url)
     first = launch(load_spec(path), engine, QUIET)
     before = queries.trials(engine, study="again")[["key", "finished_at"]]
     second = launch(load_spec(path), engine, QUIET)
@@ -82,7 +86,7 @@ def test_launching_the_same_spec_again_runs_nothing(tmp_path: Path, db_url: str)
 
 
 def test_a_failing_problem_fails_its_trials_and_the_study_goes_on(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, sqlite_url: str
 ) -> None:
     path = write_spec(
         tmp_path,
@@ -91,7 +95,7 @@ def test_a_failing_problem_fails_its_trials_and_the_study_goes_on(
         seeds=[0, 1],
         arms={"grid": {"resolution": 2}, "gradnorm": {"alphas": [0.5]}},
     )
-    engine = open_engine(db_url)
+    engine = open_engine(sqlite_url)
     outcome = launch(load_spec(path), engine, QUIET)
     trials = queries.trials(engine, study="failing")
     assert len(trials) == outcome.planned == 8
@@ -102,7 +106,7 @@ def test_a_failing_problem_fails_its_trials_and_the_study_goes_on(
     assert outcome.status == "failed"
 
 
-def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, db_url: str) -> None:
+def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, sqlite_url: str) -> None:
     """Ray was started with 2 logical GPUs: 0.5 GPU per trial → 4 trials at once."""
     path = write_spec(
         tmp_path,
@@ -113,7 +117,7 @@ def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, db_url: st
         resources={"cpus_per_trial": 0.5, "gpus_per_trial": 0.5},
         max_concurrent=8,
     )
-    engine = open_engine(db_url)
+    engine = open_engine(sqlite_url)
     assert launch(load_spec(path), engine, QUIET).status == "completed"
     trials = queries.trials(engine, study="gpus")
     assert len(trials) == 20
@@ -124,7 +128,7 @@ def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, db_url: st
 
 
 def test_optuna_trials_run_concurrently_and_live_in_the_results_database(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, sqlite_url: str
 ) -> None:
     path = write_spec(
         tmp_path,
@@ -132,7 +136,7 @@ def test_optuna_trials_run_concurrently_and_live_in_the_results_database(
         budget={"steps": 200},
         arms={"optuna": {"n_trials": 6, "sampler": "tpe", "seed": 1}},
     )
-    engine = open_engine(db_url)
+    engine = open_engine(sqlite_url)
     assert launch(load_spec(path), engine, QUIET).status == "completed"
     trials = queries.trials(engine, study="optuna")
     assert len(trials) == 6 and set(trials["status"]) == {"completed"}
@@ -217,9 +221,9 @@ def test_killed_launch_then_resume_runs_exactly_the_rest(
     assert not curves.duplicated(["key", "epoch", "task"]).any()
 
 
-def test_status_json_from_the_command_line(tmp_path: Path, db_url: str) -> None:
+def test_status_json_from_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
     path = write_spec(tmp_path, "status-cli", arms={"grid": {"resolution": 2}})
-    launch(load_spec(path), open_engine(db_url), QUIET)
+    launch(load_spec(path), open_engine(sqlite_url), QUIET)
     run = subprocess.run(
         [
             sys.executable,
@@ -230,7 +234,7 @@ def test_status_json_from_the_command_line(tmp_path: Path, db_url: str) -> None:
             "--format",
             "json",
             "--db",
-            db_url,
+            sqlite_url,
         ],
         capture_output=True,
         text=True,
