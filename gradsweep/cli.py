@@ -218,6 +218,24 @@ def export(
         typer.echo(str(path))
 
 
+@app.command()
+@user_errors
+def report(
+    study: Annotated[str, typer.Argument(help="study name or id")],
+    out: Annotated[str, typer.Option(help="HTML file to write")] = "report.html",
+    db: DbOption = None,
+) -> None:
+    """Write the study's figures and comparison as one self-contained HTML file."""
+    from pathlib import Path
+
+    from gradsweep.dashboards.report import write_report
+
+    path = Path(out)
+    if not path.parent.exists():
+        raise GradsweepError(f"--out: folder {path.parent} does not exist")
+    typer.echo(str(write_report(open_database(db, read_only=True), study, path)))
+
+
 @spec_app.command("check")
 @user_errors
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:

@@ -1,0 +1,1 @@
+"""Plotly figures of a study, the Dash app and the self-contained HTML report."""

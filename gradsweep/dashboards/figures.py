@@ -1,0 +1,297 @@
+"""Pure figure builders: DataFrames and the Comparison in, Plotly figures out.
+
+Shared by the Dash app and the HTML report; nothing here knows about Dash or the database.
+Frames have the columns of ``gradsweep.storage.queries`` (trials, curves, weight traces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from gradsweep.compare import Comparison
+from gradsweep.storage.queries import STATIC_ARMS
+
+MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
+
+
+def static_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Completed static-weight trials with an objective."""
+    done = trials[(trials["status"] == "completed") & trials["objective"].notna()]
+    return done[done["arm"].isin(STATIC_ARMS)]
+
+
+def thin(frame: pd.DataFrame, limit: int = MAX_TRACE_POINTS) -> pd.DataFrame:
+    """Every k-th row (always keeping the last) so a trace has at most ``limit`` points."""
+    if len(frame) <= limit:
+        return frame
+    index = np.unique(np.r_[np.linspace(0, len(frame) - 1, limit).astype(int), len(frame) - 1])
+    return frame.iloc[index]
+
+
+def _trajectory_groups(traces: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    groups = []
+    for key, trace in traces.groupby("key", sort=True):
+        points = np.array(thin(trace.sort_values("step"))["weights"].tolist(), dtype=float)
+        groups.append((str(key), points))
+    return groups
+
+
+def simplex_figure(
+    trials: pd.DataFrame,
+    traces: pd.DataFrame,
+    task_names: Sequence[str],
+    optimum: Sequence[float] | None = None,
+) -> go.Figure:
+    """Static trials on the weight simplex coloured by objective, with adaptive trajectories
+    ending at their converged points: ternary for 3 tasks, a line for 2, parallel
+    coordinates beyond."""
+    static = static_trials(trials)
+    weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), -1)
+    tasks = len(task_names)
+    if tasks == 3:
+        return _ternary(static, weights, traces, task_names, optimum)
+    if tasks == 2:
+        return _segment(static, weights, traces, task_names, optimum)
+    return _parallel(static, weights, task_names)
+
+
+def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
+    return {
+        "color": static["objective"],
+        "colorscale": "Viridis_r",
+        "showscale": colorbar,
+        "colorbar": {"title": "objective"},
+        "size": 7,
+    }
+
+
+def _ternary(static, weights, traces, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatterternary(
+            a=weights[:, 0],
+            b=weights[:, 1],
+            c=weights[:, 2],
+            mode="markers",
+            marker=_marker(static),
+            text=static["key"],
+            name="static trials",
+            hovertemplate="%{text}<br>objective %{marker.color:.4f}<extra></extra>",
+        )
+    )
+    for key, points in _trajectory_groups(traces):
+        figure.add_trace(
+            go.Scatterternary(
+                a=points[:, 0],
+                b=points[:, 1],
+                c=points[:, 2],
+                mode="lines",
+                name=key,
+                line={"width": 2},
+                meta="trajectory",
+            )
+        )
+        end = points.mean(axis=0)  # the time average: where the trajectory "converged"
+        figure.add_trace(
+            go.Scatterternary(
+                a=[end[0]],
+                b=[end[1]],
+                c=[end[2]],
+                mode="markers",
+                name=f"{key} E_t[w]",
+                marker={"symbol": "x", "size": 12, "color": "red"},
+                meta="converged",
+            )
+        )
+    if optimum is not None:
+        figure.add_trace(
+            go.Scatterternary(
+                a=[optimum[0]],
+                b=[optimum[1]],
+                c=[optimum[2]],
+                mode="markers",
+                name="static optimum",
+                marker={
+                    "symbol": "star",
+                    "size": 16,
+                    "color": "gold",
+                    "line": {"width": 1, "color": "black"},
+                },
+            )
+        )
+    figure.update_layout(
+        ternary={
+            "sum": 3,
+            "aaxis": {"title": task_names[0]},
+            "baxis": {"title": task_names[1]},
+            "caxis": {"title": task_names[2]},
+        },
+        title="static trials on the weight simplex, adaptive trajectories over them",
+    )
+    return figure
+
+
+def _segment(static, weights, traces, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=weights[:, 0],
+            y=static["objective"],
+            mode="markers",
+            marker=_marker(static),
+            text=static["key"],
+            name="static trials",
+        )
+    )
+    top = float(static["objective"].max()) if len(static) else 1.0
+    for key, points in _trajectory_groups(traces):
+        figure.add_trace(
+            go.Scatter(
+                x=points[:, 0],
+                y=np.linspace(top * 1.05, top * 1.05, len(points)),
+                mode="lines",
+                name=key,
+                meta="trajectory",
+            )
+        )
+        figure.add_vline(x=float(points[:, 0].mean()), line_dash="dash", line_color="red")
+    if optimum is not None:
+        figure.add_vline(x=float(optimum[0]), line_color="gold", line_width=3)
+    figure.update_layout(
+        xaxis_title=f"w({task_names[0]}); w({task_names[1]}) = 2 − that",
+        yaxis_title="objective",
+        title="static trials along the simplex",
+    )
+    return figure
+
+
+def _parallel(static, weights, task_names) -> go.Figure:  # type: ignore[no-untyped-def]
+    dimensions = [{"label": name, "values": weights[:, i]} for i, name in enumerate(task_names)]
+    dimensions.append({"label": "objective", "values": static["objective"]})
+    return go.Figure(
+        go.Parcoords(
+            line={"color": static["objective"], "colorscale": "Viridis_r", "showscale": True},
+            dimensions=dimensions,
+        )
+    ).update_layout(title="static trials: weights and objective")
+
+
+def weight_curves_figure(traces: pd.DataFrame, task_names: Sequence[str]) -> go.Figure:
+    """``w_i(t)`` of every adaptive trial, one colour per task."""
+    figure = go.Figure()
+    for key, trace in traces.groupby("key", sort=True):
+        trace = thin(trace.sort_values("step"))
+        weights = np.array(trace["weights"].tolist(), dtype=float)
+        for i, name in enumerate(task_names):
+            figure.add_trace(
+                go.Scatter(x=trace["step"], y=weights[:, i], mode="lines", name=f"{key} {name}")
+            )
+    return figure.update_layout(
+        title="task weights w_i(t)", xaxis_title="step", yaxis_title="weight"
+    )
+
+
+def loss_curves_figure(curves: pd.DataFrame, which: str = "test_loss") -> go.Figure:
+    """Per-task train or test loss of the given trials' curves (log scale)."""
+    figure = go.Figure()
+    for (key, task), rows in curves.groupby(["key", "task"], sort=True):
+        figure.add_trace(
+            go.Scatter(x=rows["step"], y=rows[which], mode="lines+markers", name=f"{key} {task}")
+        )
+    return figure.update_layout(
+        title=which.replace("_", " ") + " per task", xaxis_title="step", yaxis_type="log"
+    )
+
+
+def distance_figure(trials: pd.DataFrame, comparison: Comparison) -> go.Figure:
+    """Objective of static trials against their distance to each adaptive configuration's
+    converged weights, with Spearman's ρ (the paper's Fig. 4)."""
+    static = static_trials(trials)
+    weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), -1)
+    figure = go.Figure()
+    for result in comparison.adaptive:
+        distance = np.linalg.norm(weights - np.array(result.weights_mean), axis=1)
+        rho = result.spearman_objective_vs_distance
+        label = (
+            f"{result.balancer} α={result.alpha:g}" if result.alpha is not None else result.balancer
+        )
+        label += f" (ρ = {rho:.3f})" if rho is not None else " (ρ: too few trials)"
+        figure.add_trace(
+            go.Scatter(
+                x=distance, y=static["objective"], mode="markers", name=label, text=static["key"]
+            )
+        )
+    return figure.update_layout(
+        title="objective vs distance to the converged weights",
+        xaxis_title="L2 distance to E_t[w]",
+        yaxis_title="objective",
+    )
+
+
+def best_so_far_figure(comparison: Comparison) -> go.Figure:
+    """Best objective so far against cumulative training seconds, one line per arm."""
+    figure = go.Figure()
+    for arm, points in comparison.best_so_far.items():
+        compute, best = zip(*points, strict=True) if points else ((), ())
+        figure.add_trace(
+            go.Scatter(
+                x=list(compute), y=list(best), mode="lines+markers", line_shape="hv", name=arm
+            )
+        )
+    return figure.update_layout(
+        title="best objective so far vs compute",
+        xaxis_title="cumulative training seconds",
+        yaxis_title="best objective",
+    )
+
+
+def comparison_table_figure(comparison: Comparison) -> go.Figure:
+    """The comparison's numbers as a table (the same values ``gradsweep compare`` prints)."""
+    best = comparison.static_best
+    rows = [
+        [
+            "static optimum",
+            "",
+            ", ".join(f"{w:.3f}" for w in best.weights),
+            f"{best.objective:.4f}",
+            "",
+            "",
+            "",
+            "",
+        ]
+    ]
+    for a in comparison.adaptive:
+        rows.append(
+            [
+                a.balancer,
+                "" if a.alpha is None else f"{a.alpha:g}",
+                ", ".join(f"{w:.3f}" for w in a.weights_mean),
+                f"{a.objective:.4f}",
+                f"{a.distance_to_static_best:.3f}",
+                f"{a.rank_percentile:.1f}",
+                ""
+                if a.spearman_objective_vs_distance is None
+                else f"{a.spearman_objective_vs_distance:.3f}",
+                "" if a.retrain_objective is None else f"{a.retrain_objective:.4f}",
+            ]
+        )
+    header = [
+        "",
+        "α",
+        "weights (E_t[w])",
+        "objective",
+        "distance",
+        "static beaten %",
+        "Spearman ρ",
+        "GradNorm Static",
+    ]
+    return go.Figure(
+        go.Table(
+            header={"values": header},
+            cells={"values": [list(column) for column in zip(*rows, strict=True)]},
+        )
+    )

@@ -1,0 +1,132 @@
+"""Figure builders on hand-made frames: what each figure holds, not how it looks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradsweep.compare import compare_trials
+from gradsweep.dashboards import figures
+
+
+def trial_frame(tasks: int) -> pd.DataFrame:
+    rows = []
+    rng = np.random.default_rng(0)
+    for i, w in enumerate(rng.dirichlet(np.ones(tasks), size=12) * tasks):
+        rows.append(
+            {
+                "key": f"random/i{i:03d}/s0",
+                "arm": "random",
+                "balancer": "static",
+                "status": "completed",
+                "static_weights": list(w),
+                "alpha": None,
+                "objective": float(1 + np.linalg.norm(w - 1)),
+                "weights_mean": list(w),
+                "weights_final": list(w),
+                "train_seconds": 1.0,
+                "finished_at": pd.Timestamp("2026-01-01") + pd.Timedelta(seconds=i),
+            }
+        )
+    rows.append({**rows[0], "key": "random/failed", "status": "failed", "objective": None})
+    rows.append(
+        {
+            "key": "gradnorm/a=0.12/s0",
+            "arm": "gradnorm",
+            "balancer": "gradnorm",
+            "status": "completed",
+            "static_weights": None,
+            "alpha": 0.12,
+            "objective": 0.9,
+            "weights_mean": [1.0] * tasks,
+            "weights_final": [1.0] * tasks,
+            "train_seconds": 2.0,
+            "finished_at": pd.Timestamp("2026-01-02"),
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def trace_frame(tasks: int, steps: int = 1000) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "key": "gradnorm/a=0.12/s0",
+            "arm": "gradnorm",
+            "alpha": 0.12,
+            "seed": 0,
+            "step": range(steps),
+            "weights": [[1.0] * tasks for _ in range(steps)],
+        }
+    )
+
+
+def names(tasks: int) -> list[str]:
+    return [f"task{i}" for i in range(tasks)]
+
+
+def test_ternary_for_three_tasks() -> None:
+    trials, traces = trial_frame(3), trace_frame(3)
+    comparison = compare_trials("s", "normalized_loss", names(3), trials)
+    figure = figures.simplex_figure(trials, traces, names(3), comparison.static_best.weights)
+    kinds = [trace.type for trace in figure.data]
+    assert kinds == ["scatterternary"] * 4
+    static = figure.data[0]
+    assert len(static.a) == 12  # one point per completed static trial, the failed one left out
+    assert np.allclose(np.array(static.a) + static.b + static.c, 3)
+    trajectory = next(t for t in figure.data if t.meta == "trajectory")
+    assert len(trajectory.a) <= figures.MAX_TRACE_POINTS  # thinned from 1000 steps
+    assert figure.data[-1].name == "static optimum"
+
+
+def test_line_for_two_tasks_and_parallel_coordinates_beyond_three() -> None:
+    two = figures.simplex_figure(trial_frame(2), trace_frame(2), names(2))
+    assert two.data[0].type == "scatter" and len(two.data[0].x) == 12
+    five = figures.simplex_figure(trial_frame(5), trace_frame(5), names(5))
+    assert five.data[0].type == "parcoords"
+    assert [d.label for d in five.data[0].dimensions] == [*names(5), "objective"]
+
+
+def test_distance_figure_carries_spearman() -> None:
+    trials = trial_frame(3)
+    comparison = compare_trials("s", "normalized_loss", names(3), trials)
+    figure = figures.distance_figure(trials, comparison)
+    rho = comparison.adaptive[0].spearman_objective_vs_distance
+    assert rho is not None and f"ρ = {rho:.3f}" in figure.data[0].name
+    assert len(figure.data[0].x) == 12
+
+
+def test_weight_and_loss_curves() -> None:
+    figure = figures.weight_curves_figure(trace_frame(3), names(3))
+    assert len(figure.data) == 3 and len(figure.data[0].x) <= figures.MAX_TRACE_POINTS
+    curves = pd.DataFrame(
+        {
+            "key": "k",
+            "task": ["a", "a", "b", "b"],
+            "step": [0, 10, 0, 10],
+            "test_loss": [1.0, 0.5, 2.0, 1.0],
+            "train_loss": [None, 0.6, None, 1],
+        }
+    )
+    losses = figures.loss_curves_figure(curves)
+    assert [t.name for t in losses.data] == ["k a", "k b"]
+
+
+def test_best_so_far_and_table() -> None:
+    trials = trial_frame(3)
+    comparison = compare_trials("s", "normalized_loss", names(3), trials)
+    best = figures.best_so_far_figure(comparison)
+    assert {t.name for t in best.data} == {"random", "gradnorm"}
+    random_line = next(t for t in best.data if t.name == "random")
+    assert list(random_line.y) == sorted(random_line.y, reverse=True)  # never gets worse
+    table = figures.comparison_table_figure(comparison)
+    cells = table.data[0].cells.values
+    assert cells[3][0] == f"{comparison.static_best.objective:.4f}"
+    assert cells[3][1] == f"{comparison.adaptive[0].objective:.4f}"
+
+
+@pytest.mark.parametrize("limit", [1, 5, 400])
+def test_thin_keeps_the_last_point(limit: int) -> None:
+    frame = pd.DataFrame({"step": range(1000)})
+    thinned = figures.thin(frame, limit)
+    assert thinned["step"].iloc[-1] == 999 and len(thinned) <= limit + 1

@@ -1,0 +1,40 @@
+"""The HTML report from a real database (the hand-built study of test_compare)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gradsweep.cli import app
+from gradsweep.compare import compare_study
+from gradsweep.storage.engine import open_engine
+from tests.test_compare import build
+
+
+def test_report_is_self_contained_and_carries_the_comparison(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    build(sqlite_url)
+    out = tmp_path / "report.html"
+    run = CliRunner().invoke(app, ["report", "known", "--out", str(out), "--db", sqlite_url])
+    assert run.exit_code == 0, run.stderr
+    text = out.read_text()
+    assert not re.search(r"<script[^>]+src=", text)  # plotly.js is inline, nothing fetched
+    assert "Plotly.newPlot" in text and text.count("<section>") == 6
+    comparison = compare_study(open_engine(sqlite_url), "known")
+    assert f"{comparison.static_best.objective:.4f}" in text
+    assert f"{comparison.adaptive[0].rank_percentile:.1f}" in text
+
+
+def test_report_mistakes(sqlite_url: str, tmp_path: Path) -> None:
+    build(sqlite_url)
+    run = CliRunner().invoke(
+        app, ["report", "nope", "--out", str(tmp_path / "r.html"), "--db", sqlite_url]
+    )
+    assert run.exit_code == 2 and "unknown study 'nope'" in run.stderr
+    run = CliRunner().invoke(
+        app, ["report", "known", "--out", "/no/such/dir/r.html", "--db", sqlite_url]
+    )
+    assert run.exit_code == 2 and "does not exist" in run.stderr
