@@ -236,6 +236,28 @@ def report(
     typer.echo(str(write_report(open_database(db, read_only=True), study, path)))
 
 
+@app.command()
+@user_errors
+def dashboard(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port")] = 8050,
+    token: Annotated[
+        str | None, typer.Option(help="require ?token=… (advised beyond 127.0.0.1)")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """Browse studies in a read-only web app (Plotly Dash)."""
+    from gradsweep.dashboards.app import create_app, exposure_warning
+    from gradsweep.storage.engine import resolve_url, safe_url
+
+    warning = exposure_warning(host, token)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
+    dash_app = create_app(open_database(db, read_only=True), token)
+    typer.echo(f"gradsweep dashboard on http://{host}:{port}/ over {safe_url(resolve_url(db))}")
+    dash_app.run(host=host, port=port, debug=False)
+
+
 @spec_app.command("check")
 @user_errors
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:

@@ -1,0 +1,92 @@
+"""Thin callbacks: read the URL and the clock, ask the data layer, return components."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import unquote
+
+import plotly.graph_objects as go
+from dash import Dash, Input, Output, State, ctx, no_update
+from sqlalchemy import Engine
+
+from gradsweep.dashboards import layout
+from gradsweep.dashboards.data import signature, study_page
+from gradsweep.dashboards.ids import Ids
+from gradsweep.errors import GradsweepError
+from gradsweep.storage import queries
+from gradsweep.storage.errors import StorageError
+
+log = logging.getLogger(__name__)
+STUDY_PREFIX = "/study/"
+
+
+def study_from_path(path: str | None) -> str | None:
+    if path and path.startswith(STUDY_PREFIX) and len(path) > len(STUDY_PREFIX):
+        return unquote(path[len(STUDY_PREFIX) :]).strip("/")
+    return None
+
+
+def render_page(engine: Engine, path: str | None) -> tuple:
+    """(message, list view, list style, study style, study title) for a URL; mistakes get
+    a message of their own, never an error response."""
+    try:
+        if path in (None, "", "/"):
+            listing = layout.study_list(queries.studies(engine))
+            return None, listing, layout.SHOWN, layout.HIDDEN, ""
+        study = study_from_path(path)
+        if study is None:
+            return _message("Page not found", f"There is no page at {path}.")
+        name = queries.find_study(engine, study).name
+        return None, None, layout.HIDDEN, layout.SHOWN, name
+    except (StorageError, GradsweepError) as exc:
+        return _message("Not found", str(exc))
+    except Exception:  # a page must never become a 500
+        log.exception("rendering %s", path)
+        return _message("Something went wrong", "See the dashboard's log.")
+
+
+def _message(title: str, text: str) -> tuple:
+    return layout.message_page(title, text), None, layout.HIDDEN, layout.HIDDEN, ""
+
+
+def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
+    """New figures only when the study changed since the last refresh."""
+    empty = (no_update,) * (len(layout.GRAPHS) + 2)
+    study = study_from_path(path)
+    if study is None:
+        return empty
+    try:
+        current = signature(engine, study)
+        if current == known:
+            return empty
+        page = study_page(engine, study)
+    except Exception as exc:
+        log.warning("refreshing %s: %s", study, exc)
+        return empty
+    graphs = [page.figures.get(name, go.Figure()) for _, name in layout.GRAPHS]
+    return (*graphs, layout.status_line(page), current)
+
+
+def register_callbacks(app: Dash, engine: Engine) -> None:
+    @app.callback(
+        Output(Ids.MESSAGE, "children"),
+        Output(Ids.LIST_VIEW, "children"),
+        Output(Ids.LIST_VIEW, "style"),
+        Output(Ids.STUDY_VIEW, "style"),
+        Output(Ids.STUDY_TITLE, "children"),
+        Input(Ids.URL, "pathname"),
+    )
+    def _page(path: str | None) -> tuple:
+        return render_page(engine, path)
+
+    @app.callback(
+        *[Output(graph_id, "figure") for graph_id, _ in layout.GRAPHS],
+        Output(Ids.STUDY_STATUS, "children"),
+        Output(Ids.SIGNATURE, "data"),
+        Input(Ids.REFRESH, "n_intervals"),
+        Input(Ids.URL, "pathname"),
+        State(Ids.SIGNATURE, "data"),
+    )
+    def _refresh(_ticks: int | None, path: str | None, known: str | None) -> tuple:
+        # A new URL shows another study's (empty) graphs: fill them whatever was shown before.
+        return refresh_study(engine, path, None if ctx.triggered_id == Ids.URL else known)

@@ -1,0 +1,83 @@
+"""What a study page shows, read through the storage queries and cut to what a person sees.
+
+A study with tens of thousands of static trials keeps its best trials and an even sample of
+the rest on the simplex; every other figure is already an aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+from sqlalchemy import Engine
+
+from gradsweep.compare import Comparison, compare_trials
+from gradsweep.dashboards import figures
+from gradsweep.errors import GradsweepError
+from gradsweep.storage import queries
+
+MAX_SIMPLEX_POINTS = 3000
+BEST_KEPT = 500
+
+
+@dataclass(frozen=True)
+class StudyPage:
+    name: str
+    status: str
+    trials: int
+    completed: int
+    comparison: Comparison | None
+    message: str | None
+    figures: dict[str, go.Figure]
+
+
+def signature(engine: Engine, study: str) -> str:
+    """Changes whenever a trial of the study starts, ends or is added."""
+    frame = queries.trials(engine, study=study)
+    if frame.empty:
+        return f"{study}|0"
+    done = int((frame["status"] == "completed").sum())
+    return f"{study}|{len(frame)}|{done}|{frame['finished_at'].max()}"
+
+
+def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.DataFrame:
+    """All trials when few; else the best ``BEST_KEPT`` and an even sample of the rest."""
+    static = figures.static_trials(trials)
+    if len(static) <= limit:
+        return trials
+    ordered = static.sort_values("objective")
+    rest = ordered.iloc[BEST_KEPT:]
+    step = max(len(rest) // (limit - BEST_KEPT), 1)
+    kept = pd.concat([ordered.iloc[:BEST_KEPT], rest.iloc[::step]])
+    others = trials[~trials.index.isin(static.index)]
+    return pd.concat([kept, others])
+
+
+def study_page(engine: Engine, study: str) -> StudyPage:
+    info = queries.find_study(engine, study)
+    trials = queries.trials(engine, study=info.id)
+    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
+    try:
+        comparison = compare_trials(info.name, info.objective_name, list(info.task_names), trials)
+        message = None
+    except GradsweepError as exc:
+        comparison, message = None, str(exc)
+    adaptive = trials.loc[~trials["arm"].isin([*queries.STATIC_ARMS, "retrain"]), "key"].tolist()
+    traces = queries.weight_traces(engine, info.id, trial_keys=adaptive)
+    names = list(info.task_names)
+    shown = shown_static(trials)
+    optimum = comparison.static_best.weights if comparison else None
+    figs = {
+        "simplex": figures.simplex_figure(shown, traces, names, optimum),
+        "weights": figures.weight_curves_figure(traces, names),
+    }
+    if comparison is not None:
+        keys = [*comparison.static_best.keys[:1], *adaptive[:2]]
+        figs.update(
+            table=figures.comparison_table_figure(comparison),
+            distance=figures.distance_figure(shown, comparison),
+            best=figures.best_so_far_figure(comparison),
+            losses=figures.loss_curves_figure(queries.curves(engine, info.id, trial_keys=keys)),
+        )
+    return StudyPage(info.name, info.status, len(trials), completed, comparison, message, figs)
