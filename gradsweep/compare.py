@@ -93,39 +93,35 @@ def weight_key(weights: list[float]) -> tuple[float, ...]:
 def static_groups(static: pd.DataFrame) -> pd.DataFrame:
     """One row per static weighting: mean and spread of the objective over its seeds."""
     frame = static.assign(weighting=static["static_weights"].map(weight_key))
-    grouped = frame.groupby("weighting", sort=False)
-    return pd.DataFrame(
-        {
-            "objective": grouped["objective"].mean(),
-            "objective_std": grouped["objective"].agg(std_or_none),
-            "trials": grouped.size(),
-            "keys": grouped["key"].agg(list),
-        }
-    ).reset_index()
+    grouped = frame.groupby("weighting", sort=False)["objective"]
+    stats = grouped.agg(["mean", "std", "size"]).reset_index()
+    return stats.rename(columns={"mean": "objective", "std": "objective_std", "size": "trials"})
 
 
-def summarise(row: pd.Series) -> StaticBest:
+def summarise(row: pd.Series, static: pd.DataFrame) -> StaticBest:
     std = row["objective_std"]
+    members = static[static["static_weights"].map(weight_key) == row["weighting"]]
     return StaticBest(
         weights=[float(w) for w in row["weighting"]],
         objective=float(row["objective"]),
-        objective_std=None if std is None or pd.isna(std) else float(std),
+        objective_std=None if pd.isna(std) else float(std),
         trials=int(row["trials"]),
-        keys=list(row["keys"]),
+        keys=members["key"].tolist(),
     )
 
 
-def equal_weights_row(groups: pd.DataFrame) -> StaticBest | None:
+def equal_weights_row(groups: pd.DataFrame, static: pd.DataFrame) -> StaticBest | None:
     equal = groups[groups["weighting"].map(lambda w: max(w) - min(w) < 1e-9)]
-    return summarise(equal.iloc[0]) if len(equal) else None
+    return summarise(equal.iloc[0], static) if len(equal) else None
 
 
 def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None, float | None]:
     """Spearman ρ of static trials' objective against their L2 distance to ``weights``."""
     if len(static) < MIN_TRIALS_FOR_CORRELATION:
         return None, None
-    distances = [float(np.linalg.norm(np.array(w) - weights)) for w in static["static_weights"]]
-    if len(set(distances)) < 2 or static["objective"].nunique() < 2:
+    points = np.array(static["static_weights"].tolist(), dtype=float)
+    distances = np.linalg.norm(points - weights, axis=1)
+    if len(np.unique(distances)) < 2 or static["objective"].nunique() < 2:
         return None, None
     rho, p_value = spearmanr(static["objective"], distances)
     return float(rho), float(p_value)
@@ -164,12 +160,17 @@ def adaptive_result(
 
 
 def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
-    """Per arm: (cumulative training seconds, best objective so far), in finishing order."""
+    """Per arm: (cumulative training seconds, best objective so far) at every improvement
+    and at the arm's end, in finishing order."""
     curves: dict[str, list[tuple[float, float]]] = {}
     for arm, runs in trials.sort_values("finished_at").groupby("arm", sort=True):
-        compute = runs["train_seconds"].fillna(0.0).cumsum()
-        best = runs["objective"].cummin()
-        curves[str(arm)] = [(float(c), float(b)) for c, b in zip(compute, best, strict=True)]
+        compute = runs["train_seconds"].fillna(0.0).cumsum().to_numpy()
+        best = runs["objective"].cummin().to_numpy()
+        keep = np.r_[True, best[1:] < best[:-1]]
+        keep[-1] = True
+        curves[str(arm)] = [
+            (float(c), float(b)) for c, b in zip(compute[keep], best[keep], strict=True)
+        ]
     return curves
 
 
@@ -188,7 +189,7 @@ def compare_trials(
     if adaptive.empty:
         raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
     groups = static_groups(static)
-    best = summarise(groups.loc[groups["objective"].idxmin()])
+    best = summarise(groups.loc[groups["objective"].idxmin()], static)
     retrain = done[done["arm"] == "retrain"]
     results = [
         adaptive_result(
@@ -210,7 +211,7 @@ def compare_trials(
         task_names=task_names,
         static_trials=len(static),
         static_best=best,
-        equal_weights=equal_weights_row(groups),
+        equal_weights=equal_weights_row(groups, static),
         adaptive=results,
         compute={
             str(arm): float(s) for arm, s in trials.groupby("arm")["train_seconds"].sum().items()

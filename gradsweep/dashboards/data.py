@@ -47,9 +47,10 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
     if len(static) <= limit:
         return trials
     ordered = static.sort_values("objective")
-    rest = ordered.iloc[BEST_KEPT:]
-    step = max(len(rest) // (limit - BEST_KEPT), 1)
-    kept = pd.concat([ordered.iloc[:BEST_KEPT], rest.iloc[::step]])
+    best = min(BEST_KEPT, limit // 2)
+    rest = ordered.iloc[best:]
+    step = -(-len(rest) // (limit - best))  # ceiling: at most limit − best of the rest
+    kept = pd.concat([ordered.iloc[:best], rest.iloc[::step]])
     others = trials[~trials.index.isin(static.index)]
     return pd.concat([kept, others])
 

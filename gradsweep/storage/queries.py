@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Engine, Select, case, func, select
+from sqlalchemy import Engine, Select, Text, case, cast, func, select
 
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import EpochMetric, Study, Trial, WeightTrace
@@ -80,13 +81,14 @@ def studies(engine: Engine) -> pd.DataFrame:
     return frame
 
 
+JSON_TRIAL_COLUMNS = ("params", "static_weights", "weights_final", "weights_mean")
 TRIAL_COLUMNS = (
     Trial.id,
     Trial.key,
     Trial.arm,
     Trial.balancer,
-    Trial.params,
-    Trial.static_weights,
+    cast(Trial.params, Text).label("params"),
+    cast(Trial.static_weights, Text).label("static_weights"),
     Trial.alpha,
     Trial.seed,
     Trial.status,
@@ -98,9 +100,18 @@ TRIAL_COLUMNS = (
     Trial.finished_at,
     Trial.train_seconds,
     Trial.objective,
-    Trial.weights_final,
-    Trial.weights_mean,
+    cast(Trial.weights_final, Text).label("weights_final"),
+    cast(Trial.weights_mean, Text).label("weights_mean"),
 )
+
+
+def decode_json_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """JSON text to Python values with one parse per column, not one per row: for 50,000
+    trials, per-row parsing was most of a query's time."""
+    for column in columns:
+        texts = ["null" if t is None else t for t in frame[column]]
+        frame[column] = json.loads("[" + ",".join(texts) + "]") if texts else []
+    return frame
 
 
 def trials(
@@ -123,7 +134,8 @@ def trials(
         query = query.where(Trial.balancer == balancer)
     if status is not None:
         query = query.where(Trial.status == status)
-    return _frame(engine, query.order_by(Trial.study_id, Trial.id))
+    frame = _frame(engine, query.order_by(Trial.study_id, Trial.id))
+    return decode_json_columns(frame, JSON_TRIAL_COLUMNS)
 
 
 def _keys_filter(query: Select, trial_keys: Sequence[str] | None) -> Select:

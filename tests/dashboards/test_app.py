@@ -1,0 +1,66 @@
+"""The app's guards, through its real Flask server (test client) on a real database."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from gradsweep.cli import app as cli
+from gradsweep.dashboards.app import create_app, exposure_warning
+from gradsweep.dashboards.callbacks import render_page, study_from_path
+from gradsweep.dashboards.data import shown_static, study_page
+from gradsweep.storage import queries
+from gradsweep.storage.engine import open_engine
+from tests.dashboards.study import build_three_task_study
+
+
+def test_token_is_required_when_set(sqlite_url: str) -> None:
+    build_three_task_study(sqlite_url)
+    client = create_app(
+        open_engine(sqlite_url, read_only=True), token="s3cret"
+    ).server.test_client()
+    assert client.get("/").status_code == 403
+    assert client.get("/_dash-layout").status_code == 403
+    assert client.get("/?token=wrong").status_code == 403
+    first = client.get("/?token=s3cret")
+    assert first.status_code == 200
+    assert client.get("/_dash-layout").status_code == 200  # the cookie carries it on
+
+
+def test_no_token_needed_by_default(sqlite_url: str) -> None:
+    build_three_task_study(sqlite_url)
+    client = create_app(open_engine(sqlite_url, read_only=True)).server.test_client()
+    assert client.get("/").status_code == 200
+
+
+def test_exposure_warnings() -> None:
+    assert exposure_warning("127.0.0.1", None) is None
+    assert "anyone who can reach" in (exposure_warning("0.0.0.0", None) or "")
+    assert "token required" in (exposure_warning("0.0.0.0", "t") or "")
+
+
+def test_pages_for_every_path(sqlite_url: str) -> None:
+    build_three_task_study(sqlite_url)
+    engine = open_engine(sqlite_url, read_only=True)
+    message, listing, *_ = render_page(engine, "/")
+    assert message is None and listing is not None
+    assert render_page(engine, "/study/three")[4] == "three"
+    assert "unknown study" in str(render_page(engine, "/study/nope")[0])
+    assert "Page not found" in str(render_page(engine, "/elsewhere")[0])
+    assert study_from_path("/study/a%20b") == "a b" and study_from_path("/study/") is None
+
+
+def test_large_studies_are_cut_to_what_a_person_sees(sqlite_url: str) -> None:
+    build_three_task_study(sqlite_url, static=40)
+    engine = open_engine(sqlite_url, read_only=True)
+    page = study_page(engine, "three")
+    trials_shown = shown_static(queries.trials(engine, study="three"), limit=20)
+    static = trials_shown[trials_shown["arm"] == "random"]
+    assert 10 <= len(static) <= 20
+    assert "gradnorm/a=0.12/s0" in set(trials_shown["key"])  # other arms are all kept
+    best = page.comparison.static_best.keys[0] if page.comparison else None
+    assert best in set(trials_shown["key"])  # the best trials are always kept
+
+
+def test_dashboard_command_refuses_a_missing_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    run = CliRunner().invoke(cli, ["dashboard", "--db", f"sqlite:///{tmp_path}/none.db"])
+    assert run.exit_code == 2 and "no database at" in run.stderr
