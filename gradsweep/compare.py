@@ -86,21 +86,31 @@ def normalised(weights: np.ndarray) -> list[float]:
     return [float(w) for w in weights * len(weights) / weights.sum()]
 
 
-def weight_key(weights: list[float]) -> tuple[float, ...]:
-    return tuple(round(float(w), 9) for w in weights)
-
-
 def static_groups(static: pd.DataFrame) -> pd.DataFrame:
-    """One row per static weighting: mean and spread of the objective over its seeds."""
-    frame = static.assign(weighting=static["static_weights"].map(weight_key))
-    grouped = frame.groupby("weighting", sort=False)["objective"]
-    stats = grouped.agg(["mean", "std", "size"]).reset_index()
-    return stats.rename(columns={"mean": "objective", "std": "objective_std", "size": "trials"})
+    """One row per static weighting: mean and spread (sample std) of the objective over its
+    seeds. Vectorised: studies can hold tens of thousands of static trials."""
+    points = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
+    unique, inverse, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    objective = static["objective"].to_numpy(dtype=float)
+    means = np.bincount(inverse, objective) / counts
+    squares = np.bincount(inverse, (objective - means[inverse]) ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.where(counts > 1, np.sqrt(squares / (counts - 1)), np.nan)
+    return pd.DataFrame(
+        {
+            "weighting": list(map(tuple, unique.tolist())),
+            "objective": means,
+            "objective_std": std,
+            "trials": counts,
+        }
+    )
 
 
 def summarise(row: pd.Series, static: pd.DataFrame) -> StaticBest:
     std = row["objective_std"]
-    members = static[static["static_weights"].map(weight_key) == row["weighting"]]
+    points = np.array(static["static_weights"].tolist(), dtype=float)
+    members = static[np.all(np.round(points, 9) == np.array(row["weighting"]), axis=1)]
     return StaticBest(
         weights=[float(w) for w in row["weighting"]],
         objective=float(row["objective"]),

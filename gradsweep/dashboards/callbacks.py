@@ -10,7 +10,7 @@ from dash import Dash, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
 from gradsweep.dashboards import layout
-from gradsweep.dashboards.data import signature, study_page
+from gradsweep.dashboards.data import study_page
 from gradsweep.dashboards.ids import Ids
 from gradsweep.errors import GradsweepError
 from gradsweep.storage import queries
@@ -56,7 +56,7 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
     if study is None:
         return empty
     try:
-        current = signature(engine, study)
+        current = queries.study_signature(engine, study)
         if current == known:
             return empty
         page = study_page(engine, study)

@@ -32,15 +32,6 @@ class StudyPage:
     figures: dict[str, go.Figure]
 
 
-def signature(engine: Engine, study: str) -> str:
-    """Changes whenever a trial of the study starts, ends or is added."""
-    frame = queries.trials(engine, study=study)
-    if frame.empty:
-        return f"{study}|0"
-    done = int((frame["status"] == "completed").sum())
-    return f"{study}|{len(frame)}|{done}|{frame['finished_at'].max()}"
-
-
 def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.DataFrame:
     """All trials when few; else the best ``BEST_KEPT`` and an even sample of the rest."""
     static = figures.static_trials(trials)
@@ -57,7 +48,7 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
 
 def study_page(engine: Engine, study: str) -> StudyPage:
     info = queries.find_study(engine, study)
-    trials = queries.trials(engine, study=info.id)
+    trials = queries.trials(engine, study=info.id, lean=True)
     completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
     try:
         comparison = compare_trials(info.name, info.objective_name, list(info.task_names), trials)

@@ -105,6 +105,20 @@ TRIAL_COLUMNS = (
 )
 
 
+LEAN_SKIPPED = {"params", "error", "node", "device", "attempts", "started_at"}
+
+
+def study_signature(engine: Engine, study: str | int) -> str:
+    """Changes whenever a trial of the study is added, starts or ends: one aggregate row."""
+    study_id = find_study(engine, study).id
+    query = select(
+        func.count(Trial.id), _count("completed"), _count("running"), func.max(Trial.finished_at)
+    ).where(Trial.study_id == study_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).one()
+    return f"{study_id}|" + "|".join(str(value) for value in row)
+
+
 def decode_json_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """JSON text to Python values with one parse per column, not one per row: for 50,000
     trials, per-row parsing was most of a query's time."""
@@ -120,11 +134,23 @@ def trials(
     arm: str | Sequence[str] | None = None,
     balancer: str | None = None,
     status: str | None = None,
+    lean: bool = False,
 ) -> pd.DataFrame:
-    """Trials (of one study, or all), filtered by arm(s), balancer and status."""
-    query = select(Study.name.label("study"), *TRIAL_COLUMNS).join(
-        Study, Trial.study_id == Study.id
-    )
+    """Trials (of one study, or all), filtered by arm(s), balancer and status.
+
+    ``lean`` leaves out params, error, node, device, attempts and started_at: what the
+    comparison and the figures do not need, for studies of tens of thousands of trials.
+    """
+    columns = [c for c in TRIAL_COLUMNS if not lean or c.key not in LEAN_SKIPPED]
+    if lean:  # a static trial's mean and final weights are its static weights: not re-read
+        static = Trial.arm.in_(STATIC_ARMS)
+        columns = [
+            case((static, None), else_=c).label(c.key)
+            if c.key in ("weights_mean", "weights_final")
+            else c
+            for c in columns
+        ]
+    query = select(Study.name.label("study"), *columns).join(Study, Trial.study_id == Study.id)
     if study is not None:
         query = query.where(Trial.study_id == find_study(engine, study).id)
     if arm is not None:
@@ -135,7 +161,7 @@ def trials(
     if status is not None:
         query = query.where(Trial.status == status)
     frame = _frame(engine, query.order_by(Trial.study_id, Trial.id))
-    return decode_json_columns(frame, JSON_TRIAL_COLUMNS)
+    return decode_json_columns(frame, [c for c in JSON_TRIAL_COLUMNS if c in frame.columns])
 
 
 def _keys_filter(query: Select, trial_keys: Sequence[str] | None) -> Select:
