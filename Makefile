@@ -18,7 +18,14 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m gradsweep.demo
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests (Playwright's own browser download does not work
+# everywhere); without root or apt the browser tests skip with the reason.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	-(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+		echo "chromium not installed: the browser tests will skip"
+
+test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check gradsweep tests benchmarks
 	$(BIN)/python -m pytest -q
 
