@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 from urllib.parse import unquote
 
 import plotly.graph_objects as go
@@ -10,7 +11,7 @@ from dash import Dash, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
 from gradsweep.dashboards import layout
-from gradsweep.dashboards.data import study_page
+from gradsweep.dashboards.data import loss_curves, study_page
 from gradsweep.dashboards.ids import Ids
 from gradsweep.errors import GradsweepError
 from gradsweep.storage import queries
@@ -50,8 +51,9 @@ def _message(title: str, text: str) -> tuple:
 
 
 def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
-    """New figures only when the study changed since the last refresh."""
-    empty = (no_update,) * (len(layout.GRAPHS) + 2)
+    """New figures only when the study changed since the last refresh; the trial picker's
+    choice is set only when a study page is first drawn (``known`` is None)."""
+    empty = (no_update,) * (len(layout.GRAPHS) + 4)
     study = study_from_path(path)
     if study is None:
         return empty
@@ -64,7 +66,8 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
         log.warning("refreshing %s: %s", study, exc)
         return empty
     graphs = [page.figures.get(name, go.Figure()) for _, name in layout.GRAPHS]
-    return (*graphs, layout.status_line(page), current)
+    chosen = page.default_keys if known is None else no_update
+    return (*graphs, layout.status_line(page), current, page.trial_keys, chosen)
 
 
 def register_callbacks(app: Dash, engine: Engine) -> None:
@@ -83,6 +86,8 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
         *[Output(graph_id, "figure") for graph_id, _ in layout.GRAPHS],
         Output(Ids.STUDY_STATUS, "children"),
         Output(Ids.SIGNATURE, "data"),
+        Output(Ids.TRIAL_PICKER, "options"),
+        Output(Ids.TRIAL_PICKER, "value"),
         Input(Ids.REFRESH, "n_intervals"),
         Input(Ids.URL, "pathname"),
         State(Ids.SIGNATURE, "data"),
@@ -90,3 +95,19 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
     def _refresh(_ticks: int | None, path: str | None, known: str | None) -> tuple:
         # A new URL shows another study's (empty) graphs: fill them whatever was shown before.
         return refresh_study(engine, path, None if ctx.triggered_id == Ids.URL else known)
+
+    @app.callback(
+        Output(Ids.LOSSES, "figure"),
+        Input(Ids.TRIAL_PICKER, "value"),
+        Input(Ids.LOSS_KIND, "value"),
+        State(Ids.URL, "pathname"),
+    )
+    def _losses(keys: list[str] | None, which: str, path: str | None) -> Any:
+        study = study_from_path(path)
+        if study is None:
+            return no_update
+        try:
+            return loss_curves(engine, study, list(keys or []), which)
+        except Exception as exc:
+            log.warning("loss curves of %s: %s", study, exc)
+            return no_update

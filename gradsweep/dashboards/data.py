@@ -30,6 +30,8 @@ class StudyPage:
     comparison: Comparison | None
     message: str | None
     figures: dict[str, go.Figure]
+    trial_keys: list[str]
+    default_keys: list[str]
 
 
 def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.DataFrame:
@@ -65,11 +67,28 @@ def study_page(engine: Engine, study: str) -> StudyPage:
         "weights": figures.weight_curves_figure(traces, names),
     }
     if comparison is not None:
-        keys = [*comparison.static_best.keys[:1], *adaptive[:2]]
         figs.update(
             table=figures.comparison_table_figure(comparison),
             distance=figures.distance_figure(shown, comparison),
             best=figures.best_so_far_figure(comparison),
-            losses=figures.loss_curves_figure(queries.curves(engine, info.id, trial_keys=keys)),
         )
-    return StudyPage(info.name, info.status, len(trials), completed, comparison, message, figs)
+    best_static = comparison.static_best.keys[:1] if comparison else []
+    done = trials.loc[trials["status"] == "completed", "key"].tolist() if len(trials) else []
+    return StudyPage(
+        info.name,
+        info.status,
+        len(trials),
+        completed,
+        comparison,
+        message,
+        figs,
+        done,
+        [*best_static, *adaptive[:2]],
+    )
+
+
+def loss_curves(engine: Engine, study: str, keys: list[str], which: str) -> go.Figure:
+    """Per-task train or test losses of the trials a person picked."""
+    if not keys:
+        return go.Figure().update_layout(title="pick trials to see their loss curves")
+    return figures.loss_curves_figure(queries.curves(engine, study, trial_keys=keys), which)

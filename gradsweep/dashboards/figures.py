@@ -50,8 +50,8 @@ def simplex_figure(
     ending at their converged points: ternary for 3 tasks, a line for 2, parallel
     coordinates beyond."""
     static = static_trials(trials)
-    weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), -1)
     tasks = len(task_names)
+    weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), tasks)
     if tasks == 3:
         return _ternary(static, weights, traces, task_names, optimum)
     if tasks == 2:

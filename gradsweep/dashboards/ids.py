@@ -21,3 +21,5 @@ class Ids(str, Enum):
     DISTANCE = "distance"
     BEST_SO_FAR = "best-so-far"
     LOSSES = "loss-curves"
+    TRIAL_PICKER = "trial-picker"
+    LOSS_KIND = "loss-kind"

@@ -17,7 +17,6 @@ GRAPHS = (
     (Ids.WEIGHTS, "weights"),
     (Ids.DISTANCE, "distance"),
     (Ids.BEST_SO_FAR, "best"),
-    (Ids.LOSSES, "losses"),
 )
 
 
@@ -70,6 +69,18 @@ def study_view() -> html.Div:
             html.H1(id=Ids.STUDY_TITLE),
             html.P(id=Ids.STUDY_STATUS),
             *[dcc.Graph(id=graph_id) for graph_id, _ in GRAPHS],
+            html.H2("loss curves"),
+            dcc.Dropdown(id=Ids.TRIAL_PICKER, multi=True, placeholder="trials…"),
+            dcc.RadioItems(
+                id=Ids.LOSS_KIND,
+                options=[
+                    {"label": "test loss", "value": "test_loss"},
+                    {"label": "train loss", "value": "train_loss"},
+                ],
+                value="test_loss",
+                inline=True,
+            ),
+            dcc.Graph(id=Ids.LOSSES),
         ],
         id=Ids.STUDY_VIEW,
         style=HIDDEN,

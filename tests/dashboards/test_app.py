@@ -64,3 +64,17 @@ def test_large_studies_are_cut_to_what_a_person_sees(sqlite_url: str) -> None:
 def test_dashboard_command_refuses_a_missing_database(tmp_path) -> None:  # type: ignore[no-untyped-def]
     run = CliRunner().invoke(cli, ["dashboard", "--db", f"sqlite:///{tmp_path}/none.db"])
     assert run.exit_code == 2 and "no database at" in run.stderr
+
+
+def test_an_empty_study_gets_a_page_not_an_error(sqlite_url: str) -> None:
+    from gradsweep.storage.records import StudyRecord
+    from gradsweep.storage.writer import ResultsWriter
+
+    ResultsWriter(open_engine(sqlite_url)).get_or_create_study(
+        StudyRecord("empty", "{}", "h", "toy", ["a", "b", "c"], "normalized_loss")
+    )
+    engine = open_engine(sqlite_url, read_only=True)
+    page = study_page(engine, "empty")
+    assert page.trials == 0 and page.comparison is None
+    assert page.message is not None and "no completed static-weight trial" in page.message
+    assert render_page(engine, "/study/empty")[4] == "empty"

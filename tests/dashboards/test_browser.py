@@ -76,6 +76,15 @@ def test_list_study_page_and_live_refresh(browser_page, dashboard: str, sqlite_u
     assert table[3][0] == f"{comparison.static_best.objective:.4f}"
     assert table[3][1] == f"{comparison.adaptive[0].objective:.4f}"
     assert table[5][1] == f"{comparison.adaptive[0].rank_percentile:.1f}"
+    losses = plot_data(page, "loss-curves")  # the best static trial's tasks by default
+    best_key = comparison.static_best.keys[0]
+    assert sorted(d["name"] for d in losses) == [f"{best_key} task{i}" for i in range(3)]
+    page.click("text=train loss")
+    page.wait_for_function(
+        "() => document.querySelector('#loss-curves .js-plotly-plot')"
+        "._fullLayout.title.text.startsWith('train')",
+        timeout=30000,
+    )
     # a trial written after the page loaded appears without a reload
     writer = ResultsWriter(open_engine(sqlite_url))
     add_static(writer, 1, "random/late/s0", [1.0, 1.0, 1.0], 50)
