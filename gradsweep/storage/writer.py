@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import (
@@ -105,6 +106,13 @@ class ResultsWriter:
     def get_or_create_study(self, record: StudyRecord, *, new_if_different: bool = False) -> int:
         """Same name and spec → the same study; a different spec is refused unless asked
         for a new study, which gets the first free name ``<name>-2``, ``<name>-3``, …"""
+        try:
+            return self._get_or_create_study(record, new_if_different)
+        except IntegrityError:
+            # Another process created the same name between our look and our insert.
+            return self._get_or_create_study(record, new_if_different)
+
+    def _get_or_create_study(self, record: StudyRecord, new_if_different: bool) -> int:
         with self.engine.begin() as conn:
             existing = conn.execute(
                 select(Study.id, Study.spec_hash).where(Study.name == record.name)
@@ -126,9 +134,8 @@ class ResultsWriter:
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
             }
-            return int(
-                conn.execute(Study.__table__.insert().values(**values)).inserted_primary_key[0]
-            )
+            inserted = conn.execute(Study.__table__.insert().values(**values))
+            return int(inserted.inserted_primary_key[0])
 
     @staticmethod
     def _free_name(conn: Connection, base: str) -> str:
