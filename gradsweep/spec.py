@@ -1,7 +1,8 @@
 """A study spec (YAML) as pydantic models: the single source of truth for a study.
 
 ``load_spec`` reads and validates a file; every mistake becomes one ``SpecError`` line
-that names the field, before anything touches the database.
+that names the field, before anything touches the database. Downstream code takes the
+typed models, never the raw YAML.
 """
 
 from __future__ import annotations
@@ -9,55 +10,103 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gradsweep.errors import GradsweepError, ProblemError
+from gradsweep.search.simplex import format_weights, grid_size
 
 SamplerName = Literal["tpe", "cmaes", "qmc", "gp", "random"]
 InitialLossName = Literal["first_batch", "theoretical", "first_epoch_mean"]
 ARM_ORDER = ("static", "grid", "random", "optuna", "gradnorm", "retrain")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# A grid beyond this is a typo (T=10 at R=20 is ten million trials), not a study.
+MAX_GRID_POINTS = 100_000
+
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0)]
 
 
 class SpecError(GradsweepError):
     """A study spec that cannot be used; the message names the file and the field."""
 
 
+class _FieldError(ValueError):
+    """A validator's error about a field below the one being validated (e.g. an index)."""
+
+    def __init__(self, path: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML is typed, so "4" for an integer or true for a seed is a mistake.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+def _first_repeat(labels: list[str]) -> int | None:
+    seen: set[str] = set()
+    for i, label in enumerate(labels):
+        if label in seen:
+            return i
+        seen.add(label)
+    return None
 
 
 class ProblemSpec(_Model):
+    """The multitask problem every trial trains on."""
+
     name: str = Field(description="a built-in problem (toy) or package.module:callable")
-    params: dict[str, Any] = Field(default_factory=dict, description="the problem's parameters")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the problem's constructor"
+    )
 
 
 class BudgetSpec(_Model):
+    """How long each trial trains and how often it reports."""
+
     steps: int = Field(ge=1, description="training steps per trial")
     eval_every: int | None = Field(
-        default=None, ge=1, description="steps between evaluations (default: one epoch)"
+        default=None, ge=1, description="steps between test evaluations (default: one epoch)"
     )
     trace_every: int = Field(default=10, ge=1, description="steps between recorded w(t) points")
 
 
 class StaticArm(_Model):
-    weights: list[list[float]] = Field(
-        min_length=1, description="explicit static weightings, e.g. [[1, 1, 1]] for equal weights"
+    """Explicit static weightings, e.g. equal weights as a baseline."""
+
+    weights: list[list[NonNegativeFloat]] = Field(
+        min_length=1,
+        description="weightings, each non-negative with a positive sum and T entries, "
+        "e.g. [[1, 1, 1]] for equal weights",
     )
 
     @field_validator("weights")
     @classmethod
-    def _valid_weightings(cls, value: list[list[float]]) -> list[list[float]]:
-        for weights in value:
-            if any(w < 0 for w in weights) or not sum(weights) > 0:
-                raise ValueError("weights must be non-negative with a positive sum")
+    def _usable(cls, value: list[list[float]]) -> list[list[float]]:
+        for i, weights in enumerate(value):
+            if not sum(weights) > 0:
+                raise _FieldError((i,), "weights must have a positive sum")
+        repeat = _first_repeat([format_weights(w) for w in value])
+        if repeat is not None:
+            raise _FieldError((repeat,), "this weighting is listed twice")
         return value
 
 
 class GridArm(_Model):
+    """Exhaustive search: every point of the simplex lattice at resolution R."""
+
     resolution: int = Field(ge=1, description="R: the simplex grid w_i = T·k_i/R, Σk_i = R")
     include_vertices: bool = Field(
         default=False, description="include the T single-task points (all weight on one task)"
@@ -65,37 +114,54 @@ class GridArm(_Model):
 
 
 class RandomArm(_Model):
+    """Weightings drawn uniformly on the simplex (the paper's Sec. 5.3 protocol)."""
+
     n: int = Field(ge=1, description="weightings drawn uniformly on the simplex (Dirichlet(1))")
     seed: int = Field(default=0, ge=0, description="seed of the draws")
 
 
 class OptunaArm(_Model):
-    n_trials: int = Field(ge=1, description="Optuna trials (run on the study's first seed)")
+    """An Optuna sampler over static weightings; each suggestion is one run on the first seed."""
+
+    n_trials: int = Field(ge=1, description="Optuna trials (each runs on the study's first seed)")
     sampler: SamplerName = Field(default="tpe", description="tpe, cmaes, qmc, gp or random")
     seed: int = Field(default=0, ge=0, description="the sampler's seed")
 
 
 class GradNormArm(_Model):
+    """GradNorm runs (Chen et al., ICML 2018): each α × every seed."""
+
     alphas: list[float] = Field(min_length=1, description="GradNorm α values (each ≥ 0)")
     lr: float = Field(default=0.025, gt=0, description="learning rate of the weights' Adam")
-    initial_loss: InitialLossName = Field(default="first_batch", description="how L_i(0) is set")
+    initial_loss: InitialLossName = Field(
+        default="first_batch",
+        description="how L_i(0) is set: first_batch, theoretical or first_epoch_mean",
+    )
 
     @field_validator("alphas")
     @classmethod
-    def _non_negative(cls, value: list[float]) -> list[float]:
-        for alpha in value:
+    def _distinct_non_negative(cls, value: list[float]) -> list[float]:
+        for i, alpha in enumerate(value):
             if alpha < 0:
-                raise ValueError(f"alpha must be >= 0 (got {alpha})")
+                raise _FieldError((i,), f"alpha must be >= 0 (got {alpha})")
+        repeat = _first_repeat([format_weights((alpha,)) for alpha in value])
+        if repeat is not None:
+            raise _FieldError((repeat,), f"alpha {value[repeat]:g} is listed twice")
         return value
 
 
 class RetrainArm(_Model):
+    """Static training at a finished GradNorm configuration's time-averaged weights."""
+
     alpha: float = Field(
-        description="retrain statically at this GradNorm α's time-averaged weights"
+        description="retrain statically at this GradNorm α's time-averaged weights "
+        "(one of arms.gradnorm.alphas)"
     )
 
 
 class ArmsSpec(_Model):
+    """The search methods of the study; at least one."""
+
     static: StaticArm | None = None
     grid: GridArm | None = None
     random: RandomArm | None = None
@@ -109,26 +175,33 @@ class ArmsSpec(_Model):
     @model_validator(mode="after")
     def _consistent(self) -> ArmsSpec:
         if not self.names():
-            raise ValueError("at least one arm is needed")
+            raise ValueError(f"at least one arm is needed ({', '.join(ARM_ORDER)})")
         if self.retrain is not None:
-            alphas = self.gradnorm.alphas if self.gradnorm else []
-            if self.retrain.alpha not in alphas:
-                raise ValueError(
-                    f"retrain.alpha {self.retrain.alpha} is not one of gradnorm.alphas {alphas}"
+            if self.gradnorm is None:
+                raise _FieldError(("retrain", "alpha"), "needs a gradnorm arm with this alpha")
+            if self.retrain.alpha not in self.gradnorm.alphas:
+                raise _FieldError(
+                    ("retrain", "alpha"),
+                    f"{self.retrain.alpha:g} is not one of arms.gradnorm.alphas "
+                    f"[{', '.join(f'{a:g}' for a in self.gradnorm.alphas)}]",
                 )
         return self
 
 
 class ResourcesSpec(_Model):
+    """What Ray reserves for each trial."""
+
     cpus_per_trial: float = Field(default=1.0, gt=0, description="CPUs per trial (fractions ok)")
-    gpus_per_trial: float = Field(default=0.0, ge=0, description="GPUs per trial (fractions ok)")
+    gpus_per_trial: float = Field(
+        default=0.0, ge=0, description="GPUs per trial (fractions ok: 0.25 puts four on a card)"
+    )
 
 
 class StudySpec(_Model):
+    """One study: a problem, its arms, a budget and the seeds every arm runs over."""
+
     study: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
-        max_length=200,
-        description="the study's name: letters, digits, - _ .",
+        max_length=200, description="the study's name: letters, digits, - _ . (no spaces)"
     )
     problem: ProblemSpec
     objective: Literal["normalized_loss"] = Field(
@@ -136,17 +209,27 @@ class StudySpec(_Model):
         description="mean over tasks of test L_i / L_i at initialisation (lower is better)",
     )
     budget: BudgetSpec
-    seeds: list[int] = Field(default=[0], min_length=1, description="initialisation seeds")
+    seeds: list[Seed] = Field(
+        default=[0], min_length=1, description="initialisation and batch-order seeds, unique"
+    )
     arms: ArmsSpec
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     max_concurrent: int = Field(default=2, ge=1, description="trials running at once")
     max_failures: int = Field(default=1, ge=0, description="retries of a crashed worker's trial")
 
+    @field_validator("study")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not STUDY_NAME.fullmatch(value):
+            raise ValueError("a study name is letters, digits, - _ . only")
+        return value
+
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value) or any(seed < 0 for seed in value):
-            raise ValueError("seeds must be unique and >= 0")
+        repeat = _first_repeat([str(seed) for seed in value])
+        if repeat is not None:
+            raise _FieldError((repeat,), f"seed {value[repeat]} is listed twice")
         return value
 
     def canonical_text(self) -> str:
@@ -155,7 +238,38 @@ class StudySpec(_Model):
 
     @property
     def spec_hash(self) -> str:
+        """Same for specs that differ only in layout, key order or spelt-out defaults."""
         return hashlib.sha256(self.canonical_text().encode()).hexdigest()
+
+    def task_count(self) -> int:
+        """T: the toy's ``tasks`` parameter (2 by default), else the built problem's tasks."""
+        tasks = self.problem.params.get("tasks", 2)
+        if self.problem.name == "toy" and type(tasks) is int:
+            return tasks
+        return len(task_names(self))
+
+
+# -- turning pydantic's errors into one line -------------------------------------------
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown key",
+    "int_type": "must be an integer",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a mapping",
+    "model_type": "must be a mapping",
+    "too_short": "must not be empty",
+}
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -165,34 +279,112 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return path or "spec"
 
 
+def _message(error: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind in _BOUNDS:
+        bound = next(iter(ctx.values()))
+        return f"must be {_BOUNDS[kind]} {bound:g}"
+    if kind == "literal_error":
+        expected = str(ctx["expected"])
+        return f"must be one of {expected}" if " or " in expected else f"must be {expected}"
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind in _MESSAGES:
+        return _MESSAGES[kind]
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _one_line(source: str, error: ValidationError) -> SpecError:
-    first = error.errors()[0]
-    where = _location(tuple(p for p in first["loc"] if not str(p).startswith("function-")))
-    if first["type"] == "extra_forbidden":
-        return SpecError(f"{source}: {where}: unknown key")
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "missing":
-        return SpecError(f"{source}: {where}: required")
+    """The first error as ``source: field.path: message (got value)``."""
+    first = error.errors(include_url=False)[0]
+    loc = tuple(p for p in first["loc"] if not str(p).startswith("function-"))
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, _FieldError):
+        loc += cause.path
+    message = _message(first)
     shown = first.get("input")
-    got = f" (got {shown!r})" if not isinstance(shown, dict | list) else ""
-    return SpecError(f"{source}: {where}: {message}{got}")
+    got = ""
+    if first["type"] not in ("missing", "extra_forbidden", "value_error"):
+        got = f" (got {_short(shown)})" if not isinstance(shown, dict | list) else ""
+    return SpecError(f"{source}: {_location(loc)}: {message}{got}")
 
 
-def parse_spec(text: str, source: str = "<spec>") -> StudySpec:
-    """Validate YAML (or the stored canonical JSON, which is YAML too)."""
+# -- reading YAML ----------------------------------------------------------------------
+
+
+def _yaml_error(source: str, exc: yaml.YAMLError) -> SpecError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None)
+    detail = f": {problem}" if problem else ""
+    return SpecError(f"{source}: invalid YAML{where}{detail}")
+
+
+def _check_duplicate_keys(node: yaml.Node, path: tuple[int | str, ...], source: str) -> None:
+    """PyYAML keeps the last of two equal keys silently; a spec names each key once."""
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _check_duplicate_keys(item, (*path, i), source)
+    elif isinstance(node, yaml.MappingNode):
+        lines: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in lines:
+                raise SpecError(
+                    f"{source}: {_location((*path, name))}: listed twice "
+                    f"(lines {lines[name]} and {key.start_mark.line + 1})"
+                )
+            lines[name] = key.start_mark.line + 1
+            _check_duplicate_keys(value, (*path, name), source)
+
+
+def _read_yaml(text: str, source: str) -> Any:
     try:
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _check_duplicate_keys(root, (), source)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise SpecError(f"{source}: invalid YAML{where}") from None
+        raise _yaml_error(source, exc) from None
+
+
+# -- public entry points -----------------------------------------------------------------
+
+
+def parse_spec(text: str, source: str = "<string>") -> StudySpec:
+    """Validate YAML (or the stored canonical JSON, which is YAML too).
+
+    Checks everything that does not need the task count; ``validate_spec`` does the rest.
+    """
+    data = _read_yaml(text, source)
+    if data is None:
+        raise SpecError(f"{source}: the spec is empty")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a spec is a mapping of keys (study, problem, budget, arms…)")
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
         raise _one_line(source, exc) from None
-    _check_problem(spec, source)
+    _check_problem_name(spec, source)
+    return spec
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a spec file, including the checks that build the problem."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SpecError(f"{source}: cannot read: {reason}") from None
+    spec = parse_spec(text, source)
+    validate_spec(spec, source)
     return spec
 
 
@@ -204,51 +396,9 @@ def renamed(spec: StudySpec, name: str) -> StudySpec:
         raise _one_line("--name", exc) from None
 
 
-def _check_problem(spec: StudySpec, source: str) -> None:
-    from gradsweep.trainers.registry import resolve_problem
-
-    try:
-        resolve_problem(spec.problem.name)
-    except ProblemError as exc:
-        raise SpecError(f"{source}: problem.name: {exc}") from None
-
-
-def load_spec(path: str | Path) -> StudySpec:
-    """Read and validate a spec file, including the checks that need the task count."""
-    source = str(path)
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise SpecError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    spec = parse_spec(text, source)
-    validate_spec(spec, source)
-    return spec
-
-
-def task_names(spec: StudySpec, source: str = "<spec>") -> list[str]:
-    """The problem's task names, found by building it (which also checks its parameters)."""
-    try:
-        return list(
-            _built_task_names(spec.problem.name, json.dumps(spec.problem.params, sort_keys=True))
-        )
-    except ProblemError as exc:
-        raise SpecError(f"{source}: problem.params: {exc}") from None
-
-
-def task_count(spec: StudySpec, source: str = "<spec>") -> int:
-    return len(task_names(spec, source))
-
-
-@functools.lru_cache(maxsize=8)
-def _built_task_names(name: str, params_json: str) -> tuple[str, ...]:
-    from gradsweep.trainers.registry import make_problem
-
-    return tuple(make_problem(name, json.loads(params_json)).task_names)
-
-
-def validate_spec(spec: StudySpec, source: str = "<spec>") -> int:
-    """The checks that need T (weights lengths); returns T."""
-    tasks = task_count(spec, source)
+def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
+    """The checks that need T (problem parameters, weights lengths, grid size); returns T."""
+    tasks = len(task_names(spec, source))
     if spec.arms.static is not None:
         for i, weights in enumerate(spec.arms.static.weights):
             if len(weights) != tasks:
@@ -256,8 +406,52 @@ def validate_spec(spec: StudySpec, source: str = "<spec>") -> int:
                     f"{source}: arms.static.weights[{i}]: {len(weights)} weights given for "
                     f"{tasks} tasks"
                 )
+    grid = spec.arms.grid
+    if grid is not None:
+        points = grid_size(tasks, grid.resolution, grid.include_vertices)
+        if points > MAX_GRID_POINTS:
+            raise SpecError(
+                f"{source}: arms.grid.resolution: {points} grid points for {tasks} tasks at "
+                f"resolution {grid.resolution} (at most {MAX_GRID_POINTS}; try random or optuna)"
+            )
     return tasks
 
 
+def task_names(spec: StudySpec, source: str = "<string>") -> list[str]:
+    """The problem's task names, found by building it (which also checks its parameters)."""
+    params_json = json.dumps(spec.problem.params, sort_keys=True)
+    try:
+        return list(_built_task_names(spec.problem.name, params_json))
+    except GradsweepError as exc:
+        raise SpecError(f"{source}: problem.params: {exc}") from None
+    except Exception as exc:  # a user's problem may raise anything on bad parameters
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise SpecError(
+            f"{source}: problem.params: {spec.problem.name} failed to build: "
+            f"{type(exc).__name__}: {first}"
+        ) from None
+
+
 def spec_json_schema() -> dict[str, Any]:
-    return StudySpec.model_json_schema()
+    """The JSON schema of a spec; the fields' descriptions come from the models."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **StudySpec.model_json_schema(),
+    }
+
+
+def _check_problem_name(spec: StudySpec, source: str) -> None:
+    from gradsweep.trainers.registry import resolve_problem  # imports torch: only when asked
+
+    try:
+        resolve_problem(spec.problem.name)
+    except ProblemError as exc:
+        raise SpecError(f"{source}: problem.name: {exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _built_task_names(name: str, params_json: str) -> tuple[str, ...]:
+    # Building the toy's data takes about a second; launch and check ask more than once.
+    from gradsweep.trainers.registry import make_problem
+
+    return tuple(make_problem(name, json.loads(params_json)).task_names)

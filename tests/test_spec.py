@@ -10,7 +10,16 @@ import yaml
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.spec import SpecError, load_spec, parse_spec, spec_json_schema
+from gradsweep.spec import (
+    SpecError,
+    StudySpec,
+    load_spec,
+    parse_spec,
+    renamed,
+    spec_json_schema,
+    validate_spec,
+)
+from gradsweep.trainers import ToyRegression
 
 CONFIGS = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
 
@@ -28,6 +37,16 @@ arms:
   gradnorm: {alphas: [0.12, 1.5]}
   retrain: {alpha: 0.12}
 """
+DELETE = object()
+
+
+def four_task_toy(**params: object) -> ToyRegression:
+    """A user's problem by import path (``tests.test_spec:four_task_toy``)."""
+    return ToyRegression(tasks=4, sigmas=[1, 2, 3, 4], train_samples=100, test_samples=20)
+
+
+def broken_problem(**params: object) -> ToyRegression:
+    raise ValueError("no data for these parameters\nsecond line")
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -37,6 +56,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def mutate(change: dict[str, object]) -> str:
+    """BASE with dotted keys set (or deleted), as YAML."""
     data = yaml.safe_load(BASE)
     for dotted, value in change.items():
         *parents, last = dotted.split(".")
@@ -50,14 +70,16 @@ def mutate(change: dict[str, object]) -> str:
     return yaml.safe_dump(data)
 
 
-DELETE = object()
-
-
-def test_a_valid_spec_loads(tmp_path: Path) -> None:
+def test_a_valid_spec_loads_with_defaults(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, BASE))
     assert spec.arms.names() == ["static", "grid", "random", "optuna", "gradnorm", "retrain"]
-    assert spec.budget.trace_every == 10 and spec.max_concurrent == 2
-    assert spec.resources.cpus_per_trial == 1.0
+    assert spec.budget.trace_every == 10 and spec.budget.eval_every is None
+    assert spec.max_concurrent == 2 and spec.max_failures == 1
+    assert spec.resources.cpus_per_trial == 1.0 and spec.resources.gpus_per_trial == 0.0
+    assert spec.arms.grid is not None and spec.arms.grid.include_vertices is False
+    assert spec.arms.optuna is not None and spec.arms.optuna.sampler == "tpe"
+    assert spec.arms.gradnorm is not None and spec.arms.gradnorm.lr == 0.025
+    assert spec.objective == "normalized_loss" and spec.task_count() == 3
 
 
 @pytest.mark.parametrize(
@@ -65,21 +87,50 @@ def test_a_valid_spec_loads(tmp_path: Path) -> None:
     [
         ({"arms.grid.resolutoin": 3}, "arms.grid.resolutoin: unknown key"),
         ({"colour": "red"}, "colour: unknown key"),
-        ({"arms.grid.resolution": -2}, "arms.grid.resolution: Input should be greater than or"),
-        ({"arms.grid.resolution": "four"}, "arms.grid.resolution: Input should be a valid integer"),
+        ({"arms.grid.resolution": -2}, "arms.grid.resolution: must be >= 1 (got -2)"),
+        ({"arms.grid.resolution": "four"}, "arms.grid.resolution: must be an integer (got 'four')"),
+        ({"arms.grid.resolution": 2.5}, "arms.grid.resolution: must be an integer (got 2.5)"),
+        ({"arms.grid.include_vertices": "yes"}, "arms.grid.include_vertices: must be true or"),
+        ({"arms.grid.resolution": 500}, "arms.grid.resolution: 125748 grid points for 3"),
         ({"arms": {}}, "arms: at least one arm is needed"),
-        ({"arms.gradnorm.alphas": [0.1, -1]}, "arms.gradnorm.alphas: alpha must be >= 0"),
-        ({"arms.retrain.alpha": 0.5}, "retrain.alpha 0.5 is not one of gradnorm.alphas"),
+        ({"arms": []}, "arms: must be a mapping"),
+        ({"arms.random.n": 0}, "arms.random.n: must be >= 1 (got 0)"),
+        ({"arms.optuna.n_trials": 0}, "arms.optuna.n_trials: must be >= 1 (got 0)"),
+        ({"arms.optuna.sampler": "bayes"}, "arms.optuna.sampler: must be one of 'tpe', 'cmaes'"),
+        ({"arms.gradnorm.alphas": [0.1, -1]}, "arms.gradnorm.alphas[1]: alpha must be >= 0"),
+        ({"arms.gradnorm.alphas": []}, "arms.gradnorm.alphas: must not be empty"),
+        ({"arms.gradnorm.alphas": [0.12, 0.12]}, "arms.gradnorm.alphas[1]: alpha 0.12 is listed"),
+        ({"arms.gradnorm.lr": 0}, "arms.gradnorm.lr: must be > 0 (got 0)"),
+        ({"arms.gradnorm.lr": float("nan")}, "arms.gradnorm.lr: must be a finite number"),
+        ({"arms.gradnorm.initial_loss": "last"}, "arms.gradnorm.initial_loss: must be one of"),
+        ({"arms.retrain.alpha": 0.5}, "arms.retrain.alpha: 0.5 is not one of arms.gradnorm.alphas"),
+        ({"arms.gradnorm": DELETE}, "arms.retrain.alpha: needs a gradnorm arm"),
         ({"arms.static.weights": [[1, 1]]}, "arms.static.weights[0]: 2 weights given for 3 tasks"),
-        ({"arms.static.weights": [[1, -1, 1]]}, "weights must be non-negative"),
-        ({"arms.optuna.sampler": "bayes"}, "arms.optuna.sampler: Input should be"),
+        ({"arms.static.weights": [[1, -1, 1]]}, "arms.static.weights[0][1]: must be >= 0 (got -1)"),
+        ({"arms.static.weights": [[0, 0, 0]]}, "arms.static.weights[0]: weights must have a pos"),
+        ({"arms.static.weights": [[1, 1, 1], [1.0, 1, 1]]}, "arms.static.weights[1]: this weig"),
+        ({"arms.static.weights": []}, "arms.static.weights: must not be empty"),
         ({"problem.name": "nope"}, "problem.name: unknown problem 'nope'"),
+        ({"problem.name": "no_such_module:make"}, "problem.name: problem 'no_such_module:make'"),
         ({"problem.params.sigmas": [1, 2]}, "problem.params: toy: 2 sigmas given for 3 tasks"),
-        ({"budget.steps": 0}, "budget.steps: Input should be greater than or equal to 1"),
-        ({"seeds": [0, 0]}, "seeds: seeds must be unique"),
-        ({"study": "no spaces allowed"}, "study: String should match pattern"),
+        ({"problem.params.colour": 1}, "problem.params: problem 'toy': bad parameters"),
+        ({"problem.params": [1, 2]}, "problem.params: must be a mapping"),
+        ({"problem": DELETE}, "problem: required"),
+        ({"budget.steps": 0}, "budget.steps: must be >= 1 (got 0)"),
+        ({"budget.eval_every": 0}, "budget.eval_every: must be >= 1 (got 0)"),
+        ({"budget.trace_every": -1}, "budget.trace_every: must be >= 1 (got -1)"),
         ({"budget": DELETE}, "budget: required"),
-        ({"resources": {"gpus_per_trial": -1}}, "resources.gpus_per_trial: Input should be"),
+        ({"budget": 5}, "budget: must be a mapping (got 5)"),
+        ({"objective": "delta"}, "objective: must be 'normalized_loss' (got 'delta')"),
+        ({"seeds": [0, 0]}, "seeds[1]: seed 0 is listed twice"),
+        ({"seeds": [0, -1]}, "seeds[1]: must be >= 0 (got -1)"),
+        ({"seeds": [True]}, "seeds[0]: must be an integer (got True)"),
+        ({"seeds": []}, "seeds: must not be empty"),
+        ({"study": "no spaces allowed"}, "study: a study name is letters, digits, - _ . only"),
+        ({"resources": {"cpus_per_trial": 0}}, "resources.cpus_per_trial: must be > 0 (got 0)"),
+        ({"resources": {"gpus_per_trial": -1}}, "resources.gpus_per_trial: must be >= 0 (got -1)"),
+        ({"max_concurrent": 0}, "max_concurrent: must be >= 1 (got 0)"),
+        ({"max_failures": -1}, "max_failures: must be >= 0 (got -1)"),
     ],
 )
 def test_every_mistake_is_one_line_naming_the_field(
@@ -88,38 +139,90 @@ def test_every_mistake_is_one_line_naming_the_field(
     with pytest.raises(SpecError) as error:
         load_spec(write(tmp_path, mutate(change)))
     text = str(error.value)
-    assert "\n" not in text and message in text and text.startswith(str(tmp_path))
+    assert "\n" not in text and text.startswith(f"{tmp_path / 'spec.yaml'}: ")
+    assert message in text
 
 
 def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="cannot read"):
+    with pytest.raises(SpecError, match="missing.yaml: cannot read: No such file"):
         load_spec(tmp_path / "missing.yaml")
-    with pytest.raises(SpecError, match=r"invalid YAML at line \d"):
+    with pytest.raises(SpecError, match="cannot read"):
+        load_spec(tmp_path)
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(SpecError, match="binary.yaml: cannot read"):
+        load_spec(tmp_path / "binary.yaml")
+    with pytest.raises(SpecError, match=r"invalid YAML at line 3, column 1: expected ','"):
         load_spec(write(tmp_path, "study: x\narms: [unclosed\n"))
     with pytest.raises(SpecError, match="a spec is a mapping"):
         load_spec(write(tmp_path, "- just\n- a list\n"))
+    with pytest.raises(SpecError, match="spec.yaml: the spec is empty"):
+        load_spec(write(tmp_path, "# nothing\n"))
+
+
+def test_a_key_written_twice_is_an_error_not_the_last_one_wins() -> None:
+    twice = BASE + "  grid: {resolution: 2}\n"
+    with pytest.raises(SpecError, match=r"^s: arms.grid: listed twice \(lines 8 and 13\)$"):
+        parse_spec(twice, source="s")
+    with pytest.raises(SpecError, match=r"problem.params.tasks: listed twice"):
+        parse_spec(BASE.replace("tasks: 3,", "tasks: 3, tasks: 2,"), source="s")
+
+
+def test_a_users_problem_is_built_for_its_task_count() -> None:
+    user_problem = {"name": "tests.test_spec:four_task_toy"}
+    text = mutate({"problem": user_problem, "arms": {"grid": {"resolution": 2}}})
+    spec = parse_spec(text)
+    assert spec.task_count() == 4 and validate_spec(spec) == 4
+    broken = parse_spec(text.replace("four_task_toy", "broken_problem"))
+    with pytest.raises(SpecError) as error:
+        validate_spec(broken, "b.yaml")
+    assert str(error.value) == (
+        "b.yaml: problem.params: tests.test_spec:broken_problem failed to build: "
+        "ValueError: no data for these parameters"
+    )
+
+
+def test_the_toy_task_count_needs_no_build() -> None:
+    spec = parse_spec(mutate({"problem": {"name": "toy"}, "arms": {"grid": {"resolution": 2}}}))
+    assert spec.task_count() == 2 == validate_spec(spec)
 
 
 def test_hash_ignores_layout_and_follows_values() -> None:
-    reordered = "\n".join(reversed(BASE.replace("\n  ", "\n    ").splitlines()))
-    same = parse_spec(yaml.safe_dump(yaml.safe_load(BASE), sort_keys=True))
-    assert parse_spec(BASE).spec_hash == same.spec_hash
-    changed = parse_spec(BASE.replace("resolution: 4", "resolution: 5"))
-    assert changed.spec_hash != same.spec_hash
-    assert parse_spec(same.canonical_text()).spec_hash == same.spec_hash
-    assert reordered  # layout variants above
+    spec = parse_spec(BASE)
+    shuffled = yaml.safe_load(BASE)
+    shuffled = {key: shuffled[key] for key in reversed(list(shuffled))}
+    shuffled["arms"] = {key: shuffled["arms"][key] for key in sorted(shuffled["arms"])}
+    relaid = parse_spec(yaml.safe_dump(shuffled, default_flow_style=False, indent=4))
+    assert relaid.spec_hash == spec.spec_hash
+    defaults_spelt_out = BASE.replace("{resolution: 4}", "{resolution: 4, include_vertices: no}")
+    assert parse_spec(defaults_spelt_out + "max_concurrent: 2\n").spec_hash == spec.spec_hash
+    assert parse_spec(BASE.replace("resolution: 4", "resolution: 5")).spec_hash != spec.spec_hash
+    assert parse_spec(BASE.replace("[0, 1]", "[1, 0]")).spec_hash != spec.spec_hash
+    assert parse_spec(spec.canonical_text()) == spec
+    assert len(spec.spec_hash) == 64 and json.loads(spec.canonical_text())["study"] == "s1"
+
+
+def test_a_spec_is_frozen() -> None:
+    spec = parse_spec(BASE)
+    with pytest.raises(ValueError, match="frozen"):
+        spec.study = "other"  # type: ignore[misc]
 
 
 def test_schema_documents_the_fields() -> None:
     schema = spec_json_schema()
     assert set(schema["required"]) >= {"study", "problem", "budget", "arms"}
+    assert schema["additionalProperties"] is False
     grid = schema["$defs"]["GridArm"]["properties"]["resolution"]
-    assert "simplex grid" in grid["description"]
+    assert "simplex grid" in grid["description"] and grid["minimum"] == 1
+    sampler = schema["$defs"]["OptunaArm"]["properties"]["sampler"]
+    assert sampler["enum"] == ["tpe", "cmaes", "qmc", "gp", "random"]
+    assert json.loads(json.dumps(schema)) == schema
+    assert StudySpec.model_json_schema()["title"] == "StudySpec"
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_shipped_configs_load(path: Path) -> None:
-    assert load_spec(path).arms.names()
+    spec = load_spec(path)
+    assert spec.study == path.stem and spec.arms.names()
 
 
 def test_spec_commands(tmp_path: Path) -> None:
@@ -139,10 +242,8 @@ def test_spec_commands(tmp_path: Path) -> None:
 
 
 def test_a_new_name_is_validated_like_the_file() -> None:
-    from gradsweep.spec import renamed
-
     spec = parse_spec(BASE)
     assert renamed(spec, "other-name").study == "other-name"
     assert renamed(spec, "other-name").spec_hash != spec.spec_hash
-    with pytest.raises(SpecError, match="--name: study: String should match pattern"):
+    with pytest.raises(SpecError, match="--name: study: a study name is letters"):
         renamed(spec, "has spaces")

@@ -1,7 +1,9 @@
 """A spec's trials, each with a stable key, so a study can be resumed and never duplicated.
 
-Keys: ``static/w=1,1,1/s0``, ``grid/w=0.75,0.75,1.5/s0``, ``random/i003/s1``,
-``gradnorm/a=0.12/s0``, ``optuna/t0007/s0``, ``retrain/a=0.12/s0``.
+Keys are ``arm/label/s<seed>``: ``static/w=1,1,1/s0``, ``grid/w=0.75,0.75,1.5/s0``
+(weights to 6 significant digits), ``random/i003/s1`` (index into the seeded Dirichlet
+draws), ``gradnorm/a=0.12/s0``, ``optuna/t0007/s0`` (Optuna's trial number),
+``retrain/a=0.12/s0``. They depend only on the spec and T, never on run order.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradsweep.search.simplex import dirichlet_points, format_weights, grid_points, grid_size
-from gradsweep.spec import StudySpec
+from gradsweep.spec import GradNormArm, StudySpec
 
 
 @dataclass(frozen=True)
 class TrialSpec:
-    """One training run: arm + balancer parameters + seed, and its key."""
+    """One training run: arm + balancer parameters + seed, and its key.
+
+    ``balancer_params`` are the balancer's constructor arguments (static: ``weights``;
+    gradnorm: ``alpha``, ``lr``, ``initial_loss``); ``weights`` and ``alpha`` repeat them
+    typed, for queries and display.
+    """
 
     key: str
     arm: str
@@ -26,11 +33,17 @@ class TrialSpec:
     alpha: float | None = None
 
     def params(self) -> dict[str, Any]:
-        """What is stored as the trial's parameters."""
+        """What is stored as the trial's parameters (JSON-able)."""
         return {"balancer": self.balancer, **self.balancer_params, "seed": self.seed}
 
 
-def static_trial(arm: str, label: str, weights: tuple[float, ...], seed: int) -> TrialSpec:
+def alpha_label(alpha: float) -> str:
+    return f"a={format_weights((alpha,))}"
+
+
+def static_trial(
+    arm: str, label: str, weights: tuple[float, ...], seed: int, alpha: float | None = None
+) -> TrialSpec:
     return TrialSpec(
         key=f"{arm}/{label}/s{seed}",
         arm=arm,
@@ -38,14 +51,13 @@ def static_trial(arm: str, label: str, weights: tuple[float, ...], seed: int) ->
         balancer_params={"weights": list(weights)},
         seed=seed,
         weights=weights,
+        alpha=alpha,
     )
 
 
-def gradnorm_trial(spec: StudySpec, alpha: float, seed: int) -> TrialSpec:
-    arm = spec.arms.gradnorm
-    assert arm is not None
+def gradnorm_trial(arm: GradNormArm, alpha: float, seed: int) -> TrialSpec:
     return TrialSpec(
-        key=f"gradnorm/a={alpha:g}/s{seed}",
+        key=f"gradnorm/{alpha_label(alpha)}/s{seed}",
         arm="gradnorm",
         balancer="gradnorm",
         balancer_params={"alpha": alpha, "lr": arm.lr, "initial_loss": arm.initial_loss},
@@ -54,28 +66,44 @@ def gradnorm_trial(spec: StudySpec, alpha: float, seed: int) -> TrialSpec:
     )
 
 
-def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
-    """The trials known before anything runs: static, grid, random and GradNorm × seeds."""
+def _static_points(spec: StudySpec, tasks: int) -> list[tuple[str, str, tuple[float, ...]]]:
+    """(arm, label, weights) of the static arms known up front, in plan order."""
     arms = spec.arms
+    points: list[tuple[str, str, tuple[float, ...]]] = []
+    if arms.static is not None:
+        for weights in arms.static.weights:
+            w = tuple(float(x) for x in weights)
+            points.append(("static", f"w={format_weights(w)}", w))
+    if arms.grid is not None:
+        for w in grid_points(tasks, arms.grid.resolution, arms.grid.include_vertices):
+            points.append(("grid", f"w={format_weights(w)}", w))
+    if arms.random is not None:
+        for i, w in enumerate(dirichlet_points(tasks, arms.random.n, arms.random.seed)):
+            points.append(("random", f"i{i:03d}", w))
+    return points
+
+
+def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
+    """The trials known before anything runs: static, grid, random and GradNorm, per seed.
+
+    Seed by seed, so that every arm has results early in a long study.
+    """
+    points = _static_points(spec, tasks)
+    gradnorm = spec.arms.gradnorm
     trials: list[TrialSpec] = []
     for seed in spec.seeds:
-        if arms.static is not None:
-            for weights in arms.static.weights:
-                w = tuple(float(x) for x in weights)
-                trials.append(static_trial("static", f"w={format_weights(w)}", w, seed))
-        if arms.grid is not None:
-            for w in grid_points(tasks, arms.grid.resolution, arms.grid.include_vertices):
-                trials.append(static_trial("grid", f"w={format_weights(w)}", w, seed))
-        if arms.random is not None:
-            for i, w in enumerate(dirichlet_points(tasks, arms.random.n, arms.random.seed)):
-                trials.append(static_trial("random", f"i{i:03d}", w, seed))
-        if arms.gradnorm is not None:
-            trials.extend(gradnorm_trial(spec, alpha, seed) for alpha in arms.gradnorm.alphas)
+        trials.extend(static_trial(arm, label, w, seed) for arm, label, w in points)
+        if gradnorm is not None:
+            trials.extend(gradnorm_trial(gradnorm, alpha, seed) for alpha in gradnorm.alphas)
     return trials
 
 
 def optuna_trial(spec: StudySpec, number: int, weights: tuple[float, ...]) -> TrialSpec:
-    """An Optuna suggestion is one training run, on the study's first seed."""
+    """Optuna trial ``number`` as a static run on the study's FIRST seed only.
+
+    One suggestion is one training run: the sampler learns from every result at once
+    instead of waiting for a mean over seeds, and ``n_trials`` is the arm's whole cost.
+    """
     return static_trial("optuna", f"t{number:04d}", weights, spec.seeds[0])
 
 
@@ -84,7 +112,9 @@ def retrain_trials(
 ) -> list[TrialSpec]:
     """Static training at GradNorm's time-averaged weights ("GradNorm Static"), one per seed.
 
-    The weights are the mean over seeds of the retrain α's ``E_t[w(t)]``, renormalised to T.
+    ``gradnorm_weights_mean`` maps a seed to ``E_t[w(t)]`` of the retrain α's GradNorm run;
+    the weights are their mean over seeds renormalised to Σ = T, the same for every seed so
+    that seeds measure the weighting, not GradNorm's seed-to-seed spread.
     """
     arm = spec.arms.retrain
     if arm is None or not gradnorm_weights_mean:
@@ -93,18 +123,8 @@ def retrain_trials(
     mean = [sum(column) / len(column) for column in columns]
     scale = len(mean) / sum(mean)
     weights = tuple(w * scale for w in mean)
-    return [
-        TrialSpec(
-            key=f"retrain/a={arm.alpha:g}/s{seed}",
-            arm="retrain",
-            balancer="static",
-            balancer_params={"weights": list(weights)},
-            seed=seed,
-            weights=weights,
-            alpha=arm.alpha,
-        )
-        for seed in spec.seeds
-    ]
+    label = alpha_label(arm.alpha)
+    return [static_trial("retrain", label, weights, seed, alpha=arm.alpha) for seed in spec.seeds]
 
 
 def planned_count(spec: StudySpec, tasks: int) -> int:

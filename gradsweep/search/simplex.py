@@ -1,18 +1,28 @@
-"""Points on the weight simplex ``{w : w_i ≥ 0, Σ w_i = T}``: grids, uniform samples, Optuna."""
+"""Points on the weight simplex ``{w : w_i ≥ 0, Σ w_i = T}``: grids, uniform samples, Optuna.
+
+Every function is deterministic for its arguments, so a resumed study rebuilds the same
+points and the same trial keys.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import optuna
+
+# Optuna samples u_i in [U_LOW, 1]; the ends are clipped so that every w_i is positive.
 U_LOW = 1e-6
+U_HIGH = 1.0 - 1e-12
 
 
 def _compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
-    """All tuples of ``parts`` non-negative integers summing to ``total``, lexicographic."""
+    """All tuples of ``parts`` non-negative integers summing to ``total``, first part largest
+    first (so the grid starts at the first task's vertex)."""
     if parts == 1:
         yield (total,)
         return
@@ -28,6 +38,7 @@ def grid_points(
 
     Vertices (all weight on one task, i.e. single-task training) are left out unless asked.
     """
+    _check(tasks >= 1 and resolution >= 1, f"need tasks, resolution >= 1: {tasks}, {resolution}")
     points = []
     for counts in _compositions(resolution, tasks):
         if not include_vertices and max(counts) == resolution:
@@ -37,37 +48,45 @@ def grid_points(
 
 
 def grid_size(tasks: int, resolution: int, include_vertices: bool = False) -> int:
+    """``len(grid_points(...))`` without building them: C(R+T−1, T−1), minus T vertices."""
     total = math.comb(resolution + tasks - 1, tasks - 1)
     return total if include_vertices else total - tasks
 
 
 def dirichlet_points(tasks: int, n: int, seed: int) -> list[tuple[float, ...]]:
     """``n`` points uniform on the simplex (Dirichlet(1, …, 1)), scaled to ``Σ = T``."""
+    _check(tasks >= 1 and n >= 0, f"need tasks >= 1 and n >= 0: {tasks}, {n}")
     draws = np.random.default_rng(seed).dirichlet(np.ones(tasks), size=n) * tasks
     return [tuple(float(x) for x in row) for row in draws]
 
 
-def weights_from_uniforms(uniforms: list[float]) -> tuple[float, ...]:
+def weights_from_uniforms(uniforms: Sequence[float]) -> tuple[float, ...]:
     """``w_i = T·(−log u_i)/Σ_j(−log u_j)``: positive, sums to T, and uniform on the simplex
-    when the ``u_i`` are independent uniforms (normalised exponentials are Dirichlet(1))."""
-    logs = [-math.log(u) for u in uniforms]
+    when the ``u_i`` are independent uniforms (normalised exponentials are Dirichlet(1)).
+
+    Unlike sampling T−1 free weights and taking the rest, no region is invalid, and unlike
+    normalising raw ``u_i`` the induced distribution is uniform, so samplers start unbiased.
+    """
+    logs = [-math.log(min(max(float(u), U_LOW), U_HIGH)) for u in uniforms]
     total = sum(logs)
-    tasks = len(uniforms)
-    if total <= 0:
-        return tuple(1.0 for _ in uniforms)
-    return tuple(tasks * x / total for x in logs)
+    return tuple(len(logs) * x / total for x in logs)
 
 
-def optuna_point(trial: Any, tasks: int) -> tuple[float, ...]:
-    """Sample one valid weighting in an Optuna trial (define-by-run)."""
+def optuna_point(trial: optuna.Trial, tasks: int) -> tuple[float, ...]:
+    """Sample one valid weighting in an Optuna trial (define-by-run: ``u0 … u{T-1}``)."""
     return weights_from_uniforms([trial.suggest_float(f"u{i}", U_LOW, 1.0) for i in range(tasks)])
 
 
 def weights_from_optuna_params(params: Mapping[str, Any], tasks: int) -> tuple[float, ...]:
-    """The same weighting from an Optuna trial's stored parameters."""
+    """The same weighting from an Optuna trial's stored parameters (for a resumed study)."""
     return weights_from_uniforms([float(params[f"u{i}"]) for i in range(tasks)])
 
 
-def format_weights(weights: tuple[float, ...] | list[float]) -> str:
+def format_weights(weights: Sequence[float]) -> str:
     """Six significant digits, comma-separated: the weights part of a trial key."""
     return ",".join(f"{w:.6g}" for w in weights)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
