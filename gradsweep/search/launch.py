@@ -317,4 +317,6 @@ _TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000000",
+    # Tune's experiment snapshots are never restored (the database is what resumes)
+    "TUNE_GLOBAL_CHECKPOINT_S": "3600",
 }

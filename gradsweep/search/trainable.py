@@ -123,10 +123,12 @@ def failure_report(trial: TrialSpec, error: str, where: dict[str, Any]) -> dict[
 
 
 def placement(device: str) -> dict[str, Any]:
-    """Where the trial ran: node address, host name, device and the GPU ids Ray assigned."""
+    """Where the trial ran: host name, address and Ray node id (several nodes may share one
+    host), the device, and the GPU ids Ray assigned."""
     gpu_ids = [str(i) for i in ray.get_gpu_ids()]
+    node_id = ray.get_runtime_context().get_node_id()[:8]
     return {
-        "node": f"{socket.gethostname()} ({ray.util.get_node_ip_address()})",
+        "node": f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {node_id})",
         "device": device,
         "gpu_ids": gpu_ids,
     }

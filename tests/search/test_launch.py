@@ -54,6 +54,8 @@ def test_a_study_with_every_arm_completes(tmp_path: Path, db_url: str) -> None:
     assert outcome.planned == len(trials) == 11
     assert trials["key"].is_unique
     assert set(trials["status"]) == {"completed"}
+    assert trials["node"].str.fullmatch(r".+ \(.+, node [0-9a-f]{8}\)").all()
+    assert set(trials["device"]) == {"cpu"}
     assert trials.groupby("arm").size().to_dict() == {
         "grid": 3,
         "gradnorm": 1,
