@@ -108,6 +108,8 @@ class StudyRecorder(tune.Callback):
         state = self.running.get(trial.trial_id) or self._start(trial)
         if result.get("kind") != "epoch":
             return
+        if "node" in result:  # the first evaluation says where the trial runs
+            self.writer.set_placement(state.trial_id, result["node"], describe_device(result))
         state.rows.extend(EpochRow(**row) for row in result.get("rows", []))
         if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
             self.writer.write_epochs(state.trial_id, state.rows)

@@ -83,8 +83,11 @@ def epoch_rows(record: EpochRecord, problem: MultitaskProblem) -> list[dict[str,
     ]
 
 
-def epoch_report(trial: TrialSpec, record: EpochRecord, problem: MultitaskProblem) -> dict:
-    return {
+def epoch_report(
+    trial: TrialSpec, record: EpochRecord, problem: MultitaskProblem, where: dict[str, Any]
+) -> dict[str, Any]:
+    """One evaluation; the first also says where the trial runs (for status while running)."""
+    report = {
         "key": trial.key,
         "kind": "epoch",
         "epoch": record.epoch,
@@ -92,6 +95,7 @@ def epoch_report(trial: TrialSpec, record: EpochRecord, problem: MultitaskProble
         "objective": record.objective,
         "rows": epoch_rows(record, problem),
     }
+    return {**report, **where} if record.epoch == 0 else report
 
 
 def final_report(trial: TrialSpec, result: TrainResult, where: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +156,7 @@ def run_trial(config: dict[str, Any], spec: StudySpec, tasks: int) -> None:
             balancer,
             budget,
             seed=trial.seed,
-            on_epoch=lambda record: tune.report(epoch_report(trial, record, problem)),
+            on_epoch=lambda record: tune.report(epoch_report(trial, record, problem, where)),
             device=device,
         )
     except Exception as exc:  # a user's problem may raise anything; record it, go on

@@ -184,6 +184,11 @@ class ResultsWriter:
                 )
             )
 
+    def set_placement(self, trial_id: int, node: str | None, device: str | None) -> None:
+        """Where a running trial runs, once its worker has said so."""
+        with self.engine.begin() as conn:
+            conn.execute(update(Trial).where(Trial.id == trial_id).values(node=node, device=device))
+
     def reset_trial(self, trial_id: int) -> None:
         """Forget what an earlier attempt of this trial wrote (it is about to run again)."""
         with self.engine.begin() as conn:
