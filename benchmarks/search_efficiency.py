@@ -50,6 +50,7 @@ def measure(steps: int) -> list[str]:
         engine = open_engine(f"sqlite:///{folder}/efficiency.db")
         started = time.perf_counter()
         ray.init(
+            address="local",
             num_cpus=CONCURRENT,
             include_dashboard=False,
             log_to_driver=False,

@@ -79,7 +79,11 @@ def open_database(url: str | None, read_only: bool = False) -> Any:
     return open_engine(url, read_only=read_only)
 
 
-def print_outcome(outcome: Any, url: str) -> None:
+def print_outcome(outcome: Any, db: str | None) -> None:
+    """Say how a launch or resume ended and where to look; exit 130 when interrupted."""
+    from gradsweep.storage.engine import resolve_url
+
+    url = resolve_url(db)
     typer.echo(
         f"study {outcome.study} (id {outcome.study_id}): {outcome.status}, "
         f"{outcome.completed}/{outcome.planned} completed, {outcome.failed} failed"
@@ -88,6 +92,8 @@ def print_outcome(outcome: Any, url: str) -> None:
         typer.echo(f"resume with: gradsweep resume {outcome.study} --db {url}")
     else:
         typer.echo(f"results in {url}; see: gradsweep status {outcome.study} --db {url}")
+    if outcome.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()
@@ -104,15 +110,11 @@ def launch(
     from gradsweep.search.launch import LaunchOptions
     from gradsweep.search.launch import launch as launch_study
     from gradsweep.spec import load_spec
-    from gradsweep.storage.engine import resolve_url
 
     study_spec = load_spec(spec)
     engine = open_database(db)
     options = LaunchOptions(ray_address, max_concurrent, name, quiet)
-    outcome = launch_study(study_spec, engine, options)
-    print_outcome(outcome, resolve_url(db))
-    if outcome.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    print_outcome(launch_study(study_spec, engine, options), db)
 
 
 @app.command()
@@ -127,13 +129,10 @@ def resume(
     """Run exactly the trials of a study that have not completed."""
     from gradsweep.search.launch import LaunchOptions
     from gradsweep.search.launch import resume as resume_study
-    from gradsweep.storage.engine import resolve_url
 
     engine = open_database(db)
-    outcome = resume_study(study, engine, LaunchOptions(ray_address, max_concurrent, None, quiet))
-    print_outcome(outcome, resolve_url(db))
-    if outcome.interrupted:
-        raise typer.Exit(EXIT_INTERRUPTED)
+    options = LaunchOptions(ray_address, max_concurrent, None, quiet)
+    print_outcome(resume_study(study, engine, options), db)
 
 
 @app.command()

@@ -88,6 +88,7 @@ def ray_session() -> Iterator[None]:
     import ray
 
     ray.init(
+        address="local",  # a new local Ray, even if a `ray start` cluster runs here
         num_cpus=2,
         num_gpus=2,
         include_dashboard=False,

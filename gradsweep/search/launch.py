@@ -76,7 +76,7 @@ def ray_session(address: str | None) -> Iterator[None]:
         return
     try:
         ray.init(
-            address=address,
+            address=address or "local",  # no address: a new local Ray, never a stray one
             include_dashboard=False,
             log_to_driver=False,
             logging_level=logging.ERROR,

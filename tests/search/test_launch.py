@@ -255,3 +255,12 @@ def test_status_json_from_the_command_line(tmp_path: Path, sqlite_url: str) -> N
         "failed": 0,
         "running": 0,
     }
+    from typer.testing import CliRunner
+
+    from gradsweep.cli import app
+
+    resumed = CliRunner().invoke(app, ["resume", "status-cli", "--quiet", "--db", sqlite_url])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "status-cli (id 1): completed, 3/3 completed, 0 failed" in resumed.stdout
+    unknown = CliRunner().invoke(app, ["resume", "nope", "--db", sqlite_url])
+    assert unknown.exit_code == 2 and "unknown study 'nope'" in unknown.stderr
