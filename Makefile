@@ -26,12 +26,12 @@ $(CHROMIUM):
 		echo "chromium not installed: the browser tests will skip"
 
 test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check gradsweep tests benchmarks
+	$(BIN)/ruff check gradsweep tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check gradsweep tests benchmarks
-	$(BIN)/ruff format --check gradsweep tests benchmarks
+	$(BIN)/ruff check gradsweep tests benchmarks examples
+	$(BIN)/ruff format --check gradsweep tests benchmarks examples
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -25,6 +26,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 @app.callback()
 def _root() -> None:
     """GradNorm's adaptive task weights against an exhaustive static-weight search."""
+    # A user's problem (`package.module:callable`) imports from the working directory, as
+    # with `python -m`, and as Ray's workers import it (launch puts it on their path).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 EXIT_USER_ERROR = 2
@@ -302,13 +307,13 @@ def parse_floats(option: str, text: str | None) -> list[float] | None:
         raise GradsweepError(f"{option}: expected comma-separated numbers, got {text!r}") from None
 
 
-def parse_params(pairs: list[str]) -> dict[str, Any]:
+def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     """``key=value`` pairs; values are read as JSON when they parse, else kept as text."""
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise GradsweepError(f"--param: expected key=value, got {pair!r}")
+            raise GradsweepError(f"{option}: expected key=value, got {pair!r}")
         try:
             params[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -319,16 +324,26 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 @app.command()
 @user_errors
 def train(
-    problem: Annotated[str, typer.Option(help="toy, or package.module:callable")] = "toy",
+    problem: Annotated[
+        str, typer.Option(help="toy, digits, nyuv2, or package.module:callable")
+    ] = "toy",
     tasks: Annotated[int, typer.Option(help="number of tasks (toy)")] = 2,
     sigmas: Annotated[str | None, typer.Option(help="toy task scales, e.g. 1,100")] = None,
-    balancer: Annotated[str, typer.Option(help="static or gradnorm")] = "gradnorm",
+    balancer: Annotated[
+        str, typer.Option(help="static, gradnorm, uncertainty, dwa or rlw")
+    ] = "gradnorm",
     weights: Annotated[str | None, typer.Option(help="static weights, e.g. 1,1")] = None,
     alpha: Annotated[float | None, typer.Option(help="GradNorm alpha")] = None,
-    lr: Annotated[float, typer.Option(help="GradNorm's learning rate for w")] = 0.025,
+    lr: Annotated[
+        float, typer.Option(help="learning rate of GradNorm's w or uncertainty's log-variances")
+    ] = 0.025,
     initial_loss: Annotated[
         str, typer.Option(help="first_batch, theoretical or first_epoch_mean")
     ] = "first_batch",
+    balancer_param: Annotated[
+        list[str] | None,
+        typer.Option(help="other balancer parameter key=value, e.g. temperature=2 (repeatable)"),
+    ] = None,
     steps: Annotated[int, typer.Option(help="training steps")] = 2000,
     seed: Annotated[int, typer.Option(help="initialisation and batch-order seed")] = 0,
     param: Annotated[
@@ -350,6 +365,7 @@ def train(
         alpha=alpha,
         lr=lr,
         initial_loss=initial_loss,
+        balancer_params=parse_params(balancer_param or [], "--balancer-param"),
         steps=steps,
         seed=seed,
         device=device,

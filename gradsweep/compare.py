@@ -19,10 +19,13 @@ from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
+from gradsweep.objectives import LABELS, study_trials
+from gradsweep.spec import ADAPTIVE_ARMS
 from gradsweep.storage import queries
 from gradsweep.storage.queries import STATIC_ARMS
 
 MIN_TRIALS_FOR_CORRELATION = 3
+ADAPTIVE_ORDER = {name: i for i, name in enumerate(ADAPTIVE_ARMS)}
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class StaticBest:
 
 @dataclass(frozen=True)
 class AdaptiveResult:
+    config: str  # the trial key without its seed, e.g. "gradnorm/a=0.12", "dwa/t=2"
     balancer: str
     alpha: float | None
     seeds: int
@@ -48,6 +52,7 @@ class AdaptiveResult:
     rank_percentile: float
     spearman_objective_vs_distance: float | None
     spearman_p_value: float | None
+    compute_seconds: float = 0.0
     retrain_objective: float | None = None
     retrain_objective_std: float | None = None
     retrain_trials: int = 0
@@ -138,19 +143,22 @@ def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None
 
 
 def adaptive_result(
-    balancer: str,
-    alpha: float | None,
+    config: str,
     runs: pd.DataFrame,
     static: pd.DataFrame,
     best: StaticBest,
     retrain: pd.DataFrame,
 ) -> AdaptiveResult:
+    balancer = str(runs["balancer"].iloc[0])
+    alpha = None if pd.isna(runs["alpha"].iloc[0]) else float(runs["alpha"].iloc[0])
     weights_mean = np.mean(np.array(runs["weights_mean"].tolist(), dtype=float), axis=0)
     weights_final = np.mean(np.array(runs["weights_final"].tolist(), dtype=float), axis=0)
     objective = float(runs["objective"].mean())
     rho, p_value = correlation(static, weights_mean)
-    retrained = retrain if alpha is None else retrain[retrain["alpha"] == alpha]
+    # the retrain arm is static training at GradNorm's time-averaged weights
+    retrained = retrain[retrain["alpha"] == alpha] if balancer == "gradnorm" else retrain[:0]
     return AdaptiveResult(
+        config=config,
         balancer=balancer,
         alpha=alpha,
         seeds=len(runs),
@@ -163,6 +171,7 @@ def adaptive_result(
         rank_percentile=100.0 * float((static["objective"] > objective).mean()),
         spearman_objective_vs_distance=rho,
         spearman_p_value=p_value,
+        compute_seconds=float(runs["train_seconds"].fillna(0.0).sum()),
         retrain_objective=float(retrained["objective"].mean()) if len(retrained) else None,
         retrain_objective_std=std_or_none(retrained["objective"]) if len(retrained) else None,
         retrain_trials=len(retrained),
@@ -201,12 +210,12 @@ def compare_trials(
     groups = static_groups(static)
     best = summarise(groups.loc[groups["objective"].idxmin()], static)
     retrain = done[done["arm"] == "retrain"]
+    configs = adaptive["key"].str.rsplit("/", n=1).str[0]
     results = [
-        adaptive_result(
-            str(balancer), None if pd.isna(alpha) else float(alpha), runs, static, best, retrain
-        )
-        for (balancer, alpha), runs in adaptive.groupby(["balancer", "alpha"], dropna=False)
+        adaptive_result(str(config), runs, static, best, retrain)
+        for config, runs in adaptive.groupby(configs, sort=False)
     ]
+    results.sort(key=lambda r: (ADAPTIVE_ORDER.get(r.balancer, len(ADAPTIVE_ORDER)), r.config))
     notes = []
     if len(static) < MIN_TRIALS_FOR_CORRELATION:
         notes.append(
@@ -235,7 +244,7 @@ def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comp
     """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
     info = queries.find_study(engine, study)
     comparison = compare_trials(
-        info.name, info.objective_name, list(info.task_names), queries.trials(engine, study=info.id)
+        info.name, info.objective_name, list(info.task_names), study_trials(engine, info)
     )
     if store:
         from gradsweep.storage.writer import ResultsWriter
@@ -261,7 +270,8 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     best = comparison.static_best
     head = Table(
         title=f"{comparison.study}: static optimum over {comparison.static_trials} "
-        f"static trials ({comparison.objective}, lower is better)"
+        f"static trials ({LABELS.get(comparison.objective, comparison.objective)}, "
+        "lower is better)"
     )
     for column in ("", "weights", "objective", "trials"):
         head.add_column(column)
@@ -282,9 +292,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     body = Table(title="adaptive configurations against the static optimum")
     body.add_column("")
     for a in comparison.adaptive:
-        body.add_column(
-            a.balancer + ("" if a.alpha is None else f" α={a.alpha:g}"), justify="right"
-        )
+        body.add_column(a.config, justify="right")
     rows = {
         "seeds": [str(a.seeds) for a in comparison.adaptive],
         "time-averaged w (Σ = T)": [_weights(a.weights_mean) for a in comparison.adaptive],
@@ -296,6 +304,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         "Spearman ρ (objective, distance)": [
             _fmt(a.spearman_objective_vs_distance) for a in comparison.adaptive
         ],
+        "training seconds (all seeds)": [f"{a.compute_seconds:.1f}" for a in comparison.adaptive],
         "retrained static (GradNorm Static)": [
             _fmt(a.retrain_objective, a.retrain_objective_std) for a in comparison.adaptive
         ],

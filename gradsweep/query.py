@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
+from gradsweep.objectives import study_trials
 from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
@@ -21,6 +22,7 @@ TRIAL_FIELDS = [
     "weights",
     "alpha",
     "objective",
+    "normalized_loss",
     "weights_mean",
     "weights_final",
     "train_seconds",
@@ -33,8 +35,17 @@ TRIAL_FIELDS = [
 def trial_frame(
     engine: Engine, study: str | None, arm: str | None, status: str | None
 ) -> pd.DataFrame:
-    """Trials with the documented columns (``weights``: a static trial's fixed weights)."""
-    frame = queries.trials(engine, study=study, arm=arm, status=status)
+    """Trials with the documented columns (``weights``: a static trial's fixed weights;
+    ``objective``: the study's objective, ``normalized_loss``: the stored per-trial one)."""
+    if study is None:
+        frame = queries.trials(engine, arm=arm, status=status)
+        frame["normalized_loss"] = frame["objective"]
+    else:  # a Δm% study scores every trial against its equal-weight trials first
+        frame = study_trials(engine, queries.find_study(engine, study))
+        if arm is not None:
+            frame = frame[frame["arm"] == arm]
+        if status is not None:
+            frame = frame[frame["status"] == status]
     return frame.rename(columns={"static_weights": "weights"})[TRIAL_FIELDS]
 
 

@@ -26,6 +26,7 @@ class SingleRun:
     alpha: float | None = None
     lr: float = 0.025
     initial_loss: str = "first_batch"
+    balancer_params: dict[str, Any] = field(default_factory=dict)
     steps: int = 2000
     seed: int = 0
     device: str | None = None
@@ -36,16 +37,20 @@ class SingleRun:
         return {"tasks": self.tasks, "sigmas": self.sigmas, **self.problem_params}
 
     def balancer_arguments(self) -> dict[str, Any]:
+        """The balancer's constructor arguments from the options that apply to it."""
+        if self.weights is not None and self.balancer != "static":
+            raise GradsweepError("--weights only applies to --balancer static")
+        if self.alpha is not None and self.balancer != "gradnorm":
+            raise GradsweepError("--alpha only applies to --balancer gradnorm")
+        own: dict[str, Any] = {}
         if self.balancer == "static":
-            if self.alpha is not None:
-                raise GradsweepError("--alpha only applies to --balancer gradnorm")
-            return {"weights": self.weights}
-        if self.balancer == "gradnorm":
-            if self.weights is not None:
-                raise GradsweepError("--weights only applies to --balancer static")
+            own = {"weights": self.weights}
+        elif self.balancer == "gradnorm":
             alpha = 0.12 if self.alpha is None else self.alpha
-            return {"alpha": alpha, "lr": self.lr, "initial_loss": self.initial_loss}
-        raise GradsweepError(f"unknown balancer {self.balancer!r}: use static or gradnorm")
+            own = {"alpha": alpha, "lr": self.lr, "initial_loss": self.initial_loss}
+        elif self.balancer == "uncertainty":
+            own = {"lr": self.lr}
+        return {**own, **self.balancer_params}
 
 
 def run_single(run: SingleRun, progress: bool = True) -> TrainResult:

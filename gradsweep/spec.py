@@ -29,7 +29,20 @@ from gradsweep.search.simplex import format_weights, grid_size
 
 SamplerName = Literal["tpe", "cmaes", "qmc", "gp", "random"]
 InitialLossName = Literal["first_batch", "theoretical", "first_epoch_mean"]
-ARM_ORDER = ("static", "grid", "random", "optuna", "gradnorm", "retrain")
+ObjectiveName = Literal["normalized_loss", "delta_m"]
+RlwDistribution = Literal["normal", "dirichlet"]
+ARM_ORDER = (
+    "static",
+    "grid",
+    "random",
+    "optuna",
+    "gradnorm",
+    "uncertainty",
+    "dwa",
+    "rlw",
+    "retrain",
+)
+ADAPTIVE_ARMS = ("gradnorm", "uncertainty", "dwa", "rlw")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A grid beyond this is a typo (T=10 at R=20 is ten million trials), not a study.
 MAX_GRID_POINTS = 100_000
@@ -150,6 +163,29 @@ class GradNormArm(_Model):
         return value
 
 
+class UncertaintyArm(_Model):
+    """Uncertainty weighting (Kendall et al. 2018): learned log-variances, run on every seed."""
+
+    lr: float = Field(default=0.025, gt=0, description="learning rate of the log-variances' Adam")
+
+
+class DwaArm(_Model):
+    """Dynamic Weight Average (Liu et al. 2019): weights from the last two epochs' loss ratios."""
+
+    temperature: float = Field(default=2.0, gt=0, description="softmax temperature τ")
+
+
+class RlwArm(_Model):
+    """Random loss weighting (Lin et al. 2022): fresh random weights at every step."""
+
+    distribution: RlwDistribution = Field(
+        default="normal", description="normal: softmax of N(0, I); dirichlet: Dirichlet(c·1)"
+    )
+    concentration: float = Field(
+        default=1.0, gt=0, description="the Dirichlet concentration c (dirichlet only)"
+    )
+
+
 class RetrainArm(_Model):
     """Static training at a finished GradNorm configuration's time-averaged weights."""
 
@@ -167,6 +203,9 @@ class ArmsSpec(_Model):
     random: RandomArm | None = None
     optuna: OptunaArm | None = None
     gradnorm: GradNormArm | None = None
+    uncertainty: UncertaintyArm | None = None
+    dwa: DwaArm | None = None
+    rlw: RlwArm | None = None
     retrain: RetrainArm | None = None
 
     def names(self) -> list[str]:
@@ -204,9 +243,12 @@ class StudySpec(_Model):
         max_length=200, description="the study's name: letters, digits, - _ . (no spaces)"
     )
     problem: ProblemSpec
-    objective: Literal["normalized_loss"] = Field(
+    objective: ObjectiveName = Field(
         default="normalized_loss",
-        description="mean over tasks of test L_i / L_i at initialisation (lower is better)",
+        description="normalized_loss: mean over tasks of test L_i / L_i at initialisation; "
+        "delta_m: Δm%, the mean relative change of each task's metric against the study's "
+        "equal-weight trials, sign by direction (needs arms.static with equal weights); "
+        "lower is better for both",
     )
     budget: BudgetSpec
     seeds: list[Seed] = Field(
@@ -216,6 +258,22 @@ class StudySpec(_Model):
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     max_concurrent: int = Field(default=2, ge=1, description="trials running at once")
     max_failures: int = Field(default=1, ge=0, description="retries of a crashed worker's trial")
+
+    @model_validator(mode="after")
+    def _delta_m_has_a_baseline(self) -> StudySpec:
+        if self.objective == "delta_m" and not has_equal_weights(self):
+            raise _FieldError(
+                ("objective",),
+                "delta_m is measured against the equal-weight trials: add "
+                "arms.static.weights [[1, 1, …]]",
+            )
+        return self
+
+    @field_validator("problem", mode="before")
+    @classmethod
+    def _problem_shorthand(cls, value: Any) -> Any:
+        # `problem: mypkg.module:make_problem` (or `problem: toy`) means no parameters
+        return {"name": value} if isinstance(value, str) else value
 
     @field_validator("study")
     @classmethod
@@ -247,6 +305,12 @@ class StudySpec(_Model):
         if self.problem.name == "toy" and type(tasks) is int:
             return tasks
         return len(task_names(self))
+
+
+def has_equal_weights(spec: StudySpec) -> bool:
+    """Whether the static arm lists an equal weighting (the Δm% baseline)."""
+    static = spec.arms.static
+    return static is not None and any(max(w) == min(w) for w in static.weights)
 
 
 # -- turning pydantic's errors into one line -------------------------------------------
@@ -419,9 +483,14 @@ def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
 
 def task_names(spec: StudySpec, source: str = "<string>") -> list[str]:
     """The problem's task names, found by building it (which also checks its parameters)."""
+    return [task["name"] for task in task_metrics(spec, source)]
+
+
+def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, str]]:
+    """Per task: its name, primary metric and better direction, from the built problem."""
     params_json = json.dumps(spec.problem.params, sort_keys=True)
     try:
-        return list(_built_task_names(spec.problem.name, params_json))
+        return [dict(task) for task in _built_tasks(spec.problem.name, params_json)]
     except GradsweepError as exc:
         raise SpecError(f"{source}: problem.params: {exc}") from None
     except Exception as exc:  # a user's problem may raise anything on bad parameters
@@ -450,8 +519,11 @@ def _check_problem_name(spec: StudySpec, source: str) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _built_task_names(name: str, params_json: str) -> tuple[str, ...]:
+def _built_tasks(name: str, params_json: str) -> tuple[tuple[tuple[str, str], ...], ...]:
     # Building the toy's data takes about a second; launch and check ask more than once.
     from gradsweep.trainers.registry import make_problem
 
-    return tuple(make_problem(name, json.loads(params_json)).task_names)
+    problem = make_problem(name, json.loads(params_json))
+    return tuple(
+        (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from gradsweep.compare import Comparison, compare_trials
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
+from gradsweep.objectives import study_trials
 from gradsweep.storage import queries
 
 MAX_SIMPLEX_POINTS = 3000
@@ -50,13 +51,14 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
 
 def study_page(engine: Engine, study: str) -> StudyPage:
     info = queries.find_study(engine, study)
-    trials = queries.trials(engine, study=info.id, lean=True)
-    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
     try:
+        trials = study_trials(engine, info, lean=True)
         comparison = compare_trials(info.name, info.objective_name, list(info.task_names), trials)
         message = None
-    except GradsweepError as exc:
+    except GradsweepError as exc:  # e.g. a Δm% study whose baseline is still running
         comparison, message = None, str(exc)
+        trials = queries.trials(engine, study=info.id, lean=True)
+    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
     adaptive = trials.loc[~trials["arm"].isin([*queries.STATIC_ARMS, "retrain"]), "key"].tolist()
     traces = queries.weight_traces(engine, info.id, trial_keys=adaptive)
     names = list(info.task_names)

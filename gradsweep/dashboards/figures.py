@@ -216,9 +216,7 @@ def distance_figure(trials: pd.DataFrame, comparison: Comparison) -> go.Figure:
     for result in comparison.adaptive:
         distance = np.linalg.norm(weights - np.array(result.weights_mean), axis=1)
         rho = result.spearman_objective_vs_distance
-        label = (
-            f"{result.balancer} α={result.alpha:g}" if result.alpha is not None else result.balancer
-        )
+        label = result.config
         label += f" (ρ = {rho:.3f})" if rho is not None else " (ρ: too few trials)"
         figure.add_trace(
             go.Scatter(
@@ -255,9 +253,9 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     rows = [
         [
             "static optimum",
-            "",
             ", ".join(f"{w:.3f}" for w in best.weights),
             f"{best.objective:.4f}",
+            "",
             "",
             "",
             "",
@@ -267,8 +265,7 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     for a in comparison.adaptive:
         rows.append(
             [
-                a.balancer,
-                "" if a.alpha is None else f"{a.alpha:g}",
+                a.config,
                 ", ".join(f"{w:.3f}" for w in a.weights_mean),
                 f"{a.objective:.4f}",
                 f"{a.distance_to_static_best:.3f}",
@@ -277,17 +274,18 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
                 if a.spearman_objective_vs_distance is None
                 else f"{a.spearman_objective_vs_distance:.3f}",
                 "" if a.retrain_objective is None else f"{a.retrain_objective:.4f}",
+                f"{a.compute_seconds:.1f}",
             ]
         )
     header = [
         "",
-        "α",
         "weights (E_t[w])",
         "objective",
         "distance",
         "static beaten %",
         "Spearman ρ",
         "GradNorm Static",
+        "compute s",
     ]
     return go.Figure(
         go.Table(

@@ -14,13 +14,14 @@ from sqlalchemy import Engine
 
 from gradsweep.compare import compare_study
 from gradsweep.dashboards import figures
+from gradsweep.objectives import study_trials
 from gradsweep.storage import queries
 
 
 def study_figures(engine: Engine, study: str) -> tuple[str, list[go.Figure]]:
     """The study's name and its figures, in page order."""
     info = queries.find_study(engine, study)
-    trials = queries.trials(engine, study=info.id)
+    trials = study_trials(engine, info)
     comparison = compare_study(engine, info.id)
     adaptive_keys = trials.loc[~trials["arm"].isin([*queries.STATIC_ARMS, "retrain"]), "key"]
     traces = queries.weight_traces(engine, info.id, trial_keys=adaptive_keys.tolist())

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
+from gradsweep.objectives import DELTA_M, SEARCH_SCORE, study_baseline
 from gradsweep.search.plan import (
     TrialSpec,
     plan_up_front,
@@ -28,7 +29,7 @@ from gradsweep.search.plan import (
 )
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StudyRecorder, trial_record
-from gradsweep.spec import StudySpec, parse_spec, renamed, task_names, validate_spec
+from gradsweep.spec import StudySpec, parse_spec, renamed, task_metrics, validate_spec
 from gradsweep.storage import queries
 from gradsweep.storage.records import StudyRecord
 from gradsweep.storage.writer import ResultsWriter
@@ -96,15 +97,16 @@ def worker_python_path() -> str:
     return os.pathsep.join(dict.fromkeys(parts))
 
 
-def study_record(spec: StudySpec, names: list[str]) -> StudyRecord:
+def study_record(spec: StudySpec, tasks: list[dict[str, str]]) -> StudyRecord:
     return StudyRecord(
         name=spec.study,
         spec_text=spec.canonical_text(),
         spec_hash=spec.spec_hash,
         problem=spec.problem.name,
-        task_names=names,
+        task_names=[task["name"] for task in tasks],
         objective_name=spec.objective,
         objective_direction="min",
+        task_metrics=[{"metric": t["metric"], "direction": t["direction"]} for t in tasks],
     )
 
 
@@ -113,9 +115,8 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
     if options.name:
         spec = renamed(spec, options.name)
     tasks = validate_spec(spec)
-    names = task_names(spec)
     writer = ResultsWriter(engine)
-    study_id = writer.get_or_create_study(study_record(spec, names))
+    study_id = writer.get_or_create_study(study_record(spec, task_metrics(spec)))
     return _run(spec, tasks, engine, writer, study_id, options)
 
 
@@ -213,8 +214,19 @@ class _PhaseRunner:
         remaining = arm.n_trials - finished
         if remaining <= 0:
             return False
+        info = queries.find_study(self.engine, self.study_id)
+        baseline = study_baseline(self.engine, info)
+        if info.objective_name == DELTA_M and baseline is None:
+            logging.getLogger(__name__).warning(
+                "optuna: no completed equal-weight trial, so no Δm%% baseline; not run"
+            )
+            return False
         return self._fit(
-            {}, search_alg=self._optuna_search(), samples=remaining, expected=remaining
+            {},
+            search_alg=self._optuna_search(),
+            samples=remaining,
+            expected=remaining,
+            baseline=baseline,
         )
 
     def run_retrain(self, done: set[str]) -> bool:
@@ -246,14 +258,21 @@ class _PhaseRunner:
         storage = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
         return OptunaSearch(
             space=SimplexSpace(self.tasks),
-            metric="objective",
+            metric=SEARCH_SCORE,
             mode="min",
             sampler=make_sampler(arm.sampler, arm.seed),
             study_name=OPTUNA_STUDY_PREFIX + self.spec.study,
             storage=storage,
         )
 
-    def _fit(self, space: dict[str, Any], search_alg: Any, samples: int, expected: int) -> bool:
+    def _fit(
+        self,
+        space: dict[str, Any],
+        search_alg: Any,
+        samples: int,
+        expected: int,
+        baseline: list[float] | None = None,
+    ) -> bool:
         """One Tuner.fit; returns True when it ended early (Ctrl-C)."""
         from ray import tune
 
@@ -268,7 +287,7 @@ class _PhaseRunner:
         )
         resources = self.spec.resources
         trainable = tune.with_resources(
-            tune.with_parameters(run_trial, spec=self.spec, tasks=self.tasks),
+            tune.with_parameters(run_trial, spec=self.spec, tasks=self.tasks, baseline=baseline),
             {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
         )
         with quiet_tune() as storage_path:

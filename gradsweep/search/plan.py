@@ -2,7 +2,8 @@
 
 Keys are ``arm/label/s<seed>``: ``static/w=1,1,1/s0``, ``grid/w=0.75,0.75,1.5/s0``
 (weights to 6 significant digits), ``random/i003/s1`` (index into the seeded Dirichlet
-draws), ``gradnorm/a=0.12/s0``, ``optuna/t0007/s0`` (Optuna's trial number),
+draws), ``gradnorm/a=0.12/s0``, ``uncertainty/lr=0.025/s0``, ``dwa/t=2/s0``,
+``rlw/normal/s0`` (``rlw/dirichlet=1/s0``), ``optuna/t0007/s0`` (Optuna's trial number),
 ``retrain/a=0.12/s0``. They depend only on the spec and T, never on run order.
 """
 
@@ -55,15 +56,43 @@ def static_trial(
     )
 
 
-def gradnorm_trial(arm: GradNormArm, alpha: float, seed: int) -> TrialSpec:
+def adaptive_trial(
+    arm: str, label: str, params: dict[str, Any], seed: int, alpha: float | None = None
+) -> TrialSpec:
+    """A run of an adaptive balancer (named like its arm) with its hyperparameters."""
     return TrialSpec(
-        key=f"gradnorm/{alpha_label(alpha)}/s{seed}",
-        arm="gradnorm",
-        balancer="gradnorm",
-        balancer_params={"alpha": alpha, "lr": arm.lr, "initial_loss": arm.initial_loss},
+        key=f"{arm}/{label}/s{seed}",
+        arm=arm,
+        balancer=arm,
+        balancer_params=params,
         seed=seed,
         alpha=alpha,
     )
+
+
+def _other_adaptive(spec: StudySpec) -> list[tuple[str, str, dict[str, Any]]]:
+    """(arm, label, balancer parameters) of the uncertainty, DWA and RLW arms."""
+    arms = spec.arms
+    configs: list[tuple[str, str, dict[str, Any]]] = []
+    if arms.uncertainty is not None:
+        lr = arms.uncertainty.lr
+        configs.append(("uncertainty", f"lr={format_weights((lr,))}", {"lr": lr}))
+    if arms.dwa is not None:
+        tau = arms.dwa.temperature
+        configs.append(("dwa", f"t={format_weights((tau,))}", {"temperature": tau}))
+    if arms.rlw is not None:
+        rlw = arms.rlw
+        label = rlw.distribution
+        if rlw.distribution == "dirichlet":
+            label += f"={format_weights((rlw.concentration,))}"
+        params = {"distribution": rlw.distribution, "concentration": rlw.concentration}
+        configs.append(("rlw", label, params))
+    return configs
+
+
+def gradnorm_trial(arm: GradNormArm, alpha: float, seed: int) -> TrialSpec:
+    params = {"alpha": alpha, "lr": arm.lr, "initial_loss": arm.initial_loss}
+    return adaptive_trial("gradnorm", alpha_label(alpha), params, seed, alpha=alpha)
 
 
 def _static_points(spec: StudySpec, tasks: int) -> list[tuple[str, str, tuple[float, ...]]]:
@@ -84,17 +113,20 @@ def _static_points(spec: StudySpec, tasks: int) -> list[tuple[str, str, tuple[fl
 
 
 def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
-    """The trials known before anything runs: static, grid, random and GradNorm, per seed.
+    """The trials known before anything runs: static, grid, random and the adaptive arms,
+    per seed.
 
     Seed by seed, so that every arm has results early in a long study.
     """
     points = _static_points(spec, tasks)
     gradnorm = spec.arms.gradnorm
+    adaptive = _other_adaptive(spec)
     trials: list[TrialSpec] = []
     for seed in spec.seeds:
         trials.extend(static_trial(arm, label, w, seed) for arm, label, w in points)
         if gradnorm is not None:
             trials.extend(gradnorm_trial(gradnorm, alpha, seed) for alpha in gradnorm.alphas)
+        trials.extend(adaptive_trial(arm, label, params, seed) for arm, label, params in adaptive)
     return trials
 
 
@@ -139,6 +171,7 @@ def planned_count(spec: StudySpec, tasks: int) -> int:
         per_seed += arms.random.n
     if arms.gradnorm is not None:
         per_seed += len(arms.gradnorm.alphas)
+    per_seed += len(_other_adaptive(spec))
     if arms.retrain is not None:
         per_seed += 1
     optuna = arms.optuna.n_trials if arms.optuna is not None else 0

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from gradsweep.errors import GradsweepError
+from gradsweep.objectives import study_trials
 from gradsweep.search.plan import planned_count
 from gradsweep.spec import parse_spec
 from gradsweep.storage import queries
@@ -19,7 +21,10 @@ def study_status(engine: Engine, study: str) -> dict[str, Any]:
     """Counts by trial status, with the planned total computed from the stored spec."""
     info = queries.find_study(engine, study)
     spec = parse_spec(info.spec_text, source=f"study {info.name}")
-    trials = queries.trials(engine, study=info.id)
+    try:
+        trials = study_trials(engine, info)
+    except GradsweepError:  # a Δm% study whose equal-weight trials have not finished
+        trials = queries.trials(engine, study=info.id).assign(objective=float("nan"))
     counts = trials["status"].value_counts().to_dict() if len(trials) else {}
     objectives = trials["objective"].dropna() if len(trials) else []
     return {
@@ -29,6 +34,7 @@ def study_status(engine: Engine, study: str) -> dict[str, Any]:
         "problem": info.problem,
         "planned": planned_count(spec, len(info.task_names)),
         **{name: int(counts.get(name, 0)) for name in STATUSES},
+        "objective": info.objective_name,
         "best_objective": float(min(objectives)) if len(objectives) else None,
         "created_at": info.created_at,
     }

@@ -18,6 +18,7 @@ import ray
 import torch
 from ray import tune
 
+from gradsweep.objectives import SEARCH_SCORE, delta_m
 from gradsweep.search.plan import TrialSpec, optuna_trial
 from gradsweep.search.simplex import weights_from_optuna_params
 from gradsweep.spec import StudySpec
@@ -83,8 +84,25 @@ def epoch_rows(record: EpochRecord, problem: MultitaskProblem) -> list[dict[str,
     ]
 
 
+def search_score(
+    record: EpochRecord, problem: MultitaskProblem, baseline: list[float] | None
+) -> float:
+    """The normalised loss, or Δm% against ``baseline`` (the equal-weight trials' metrics)."""
+    if baseline is None:
+        return record.objective
+    metrics = [
+        task.metrics.get(info.metric, float("nan"))
+        for task, info in zip(record.tasks, problem.tasks, strict=True)
+    ]
+    return float(delta_m(metrics, baseline, [info.direction for info in problem.tasks]))
+
+
 def epoch_report(
-    trial: TrialSpec, record: EpochRecord, problem: MultitaskProblem, where: dict[str, Any]
+    trial: TrialSpec,
+    record: EpochRecord,
+    problem: MultitaskProblem,
+    where: dict[str, Any],
+    baseline: list[float] | None = None,
 ) -> dict[str, Any]:
     """One evaluation; the first also says where the trial runs (for status while running)."""
     report = {
@@ -93,14 +111,18 @@ def epoch_report(
         "epoch": record.epoch,
         "step": record.step,
         "objective": record.objective,
+        SEARCH_SCORE: search_score(record, problem, baseline),
         "rows": epoch_rows(record, problem),
     }
     return {**report, **where} if record.epoch == 0 else report
 
 
-def final_report(trial: TrialSpec, result: TrainResult, where: dict[str, Any]) -> dict[str, Any]:
+def final_report(
+    trial: TrialSpec, result: TrainResult, where: dict[str, Any], score: float
+) -> dict[str, Any]:
     """The last record: the outcome (the last evaluation was reported already)."""
     return {
+        SEARCH_SCORE: score if result.objective is not None else float("nan"),
         "key": trial.key,
         "kind": "final",
         "status": result.status,
@@ -122,6 +144,7 @@ def failure_report(trial: TrialSpec, error: str, where: dict[str, Any]) -> dict[
         "status": "failed",
         "error": error,
         "objective": float("nan"),
+        SEARCH_SCORE: float("nan"),
         **where,
     }
 
@@ -138,8 +161,14 @@ def placement(device: str) -> dict[str, Any]:
     }
 
 
-def run_trial(config: dict[str, Any], spec: StudySpec, tasks: int) -> None:
-    """The Tune function trainable: train one trial, reporting every evaluation."""
+def run_trial(
+    config: dict[str, Any], spec: StudySpec, tasks: int, baseline: list[float] | None = None
+) -> None:
+    """The Tune function trainable: train one trial, reporting every evaluation.
+
+    ``baseline``: the equal-weight trials' final metrics when the study's objective is Δm%
+    (known from the Optuna phase on), so the sampler minimises the study's objective.
+    """
     trial = trial_from_config(config, spec, tasks)
     device = choose_device(spec)
     where = placement(device)
@@ -156,11 +185,14 @@ def run_trial(config: dict[str, Any], spec: StudySpec, tasks: int) -> None:
             balancer,
             budget,
             seed=trial.seed,
-            on_epoch=lambda record: tune.report(epoch_report(trial, record, problem, where)),
+            on_epoch=lambda record: tune.report(
+                epoch_report(trial, record, problem, where, baseline)
+            ),
             device=device,
         )
     except Exception as exc:  # a user's problem may raise anything; record it, go on
         last_line = traceback.format_exception_only(type(exc), exc)[-1].strip()
         tune.report(failure_report(trial, last_line, where))
         return
-    tune.report(final_report(trial, result, where))
+    score = search_score(result.epochs[-1], problem, baseline)
+    tune.report(final_report(trial, result, where, score))

@@ -47,6 +47,8 @@ class Study(Base):
     task_names: Mapped[list[Any]]
     objective_name: Mapped[str] = mapped_column(String(100))
     objective_direction: Mapped[str] = mapped_column(String(3))
+    # per task {"metric": name, "direction": "min"|"max"}; None for studies before 0004
+    task_metrics: Mapped[list[Any] | None]
     status: Mapped[str] = mapped_column(String(20), default="created")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

@@ -29,6 +29,7 @@ class StudyInfo:
     status: str
     created_at: datetime
     updated_at: datetime
+    task_metrics: list[dict[str, str]] | None = None
 
 
 def _frame(engine: Engine, query: Select, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -222,3 +223,20 @@ def completed_keys(engine: Engine, study_id: int) -> set[str]:
                 select(Trial.key).where(Trial.study_id == study_id, Trial.status == "completed")
             )
         )
+
+
+def final_metrics(engine: Engine, study_id: int) -> pd.DataFrame:
+    """Each trial's primary metric per task at its last evaluation (key, task, value)."""
+    last = (
+        select(EpochMetric.trial_id, func.max(EpochMetric.epoch).label("epoch"))
+        .join(Trial, Trial.id == EpochMetric.trial_id)
+        .where(Trial.study_id == study_id)
+        .group_by(EpochMetric.trial_id)
+        .subquery()
+    )
+    query = (
+        select(Trial.key, EpochMetric.task, EpochMetric.metric_value)
+        .join(EpochMetric, EpochMetric.trial_id == Trial.id)
+        .join(last, (last.c.trial_id == EpochMetric.trial_id) & (last.c.epoch == EpochMetric.epoch))
+    )
+    return _frame(engine, query, ["key", "task", "value"])

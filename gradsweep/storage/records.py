@@ -16,6 +16,7 @@ class StudyRecord:
     task_names: list[str]
     objective_name: str
     objective_direction: str = "min"
+    task_metrics: list[dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)

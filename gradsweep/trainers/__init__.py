@@ -1,6 +1,7 @@
 """Problems, balancers and the one training loop; runs inside a Ray worker with no database."""
 
 from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.dwa import DynamicWeightAverage
 from gradsweep.trainers.gradnorm import GradNorm
 from gradsweep.trainers.loop import Budget, EpochRecord, TaskEpoch, TrainResult, train
 from gradsweep.trainers.problem import (
@@ -18,8 +19,10 @@ from gradsweep.trainers.registry import (
     make_problem,
     resolve_problem,
 )
+from gradsweep.trainers.rlw import RandomLossWeighting
 from gradsweep.trainers.static import StaticBalancer
 from gradsweep.trainers.toy import ToyRegression
+from gradsweep.trainers.uncertainty import UncertaintyWeighting
 
 __all__ = [
     "BALANCERS",
@@ -28,17 +31,20 @@ __all__ = [
     "BalancerContext",
     "Batch",
     "Budget",
+    "DynamicWeightAverage",
     "EpochRecord",
     "GradNorm",
     "MetricAccumulator",
     "MultitaskModel",
     "MultitaskProblem",
+    "RandomLossWeighting",
     "StaticBalancer",
     "TaskEpoch",
     "TaskInfo",
     "TensorData",
     "ToyRegression",
     "TrainResult",
+    "UncertaintyWeighting",
     "make_balancer",
     "make_problem",
     "resolve_problem",

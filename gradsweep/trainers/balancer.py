@@ -13,12 +13,19 @@ from gradsweep.trainers.step import TrainingStep
 
 @dataclass(frozen=True)
 class BalancerContext:
-    """What a balancer may need to know before the first step."""
+    """What a balancer may need to know before the first step.
+
+    ``seed`` is the trial's seed (for a balancer's own random draws); ``steps_per_epoch``
+    the optimisation steps in one pass over the training split (for epoch-based rules).
+    ``theoretical_initial_losses`` may hold None for a task without a closed form.
+    """
 
     task_count: int
     device: torch.device
-    theoretical_initial_losses: list[float] | None
+    theoretical_initial_losses: list[float | None] | None
     first_epoch_mean_losses: Callable[[], torch.Tensor]
+    seed: int = 0
+    steps_per_epoch: int = 1
 
 
 class Balancer(ABC):

@@ -3,7 +3,9 @@
 Hyperparameters: ``alpha`` (restoring force; 0.12 on the paper's toy, 1.5 on NYUv2),
 ``lr`` for the weights' own Adam (0.025), ``initial_loss`` for ``L_i(0)``:
 ``first_batch`` (default), ``theoretical`` (from the problem, e.g. ``log C``) or
-``first_epoch_mean`` (mean over the training split of the untrained network).
+``first_epoch_mean`` (mean over the training split of the untrained network). With
+``theoretical``, a task without a closed form (None from the problem) takes its first
+batch's loss.
 
 Why no double backward: ``G_i = ‖∇_W (w_i L_i)‖ = w_i ‖∇_W L_i‖`` with ``w_i > 0``, so
 ``∂G_i/∂w_i = ‖∇_W L_i‖ = G_i / w_i`` and, the target ``Ḡ r_i^α`` being a constant,
@@ -47,6 +49,7 @@ class GradNorm(Balancer):
         self.lr = float(lr)
         self.initial_loss_mode: InitialLoss = initial_loss
         self.initial_losses: torch.Tensor | None = None
+        self._missing_initial: torch.Tensor | None = None  # theoretical, without a closed form
         self._w = torch.nn.Parameter(torch.empty(0))
         self._optimizer: torch.optim.Adam | None = None
 
@@ -64,7 +67,14 @@ class GradNorm(Balancer):
                     "gradnorm: initial_loss=theoretical, but this problem has no "
                     "theoretical initial losses"
                 )
-            return torch.tensor(values, device=context.device)
+            if len(values) != context.task_count:
+                raise BalancerError(
+                    f"gradnorm: the problem gives {len(values)} theoretical initial losses "
+                    f"for {context.task_count} tasks"
+                )
+            self._missing_initial = torch.tensor([v is None for v in values])
+            known = [float("nan") if v is None else v for v in values]
+            return torch.tensor(known, device=context.device)
         if self.initial_loss_mode == "first_epoch_mean":
             return context.first_epoch_mean_losses().detach().clone()
         return None  # first_batch: taken at the first step
@@ -78,6 +88,10 @@ class GradNorm(Balancer):
         losses = training_step.losses.detach()
         if self.initial_losses is None:
             self.initial_losses = losses.clone()
+        elif self._missing_initial is not None:
+            missing = self._missing_initial.to(losses.device)
+            self.initial_losses = torch.where(missing, losses, self.initial_losses)
+            self._missing_initial = None
         w = self._w.detach()
         training_step.backward(w)  # the network's gradient, with w(t)
         norms = training_step.shared_layer_gradient_norms()  # G_i = ‖∇_W w_i L_i‖

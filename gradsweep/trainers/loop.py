@@ -15,8 +15,6 @@ from gradsweep.trainers.balancer import Balancer, BalancerContext
 from gradsweep.trainers.problem import MultitaskData, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.step import TrainingStep
 
-EVAL_BATCH_SIZE = 1000
-
 
 @dataclass(frozen=True)
 class Budget:
@@ -105,8 +103,9 @@ def mean_losses(
 ) -> torch.Tensor:
     """Each task's loss averaged over a whole split (batch-size weighted)."""
     total: torch.Tensor | None = None
-    for start in range(0, len(data), EVAL_BATCH_SIZE):
-        idx = torch.arange(start, min(start + EVAL_BATCH_SIZE, len(data)))
+    size = problem.eval_batch_size
+    for start in range(0, len(data), size):
+        idx = torch.arange(start, min(start + size, len(data)))
         batch = data.batch(idx, device)
         losses = torch.stack(problem.task_losses(model(batch.inputs), batch)) * len(idx)
         total = losses if total is None else total + losses
@@ -122,8 +121,9 @@ def evaluate(
     model.eval()
     accumulator = problem.metric_accumulator()
     data = problem.test_data
-    for start in range(0, len(data), EVAL_BATCH_SIZE):
-        batch = data.batch(torch.arange(start, min(start + EVAL_BATCH_SIZE, len(data))), device)
+    size = problem.eval_batch_size
+    for start in range(0, len(data), size):
+        batch = data.batch(torch.arange(start, min(start + size, len(data))), device)
         accumulator.update(model(batch.inputs), batch)
     losses = mean_losses(problem, model, data, device).tolist()
     model.train()
@@ -147,6 +147,7 @@ class _Run:
         torch.manual_seed(seed)
         self.model = problem.build_model().to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=problem.learning_rate)
+        self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
         self.batches = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
@@ -165,6 +166,8 @@ class _Run:
                 first_epoch_mean_losses=lambda: mean_losses(
                     problem, self.model, problem.train_data, device
                 ),
+                seed=seed,
+                steps_per_epoch=self.steps_per_epoch,
             )
         )
 
@@ -215,9 +218,7 @@ class _Run:
 
     def run(self) -> TrainResult:
         self.record(0)
-        eval_every = self.budget.eval_every or max(
-            len(self.problem.train_data) // self.problem.batch_size, 1
-        )
+        eval_every = self.budget.eval_every or self.steps_per_epoch
         error: str | None = None
         done = 0
         started = time.perf_counter()

@@ -109,7 +109,8 @@ class MetricAccumulator(ABC):
 class MultitaskProblem(ABC):
     """A multitask learning problem: tasks, data, a model, losses, metrics and an objective.
 
-    Subclasses set ``name``, ``tasks``, ``train_data`` and ``test_data`` and implement
+    Subclasses set ``name``, ``tasks``, ``train_data`` and ``test_data`` (and may change
+    ``batch_size``, ``eval_batch_size``, ``learning_rate``) and implement
     ``build_model``, ``task_losses`` and ``metric_accumulator``. ``build_model`` must draw
     its initialisation from torch's global generator, which the loop seeds per trial.
     """
@@ -119,6 +120,7 @@ class MultitaskProblem(ABC):
     train_data: MultitaskData
     test_data: MultitaskData
     batch_size: int = 100
+    eval_batch_size: int = 1000
     learning_rate: float = 1e-3
     objective_name: str = "normalized_loss"
 
@@ -136,8 +138,9 @@ class MultitaskProblem(ABC):
     @abstractmethod
     def metric_accumulator(self) -> MetricAccumulator: ...
 
-    def theoretical_initial_losses(self) -> list[float] | None:
-        """``L_i(0)`` known in closed form (e.g. ``log C`` for C-class cross-entropy)."""
+    def theoretical_initial_losses(self) -> list[float | None] | None:
+        """``L_i(0)`` known in closed form (``log C`` for C-class cross-entropy), one entry
+        per task, None for a task without one (GradNorm then takes its first batch)."""
         return None
 
     def objective(

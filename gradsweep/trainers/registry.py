@@ -8,20 +8,30 @@ from typing import Any
 
 from gradsweep.errors import BalancerError, ProblemError
 from gradsweep.trainers.balancer import Balancer
+from gradsweep.trainers.digits import MultiDigits
+from gradsweep.trainers.dwa import DynamicWeightAverage
 from gradsweep.trainers.gradnorm import GradNorm
+from gradsweep.trainers.nyuv2 import NYUv2
 from gradsweep.trainers.problem import MultitaskProblem
+from gradsweep.trainers.rlw import RandomLossWeighting
 from gradsweep.trainers.static import StaticBalancer
 from gradsweep.trainers.toy import ToyRegression
+from gradsweep.trainers.uncertainty import UncertaintyWeighting
 
 ProblemFactory = Callable[..., MultitaskProblem]
 
 PROBLEMS: dict[str, ProblemFactory] = {
     "toy": ToyRegression,
+    "digits": MultiDigits,
+    "nyuv2": NYUv2,
 }
 
 BALANCERS: dict[str, Callable[..., Balancer]] = {
     "static": StaticBalancer,
     "gradnorm": GradNorm,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
 }
 
 

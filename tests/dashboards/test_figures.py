@@ -121,8 +121,10 @@ def test_best_so_far_and_table() -> None:
     assert list(random_line.y) == sorted(random_line.y, reverse=True)  # never gets worse
     table = figures.comparison_table_figure(comparison)
     cells = table.data[0].cells.values
-    assert cells[3][0] == f"{comparison.static_best.objective:.4f}"
-    assert cells[3][1] == f"{comparison.adaptive[0].objective:.4f}"
+    assert cells[0][1] == comparison.adaptive[0].config == "gradnorm/a=0.12"
+    assert cells[2][0] == f"{comparison.static_best.objective:.4f}"
+    assert cells[2][1] == f"{comparison.adaptive[0].objective:.4f}"
+    assert cells[-1][1] == f"{comparison.adaptive[0].compute_seconds:.1f}"
 
 
 @pytest.mark.parametrize("limit", [1, 5, 400])

@@ -91,3 +91,38 @@ def test_planned_count_covers_every_arm() -> None:
     assert planned_count(with_vertices, 3) == 46 == len(plan_up_front(with_vertices, 3)) + 4
     only_optuna = parse_spec(BASE.split("arms:")[0] + "arms:\n  optuna: {n_trials: 9}\n")
     assert planned_count(only_optuna, 3) == 9 and plan_up_front(only_optuna, 3) == []
+
+
+ADAPTIVE = (
+    BASE.split("arms:")[0]
+    + """arms:
+  static: {weights: [[1, 1, 1]]}
+  uncertainty: {}
+  dwa: {temperature: 2}
+  rlw: {distribution: dirichlet, concentration: 0.5}
+"""
+)
+
+
+def test_other_adaptive_arms_run_on_every_seed_with_their_parameters() -> None:
+    spec = parse_spec(ADAPTIVE)
+    plan = {t.key: t for t in plan_up_front(spec, 3)}
+    assert list(plan) == [
+        "static/w=1,1,1/s0",
+        "uncertainty/lr=0.025/s0",
+        "dwa/t=2/s0",
+        "rlw/dirichlet=0.5/s0",
+        "static/w=1,1,1/s1",
+        "uncertainty/lr=0.025/s1",
+        "dwa/t=2/s1",
+        "rlw/dirichlet=0.5/s1",
+    ]
+    assert planned_count(spec, 3) == 8
+    dwa = plan["dwa/t=2/s1"]
+    assert (dwa.arm, dwa.balancer, dwa.balancer_params) == ("dwa", "dwa", {"temperature": 2.0})
+    assert plan["uncertainty/lr=0.025/s0"].balancer_params == {"lr": 0.025}
+    rlw = plan["rlw/dirichlet=0.5/s0"]
+    assert rlw.balancer_params == {"distribution": "dirichlet", "concentration": 0.5}
+    assert rlw.alpha is None and rlw.weights is None
+    normal = parse_spec(ADAPTIVE.replace("{distribution: dirichlet, concentration: 0.5}", "{}"))
+    assert "rlw/normal/s0" in {t.key for t in plan_up_front(normal, 3)}

@@ -88,7 +88,7 @@ def test_first_epoch_mean_initial_loss(float64: None) -> None:
 
 
 class ToyWithTheory(ToyRegression):
-    def theoretical_initial_losses(self) -> list[float] | None:
+    def theoretical_initial_losses(self) -> list[float | None] | None:
         return [0.5, 5000.0]
 
 
@@ -101,6 +101,24 @@ def test_theoretical_initial_loss(float64: None) -> None:
     reference = reference_gradnorm(
         problem, 0.12, 40, seed=0, initial_losses=torch.tensor([0.5, 5000.0])
     )
+    ours = torch.tensor([w for _, w in result.trace])
+    assert_close_relative(ours, torch.stack(reference.weights[:-1]))
+
+
+class ToyWithPartialTheory(ToyRegression):
+    def theoretical_initial_losses(self) -> list[float | None] | None:
+        return [None, 5000.0]
+
+
+def test_theoretical_initial_loss_falls_back_to_the_first_batch_per_task(float64: None) -> None:
+    problem = ToyWithPartialTheory(**small_toy_params(2, [1.0, 100.0]))
+    balancer = GradNorm(alpha=0.12, initial_loss="theoretical")
+    result = train(problem, balancer, Budget(40, trace_every=1), seed=0, device="cpu")
+    first = reference_gradnorm(problem, 0.12, 1, seed=0).initial_losses
+    expected = torch.tensor([float(first[0]), 5000.0])
+    assert balancer.initial_losses is not None
+    assert_close_relative(balancer.initial_losses, expected, 1e-12)
+    reference = reference_gradnorm(problem, 0.12, 40, seed=0, initial_losses=expected)
     ours = torch.tensor([w for _, w in result.trace])
     assert_close_relative(ours, torch.stack(reference.weights[:-1]))
 

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gradsweep.errors import BalancerError, ProblemError
 from gradsweep.trainers import GradNorm, StaticBalancer, ToyRegression, make_balancer, make_problem
+from tests.trainers.nyuv2_dataset import write_dataset
 
 
 def test_builtin_problem() -> None:
@@ -43,6 +46,14 @@ def test_balancers() -> None:
         "initial_loss": "first_batch",
     }
     with pytest.raises(BalancerError, match="unknown balancer"):
-        make_balancer("dwa")
+        make_balancer("nope")
     with pytest.raises(BalancerError, match="bad parameters"):
         make_balancer("gradnorm", {"beta": 1})
+
+
+def test_nyuv2_by_name(tmp_path: Path) -> None:
+    root = write_dataset(tmp_path / "nyuv2")
+    problem = make_problem("nyuv2", {"root": str(root), "width": 4, "levels": 2, "batch_size": 2})
+    assert problem.task_names == ["segmentation", "depth", "normal"]
+    with pytest.raises(ProblemError, match=str(tmp_path / "missing")):
+        make_problem("nyuv2", {"root": str(tmp_path / "missing")})

@@ -1,0 +1,72 @@
+"""Random loss weighting (Lin et al., "Reasonable effectiveness of random weighting", TMLR 2022).
+
+Every step trains with fresh random weights ``λ`` drawn from a fixed distribution, scaled
+to ``Σ = T`` like every other balancer here: ``normal`` (the paper's default) is
+``λ = softmax(z)``, ``z ~ N(0, I)``; ``dirichlet`` is ``λ ~ Dirichlet(c·1)``. The draws come
+from the balancer's own ``torch.Generator`` seeded by the trial's seed, on the CPU and in
+float64, so a trial is reproducible on any device and dtype and its draws do not disturb
+the network's random stream. Its time-averaged weights are ≈ 1 per task by symmetry: RLW
+is the control that says how much of an adaptive method's result any reweighting noise
+would give.
+
+Hyperparameters: ``distribution`` (``normal``), ``concentration`` (1.0, Dirichlet only).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import torch
+
+from gradsweep.errors import BalancerError
+from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.step import TrainingStep
+
+Distribution = Literal["normal", "dirichlet"]
+
+
+class RandomLossWeighting(Balancer):
+    """New random weights at every step."""
+
+    name = "rlw"
+
+    def __init__(self, distribution: Distribution = "normal", concentration: float = 1.0) -> None:
+        if distribution not in get_args(Distribution):
+            raise BalancerError(
+                f"rlw: distribution must be one of {', '.join(get_args(Distribution))}, "
+                f"got {distribution!r}"
+            )
+        if not concentration > 0:
+            raise BalancerError(f"rlw: concentration must be > 0, got {concentration}")
+        self.distribution: Distribution = distribution
+        self.concentration = float(concentration)
+        self._generator = torch.Generator()
+        self._weights = torch.empty(0)
+        self._tasks = 0
+        self._device = torch.device("cpu")
+
+    def start(self, context: BalancerContext) -> None:
+        self._generator = torch.Generator().manual_seed(context.seed)
+        self._tasks, self._device = context.task_count, context.device
+        self._weights = self._draw()
+
+    def _draw(self) -> torch.Tensor:
+        if self.distribution == "normal":
+            z = torch.randn(self._tasks, generator=self._generator, dtype=torch.float64)
+            share = torch.softmax(z, dim=0)
+        else:
+            alpha = torch.full((self._tasks,), self.concentration, dtype=torch.float64)
+            # torch.distributions.Dirichlet takes no generator; this is what it samples with.
+            share = torch._sample_dirichlet(alpha, generator=self._generator)
+        return (self._tasks * share).to(self._device, torch.get_default_dtype())
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._weights
+
+    def step(self, training_step: TrainingStep) -> None:
+        training_step.backward(self._weights)
+        self._weights = self._draw()
+
+    def hyperparameters(self) -> dict[str, object]:
+        return {"distribution": self.distribution, "concentration": self.concentration}

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gradsweep.errors import ProblemError
+from gradsweep.trainers import Budget, GradNorm, StaticBalancer, make_problem, train
+from gradsweep.trainers.digits import (
+    DIGIT_MAX,
+    DIGIT_SIZE,
+    DigitSources,
+    MultiDigits,
+    overlay,
+    split_sources,
+)
+
+SMALL = {"train_samples": 600, "test_samples": 200, "hidden": 32, "batch_size": 50}
+
+
+def test_it_is_a_builtin_problem_with_three_kinds_of_task() -> None:
+    problem = make_problem("digits", SMALL)
+    assert isinstance(problem, MultiDigits)
+    assert [(t.name, t.metric, t.direction) for t in problem.tasks] == [
+        ("left", "accuracy", "max"),
+        ("right", "accuracy", "max"),
+        ("reconstruct", "mse", "min"),
+    ]
+    batch = problem.train_data.batch(torch.arange(5), torch.device("cpu"))
+    assert batch.inputs.shape == (5, 12 * 12)
+    assert float(batch.inputs.min()) >= 0 and float(batch.inputs.max()) <= 1
+    left, right, clean = batch.targets
+    assert left.dtype == right.dtype == torch.long and clean.shape == (5, DIGIT_SIZE**2)
+    outputs = problem.build_model()(batch.inputs)
+    assert [tuple(o.shape) for o in outputs] == [(5, 10), (5, 10), (5, 64)]
+
+
+def test_canvases_are_the_pixelwise_max_of_two_shifted_digits() -> None:
+    images = np.zeros((2, DIGIT_SIZE, DIGIT_SIZE), dtype=np.float32)
+    images[0, :, :] = 3.0
+    images[1, :, :] = 5.0
+    canvas = overlay(images, np.array([[0, 1]]), np.array([[1, 0, 0, 1]]), canvas=12)[0]
+    # left digit at rows 1..8, cols 0..7; right digit at rows 4..11, cols 3..10
+    assert canvas[1, 0] == 3 and canvas[0, 0] == 0 and canvas[8, 0] == 3
+    assert canvas[4, 3] == 5 and canvas[11, 10] == 5 and canvas[11, 11] == 0
+    assert canvas[5, 5] == 5  # the overlap takes the brighter digit
+    assert int((canvas > 0).sum()) == 2 * 64 - 5 * 5
+
+
+def test_test_canvases_use_only_digits_never_seen_in_training() -> None:
+    sources = DigitSources.load()
+    assert sources.images.shape == (1797, 8, 8) and float(sources.images.max()) == DIGIT_MAX
+    train_pool, test_pool = split_sources(len(sources.labels))
+    assert not set(train_pool) & set(test_pool)
+    assert len(train_pool) + len(test_pool) == 1797
+    problem = MultiDigits(**SMALL)
+    assert set(problem.train_pairs.ravel()) <= set(train_pool)
+    assert set(problem.test_pairs.ravel()) <= set(test_pool)
+
+
+def test_data_depends_on_data_seed_and_the_test_split_not_on_train_samples() -> None:
+    a = MultiDigits(**SMALL)
+    b = MultiDigits(**{**SMALL, "train_samples": 900})
+    c = MultiDigits(**{**SMALL, "data_seed": 1})
+    assert torch.equal(a.test_data.inputs, b.test_data.inputs)
+    assert torch.equal(a.train_data.inputs, b.train_data.inputs[:600])
+    assert not torch.equal(a.test_data.inputs, c.test_data.inputs)
+
+
+def test_the_reconstruction_target_is_the_clean_left_digit() -> None:
+    problem = MultiDigits(**{**SMALL, "reconstruction_scale": 1.0})
+    sources = DigitSources.load()
+    left = problem.train_pairs[:4, 0]
+    clean = problem.train_data.targets[2][:4].numpy()
+    expected = sources.images[left].reshape(4, -1) / DIGIT_MAX
+    np.testing.assert_allclose(clean, expected, rtol=1e-6)
+    labels = problem.train_data.targets[0][:4].numpy()
+    np.testing.assert_array_equal(labels, sources.labels[left])
+
+
+def test_initial_cross_entropies_match_log_c() -> None:
+    problem = MultiDigits(**SMALL)
+    assert problem.theoretical_initial_losses() == [math.log(10), math.log(10), None]
+    torch.manual_seed(0)
+    model = problem.build_model()
+    batch = problem.test_data.batch(torch.arange(200), torch.device("cpu"))
+    with torch.no_grad():
+        losses = [float(x) for x in problem.task_losses(model(batch.inputs), batch)]
+    assert losses[:2] == pytest.approx([math.log(10)] * 2, abs=0.01)
+    assert losses[2] > 10 * math.log(10)  # the reconstruction starts on another scale
+
+
+def test_every_task_learns() -> None:
+    problem = MultiDigits(train_samples=3000, test_samples=500, hidden=64)
+    result = train(problem, StaticBalancer(), Budget(steps=600), seed=0, device="cpu")
+    left, right, reconstruct = result.test_metrics
+    assert left["accuracy"] > 0.6 and right["accuracy"] > 0.5  # chance is 0.1
+    assert reconstruct["mse"] < 0.5 * result.initial_test_losses[2]
+
+
+def test_gradnorm_takes_log_c_for_the_classifications_and_a_batch_for_the_rest() -> None:
+    problem = MultiDigits(**SMALL)
+    balancer = GradNorm(alpha=1.0, initial_loss="theoretical")
+    train(problem, balancer, Budget(steps=2), seed=0, device="cpu")
+    assert balancer.initial_losses is not None
+    initial = balancer.initial_losses.tolist()
+    assert initial[:2] == pytest.approx([math.log(10)] * 2)
+    assert initial[2] > 10 and math.isfinite(initial[2])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"train_samples": 10}, "need train_samples >= batch_size >= 1"),
+        ({"test_samples": 0}, "test_samples >= 1"),
+        ({"hidden": 0}, "hidden must be >= 1, got 0"),
+        ({"canvas": 8}, r"canvas must be in \[9, 32\], got 8"),
+        ({"canvas": 40}, r"canvas must be in \[9, 32\], got 40"),
+        ({"learning_rate": 0}, "learning_rate must be > 0"),
+        ({"reconstruction_scale": -1}, "reconstruction_scale must be > 0"),
+    ],
+)
+def test_bad_parameters_are_one_line(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ProblemError, match=f"^digits: {message}"):
+        MultiDigits(**{**SMALL, **params})
