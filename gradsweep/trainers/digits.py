@@ -89,10 +89,13 @@ def overlay(
 def draw_pairs(
     pool: np.ndarray, count: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``count`` (left, right) source indices from ``pool`` and their shifts."""
-    pairs = pool[rng.integers(0, len(pool), size=(count, 2))]
-    shifts = rng.integers(0, MAX_SHIFT + 1, size=(count, 4))
-    return pairs, shifts
+    """``count`` (left, right) source indices from ``pool`` and their shifts.
+
+    Drawn sample by sample, so a larger ``count`` extends the same canvases.
+    """
+    highs = np.array([len(pool)] * 2 + [MAX_SHIFT + 1] * 4)
+    draws = rng.integers(0, highs, size=(count, len(highs)))
+    return pool[draws[:, :2]], draws[:, 2:]
 
 
 def make_split(
