@@ -63,6 +63,8 @@ def test_containers_run_the_commands_the_cluster_test_runs() -> None:
     gpu = services["ray-worker-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["driver"] == "nvidia" and gpu["capabilities"] == ["gpu"]
     assert services["postgres"]["healthcheck"]["test"]
+    for name in ("ray-head", "ray-worker", "ray-worker-gpu", "launch"):  # they build problems
+        assert "${DATA_DIR:-../data}:/data:ro" in services[name]["volumes"], name
     cluster_test = (Path(__file__).parent / "search" / "test_cluster.py").read_text()
     assert re.search(r'"start",\s*"--head"', cluster_test)
     assert re.search(r'"start",\s*"--address"', cluster_test)

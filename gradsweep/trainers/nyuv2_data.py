@@ -98,7 +98,11 @@ class NYUv2Split:
     def __init__(self, root: str | Path, split: str, max_samples: int | None = None) -> None:
         root_dir = Path(root)
         if not root_dir.is_dir():
-            raise ProblemError(f"nyuv2: root {root_dir} is not a directory")
+            raise ProblemError(
+                f"nyuv2: root {root_dir} is not a directory (set problem.params.root to the "
+                "preprocessed NYUv2 folder, {train,val}/{image,label,depth,normal}/N.npy; "
+                "see docs/nyuv2.md)"
+            )
         self.path = root_dir / split
         if not self.path.is_dir():
             raise ProblemError(f"nyuv2: missing split folder {self.path}")
