@@ -65,9 +65,7 @@ def split_sources(count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[test:]), np.sort(order[:test])
 
 
-def overlay(
-    images: np.ndarray, pairs: np.ndarray, shifts: np.ndarray, canvas: int
-) -> np.ndarray:
+def overlay(images: np.ndarray, pairs: np.ndarray, shifts: np.ndarray, canvas: int) -> np.ndarray:
     """Canvases with ``images[pairs[:, 0]]`` top-left and ``images[pairs[:, 1]]`` bottom-right.
 
     ``shifts`` (n×4, in 0..MAX_SHIFT) move the left digit right/down and the right digit
@@ -144,9 +142,7 @@ def _check_params(
     if not learning_rate > 0:
         raise ProblemError(f"digits: learning_rate must be > 0, got {learning_rate}")
     if not reconstruction_scale > 0:
-        raise ProblemError(
-            f"digits: reconstruction_scale must be > 0, got {reconstruction_scale}"
-        )
+        raise ProblemError(f"digits: reconstruction_scale must be > 0, got {reconstruction_scale}")
 
 
 class MultiDigits(MultitaskProblem):
