@@ -1,9 +1,11 @@
 """Problems, balancers and the one training loop; runs inside a Ray worker with no database."""
 
 from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.digits import MultiDigits
 from gradsweep.trainers.dwa import DynamicWeightAverage
 from gradsweep.trainers.gradnorm import GradNorm
 from gradsweep.trainers.loop import Budget, EpochRecord, TaskEpoch, TrainResult, train
+from gradsweep.trainers.nyuv2 import NYUv2
 from gradsweep.trainers.problem import (
     Batch,
     MetricAccumulator,
@@ -36,7 +38,9 @@ __all__ = [
     "GradNorm",
     "MetricAccumulator",
     "MultitaskModel",
+    "MultiDigits",
     "MultitaskProblem",
+    "NYUv2",
     "RandomLossWeighting",
     "StaticBalancer",
     "TaskEpoch",
