@@ -29,6 +29,11 @@ test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check gradsweep tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
+# Each benchmark rewrites its own section of benchmarks/RESULTS.md.
+BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency dashboard
+bench: $(STAMP) $(CHROMIUM)
+	for b in $(BENCHMARKS); do $(BIN)/python -m benchmarks.$$b || exit 1; done
+
 lint: $(STAMP)
 	$(BIN)/ruff check gradsweep tests benchmarks examples
 	$(BIN)/ruff format --check gradsweep tests benchmarks examples
