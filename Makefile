@@ -27,6 +27,7 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check gradsweep tests benchmarks examples
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Each benchmark rewrites its own section of benchmarks/RESULTS.md.
@@ -37,6 +38,7 @@ bench: $(STAMP) $(CHROMIUM)
 lint: $(STAMP)
 	$(BIN)/ruff check gradsweep tests benchmarks examples
 	$(BIN)/ruff format --check gradsweep tests benchmarks examples
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

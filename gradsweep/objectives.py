@@ -30,7 +30,9 @@ LABELS = {NORMALIZED_LOSS: "normalised loss", DELTA_M: "Δm% vs equal weights"}
 
 
 def delta_m(
-    metrics: Sequence[float] | np.ndarray, baseline: Sequence[float], directions: Sequence[str]
+    metrics: Sequence[float] | np.ndarray,
+    baseline: Sequence[float] | np.ndarray,
+    directions: Sequence[str],
 ) -> np.ndarray:
     """Δm% of each row of ``metrics`` (one trial per row, or a single trial) against the
     baseline."""

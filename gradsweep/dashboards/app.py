@@ -20,7 +20,14 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def create_app(engine: Engine, token: str | None = None) -> Dash:
     """The app on an engine opened read-only; with ``token``, every request must carry it
     (``?token=…`` once, then a cookie)."""
-    app = Dash(__name__, title="gradsweep", suppress_callback_exceptions=True, update_title=None)
+    # update_title=None keeps the tab's title while callbacks run (Dash documents None;
+    # its type hints say str)
+    app = Dash(
+        __name__,
+        title="gradsweep",
+        suppress_callback_exceptions=True,
+        update_title=None,  # type: ignore[arg-type]
+    )
     app.layout = shell()
     register_callbacks(app, engine)
     if token:

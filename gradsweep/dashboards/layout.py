@@ -73,10 +73,7 @@ def study_view() -> html.Div:
             dcc.Dropdown(id=Ids.TRIAL_PICKER, multi=True, placeholder="trials…"),
             dcc.RadioItems(
                 id=Ids.LOSS_KIND,
-                options=[
-                    {"label": "test loss", "value": "test_loss"},
-                    {"label": "train loss", "value": "train_loss"},
-                ],
+                options={"test_loss": "test loss", "train_loss": "train loss"},
                 value="test_loss",
                 inline=True,
             ),

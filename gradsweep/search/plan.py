@@ -82,7 +82,7 @@ def _other_adaptive(spec: StudySpec) -> list[tuple[str, str, dict[str, Any]]]:
         configs.append(("dwa", f"t={format_weights((tau,))}", {"temperature": tau}))
     if arms.rlw is not None:
         rlw = arms.rlw
-        label = rlw.distribution
+        label: str = rlw.distribution
         if rlw.distribution == "dirichlet":
             label += f"={format_weights((rlw.concentration,))}"
         params = {"distribution": rlw.distribution, "concentration": rlw.concentration}

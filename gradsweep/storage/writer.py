@@ -15,7 +15,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, select, update
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -134,8 +134,8 @@ class ResultsWriter:
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
             }
-            inserted = conn.execute(Study.__table__.insert().values(**values))
-            return int(inserted.inserted_primary_key[0])
+            created = insert(Study).values(**values).returning(Study.id)
+            return int(conn.execute(created).scalar_one())
 
     @staticmethod
     def _free_name(conn: Connection, base: str) -> str:
@@ -291,9 +291,5 @@ class ResultsWriter:
 
     def save_comparison(self, study_id: int, payload: dict[str, Any]) -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(
-                Comparison.__table__.insert().values(
-                    study_id=study_id, payload=payload, created_at=utcnow()
-                )
-            )
-            return int(result.inserted_primary_key[0])
+            row = insert(Comparison).values(study_id=study_id, payload=payload, created_at=utcnow())
+            return int(conn.execute(row.returning(Comparison.id)).scalar_one())

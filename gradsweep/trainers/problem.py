@@ -66,7 +66,7 @@ class MultitaskModel(nn.Module):
     Any other trunk works too, through a slower batched autograd call.
     """
 
-    def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: nn.Parameter):
+    def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: torch.Tensor):
         super().__init__()
         self.trunk = trunk
         self.heads = nn.ModuleList(heads)
