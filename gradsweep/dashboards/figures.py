@@ -32,11 +32,23 @@ def thin(frame: pd.DataFrame, limit: int = MAX_TRACE_POINTS) -> pd.DataFrame:
     return frame.iloc[index]
 
 
-def _trajectory_groups(traces: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+def _trajectory_groups(
+    traces: pd.DataFrame, trials: pd.DataFrame
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Per adaptive trial: its thinned trace and where it converged, ``E_t[w]``.
+
+    ``E_t[w]`` is the trial's stored time average over every step (what ``compare``
+    uses); the trace keeps every ``trace_every``-th step, so its mean is only the
+    fallback for a trial that has not finished.
+    """
+    stored = dict(zip(trials["key"], trials["weights_mean"], strict=True))
     groups = []
     for key, trace in traces.groupby("key", sort=True):
         points = np.array(thin(trace.sort_values("step"))["weights"].tolist(), dtype=float)
-        groups.append((str(key), points))
+        mean = stored.get(key)
+        finished = isinstance(mean, list | tuple) and len(mean) == points.shape[1]
+        converged = np.asarray(mean, dtype=float) if finished else points.mean(axis=0)
+        groups.append((str(key), points, converged))
     return groups
 
 
@@ -53,9 +65,9 @@ def simplex_figure(
     tasks = len(task_names)
     weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), tasks)
     if tasks == 3:
-        return _ternary(static, weights, traces, task_names, optimum)
+        return _ternary(static, weights, _trajectory_groups(traces, trials), task_names, optimum)
     if tasks == 2:
-        return _segment(static, weights, traces, task_names, optimum)
+        return _segment(static, weights, _trajectory_groups(traces, trials), task_names, optimum)
     return _parallel(static, weights, task_names)
 
 
@@ -69,7 +81,7 @@ def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
     }
 
 
-def _ternary(static, weights, traces, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
     figure = go.Figure()
     figure.add_trace(
         go.Scatterternary(
@@ -83,7 +95,7 @@ def _ternary(static, weights, traces, task_names, optimum) -> go.Figure:  # type
             hovertemplate="%{text}<br>objective %{marker.color:.4f}<extra></extra>",
         )
     )
-    for key, points in _trajectory_groups(traces):
+    for key, points, end in trajectories:
         figure.add_trace(
             go.Scatterternary(
                 a=points[:, 0],
@@ -95,7 +107,6 @@ def _ternary(static, weights, traces, task_names, optimum) -> go.Figure:  # type
                 meta="trajectory",
             )
         )
-        end = points.mean(axis=0)  # the time average: where the trajectory "converged"
         figure.add_trace(
             go.Scatterternary(
                 a=[end[0]],
@@ -135,7 +146,7 @@ def _ternary(static, weights, traces, task_names, optimum) -> go.Figure:  # type
     return figure
 
 
-def _segment(static, weights, traces, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+def _segment(static, weights, trajectories, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
@@ -148,7 +159,7 @@ def _segment(static, weights, traces, task_names, optimum) -> go.Figure:  # type
         )
     )
     top = float(static["objective"].max()) if len(static) else 1.0
-    for key, points in _trajectory_groups(traces):
+    for key, points, end in trajectories:
         figure.add_trace(
             go.Scatter(
                 x=points[:, 0],
@@ -158,7 +169,7 @@ def _segment(static, weights, traces, task_names, optimum) -> go.Figure:  # type
                 meta="trajectory",
             )
         )
-        figure.add_vline(x=float(points[:, 0].mean()), line_dash="dash", line_color="red")
+        figure.add_vline(x=float(end[0]), line_dash="dash", line_color="red")
     if optimum is not None:
         figure.add_vline(x=float(optimum[0]), line_color="gold", line_width=3)
     figure.update_layout(

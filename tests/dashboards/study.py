@@ -61,27 +61,42 @@ def build_three_task_study(url: str, name: str = "three", static: int = 12) -> i
     rng = np.random.default_rng(1)
     for i, w in enumerate(rng.dirichlet(np.ones(3), size=static) * 3):
         add_static(writer, study, f"random/i{i:03d}/s0", [float(x) for x in w], i)
-    key = "gradnorm/a=0.12/s0"
-    trial = writer.upsert_trials(
-        study, [TrialRecord(key, "gradnorm", "gradnorm", {}, None, 0.12, 0)]
-    )[key]
-    writer.mark_running(trial, "n", "cpu", T0)
-    trace = [(s, [1.0 + s / 200, 1.0, 1.0 - s / 200]) for s in range(0, 100, 10)]
-    mean = [float(x) for x in np.mean([w for _, w in trace], axis=0)]
-    writer.finish_trial(
-        trial,
-        TrialOutcome(
-            "completed",
-            None,
-            "n",
-            "cpu",
-            2.0,
-            0.55,
-            mean,
-            trace[-1][1],
-            T0,
-            T0 + timedelta(seconds=99),
-        ),
-        trace=trace,
+    gradnorm = [(s, [1.0 + s / 200, 1.0, 1.0 - s / 200]) for s in range(0, 100, 10)]
+    add_adaptive(
+        writer,
+        study,
+        TrialRecord("gradnorm/a=0.12/s0", "gradnorm", "gradnorm", {}, None, 0.12, 0),
+        gradnorm,
+        0.55,
+    )
+    dwa = [(s, [1.0, 1.0 - s / 400, 1.0 + s / 400]) for s in range(0, 100, 10)]
+    add_adaptive(
+        writer, study, TrialRecord("dwa/t=2/s0", "dwa", "dwa", {}, None, None, 0), dwa, 0.6
     )
     return study
+
+
+def add_adaptive(
+    writer: ResultsWriter,
+    study: int,
+    record: TrialRecord,
+    trace: list[tuple[int, list[float]]],
+    objective: float,
+) -> None:
+    """A completed adaptive trial whose time-averaged weights are its trace's mean."""
+    trial = writer.upsert_trials(study, [record])[record.key]
+    writer.mark_running(trial, "n", "cpu", T0)
+    mean = [float(x) for x in np.mean([w for _, w in trace], axis=0)]
+    outcome = TrialOutcome(
+        "completed",
+        None,
+        "n",
+        "cpu",
+        2.0,
+        objective,
+        mean,
+        trace[-1][1],
+        T0,
+        T0 + timedelta(seconds=99),
+    )
+    writer.finish_trial(trial, outcome, trace=trace)

@@ -69,10 +69,18 @@ def test_list_study_page_and_live_refresh(browser_page, dashboard: str, sqlite_u
     page.click("text=three")
     data = plot_data(page, "simplex")
     assert data[0]["type"] == "scatterternary" and len(data[0]["a"]) == 12
-    assert [d for d in data if d.get("meta") == "trajectory"]
+    comparison = compare_study(open_engine(sqlite_url), "three")
+    # every adaptive balancer's trajectory, ending at its time-averaged weights
+    lines = [d["name"] for d in data if d.get("meta") == "trajectory"]
+    assert lines == ["dwa/t=2/s0", "gradnorm/a=0.12/s0"]
+    ends = {
+        d["name"]: [d["a"][0], d["b"][0], d["c"][0]] for d in data if d.get("meta") == "converged"
+    }
+    for adaptive in comparison.adaptive:
+        assert ends[f"{adaptive.config}/s0 E_t[w]"] == pytest.approx(adaptive.weights_mean)
     assert any(d.get("name") == "static optimum" for d in data)
     table = plot_data(page, "comparison-table")[0]["cells"]["values"]
-    comparison = compare_study(open_engine(sqlite_url), "three")
+    assert table[0][1:] == ["gradnorm/a=0.12", "dwa/t=2"]
     assert table[2][0] == f"{comparison.static_best.objective:.4f}"
     assert table[2][1] == f"{comparison.adaptive[0].objective:.4f}"
     assert table[4][1] == f"{comparison.adaptive[0].rank_percentile:.1f}"

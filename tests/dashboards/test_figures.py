@@ -79,6 +79,31 @@ def test_ternary_for_three_tasks() -> None:
     assert figure.data[-1].name == "static optimum"
 
 
+def test_trajectories_end_at_the_stored_time_average() -> None:
+    trials = trial_frame(3)
+    traces = trace_frame(3, steps=10)
+    traces["weights"] = [[1.0 + s / 10, 1.0, 1.0 - s / 10] for s in range(10)]
+    # E_t[w] over every step, not the mean of the traced steps (1.45, 1, 0.55)
+    trials.loc[trials["key"] == "gradnorm/a=0.12/s0", "weights_mean"] = pd.Series(
+        [[1.4, 1.05, 0.55]], index=trials.index[trials["key"] == "gradnorm/a=0.12/s0"]
+    )
+    running = traces.assign(key="dwa/t=2/s0")  # not finished: no stored average yet
+    trials = pd.concat(
+        [
+            trials,
+            pd.DataFrame(
+                [{"key": "dwa/t=2/s0", "arm": "dwa", "status": "running", "weights_mean": None}]
+            ),
+        ]
+    )
+    figure = figures.simplex_figure(trials, pd.concat([traces, running]), names(3))
+    ends = {t.name: (t.a[0], t.b[0], t.c[0]) for t in figure.data if t.meta == "converged"}
+    assert ends["gradnorm/a=0.12/s0 E_t[w]"] == pytest.approx((1.4, 1.05, 0.55))
+    assert ends["dwa/t=2/s0 E_t[w]"] == pytest.approx((1.45, 1.0, 0.55))
+    lines = [t.name for t in figure.data if t.meta == "trajectory"]
+    assert lines == ["dwa/t=2/s0", "gradnorm/a=0.12/s0"]
+
+
 def test_line_for_two_tasks_and_parallel_coordinates_beyond_three() -> None:
     two = figures.simplex_figure(trial_frame(2), trace_frame(2), names(2))
     assert two.data[0].type == "scatter" and len(two.data[0].x) == 12
