@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -24,6 +26,11 @@ def machine() -> str:
     except OSError:
         memory = "unknown memory"
     return f"{cpu}, {os.cpu_count()} cores, {memory}, Python {platform.python_version()}"
+
+
+def command_line(module: str) -> str:
+    """How this benchmark was run, for RESULTS.md: ``python -m MODULE`` and its arguments."""
+    return " ".join(["python -m", module, *(shlex.quote(a) for a in sys.argv[1:])])
 
 
 def update_section(title: str, body: str) -> None:

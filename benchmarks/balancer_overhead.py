@@ -11,13 +11,11 @@ machine's speed hits all alike. One CPU thread unless --threads.
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 
 import torch
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from benchmarks.gradnorm_overhead import balancer_step, median_seconds
 from gradsweep.trainers import ToyRegression, make_balancer
 from gradsweep.trainers.problem import MultitaskModel
@@ -90,9 +88,7 @@ def main() -> None:
         return
     where = "GPU" if device.type == "cuda" else "CPU"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else machine()
-    command = "python -m benchmarks.balancer_overhead " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:]
-    )
+    command = command_line("benchmarks.balancer_overhead")
     update_section(
         f"Adaptive balancers: step cost ({where})",
         f"Median step time on the toy model relative to an equal-weight step (batch 100, "

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import statistics
-import sys
 import tempfile
 import time
 
 import numpy as np
 import plotly
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from gradsweep.dashboards.data import study_page
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import StudyRecord, TrialOutcome, TrialRecord
@@ -87,7 +85,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python -m benchmarks.dashboard " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line("benchmarks.dashboard")
     update_section(
         "Dashboard study page",
         "Server time of one study page (T=3, SQLite): read trials and GradNorm's 1,000-point "

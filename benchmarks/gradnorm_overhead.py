@@ -9,15 +9,13 @@ a second backward), as many public implementations do. One CPU thread unless --t
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable
 
 import torch
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from gradsweep.trainers import GradNorm, StaticBalancer, ToyRegression
 from gradsweep.trainers.balancer import Balancer, BalancerContext
 from gradsweep.trainers.problem import Batch, MultitaskModel
@@ -140,9 +138,7 @@ def main() -> None:
         return
     where = "GPU" if device.type == "cuda" else "CPU"
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else machine()
-    command = "python -m benchmarks.gradnorm_overhead " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:]
-    )
+    command = command_line("benchmarks.gradnorm_overhead")
     update_section(
         f"GradNorm step overhead ({where})",
         f"Median step time on the toy model (batch 100, {args.steps} interleaved steps per "

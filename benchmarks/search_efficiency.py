@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from pathlib import Path
 import ray
 import yaml
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from gradsweep.search.launch import LaunchOptions, launch, worker_python_path
 from gradsweep.spec import load_spec
 from gradsweep.storage import queries
@@ -97,9 +95,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python -m benchmarks.search_efficiency " + " ".join(
-        shlex.quote(a) for a in sys.argv[1:]
-    )
+    command = command_line("benchmarks.search_efficiency")
     update_section(
         "Search efficiency (Ray Tune)",
         f"A 24-trial study (toy T=3, 20k samples, grid arm R=4 without vertices, 2 seeds) at "

@@ -9,7 +9,6 @@ new PostgreSQL database on 127.0.0.1:5432 (dropped afterwards).
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord
@@ -146,7 +145,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python -m benchmarks.storage " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line("benchmarks.storage")
     update_section(
         "Storage",
         f"Writes: 200 trials × 100 evaluations × 3 tasks, one `finish_trial` (300 rows, one "

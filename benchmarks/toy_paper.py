@@ -6,13 +6,11 @@ python -m benchmarks.toy_paper [--steps 4000] [--seeds 0,1,2] [--no-write]
 from __future__ import annotations
 
 import argparse
-import shlex
 import statistics
-import sys
 
 import torch
 
-from benchmarks._results import machine, markdown_table, update_section
+from benchmarks._results import command_line, machine, markdown_table, update_section
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, ToyRegression, train
 
 
@@ -66,7 +64,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    command = "python -m benchmarks.toy_paper " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line("benchmarks.toy_paper")
     update_section(
         "Paper toy (Sec. 4): GradNorm vs equal weights",
         f"Objective = mean over tasks of test L_i / test L_i at initialisation (lower is "
