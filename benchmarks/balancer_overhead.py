@@ -15,8 +15,8 @@ import statistics
 
 import torch
 
-from benchmarks._results import command_line, machine, markdown_table, update_section
-from benchmarks.gradnorm_overhead import balancer_step, median_seconds
+from benchmarks._results import command_line, markdown_table, update_section
+from benchmarks.gradnorm_overhead import balancer_step, device_label, median_seconds
 from gradsweep.trainers import ToyRegression, make_balancer
 from gradsweep.trainers.problem import MultitaskModel
 
@@ -86,8 +86,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    where = "GPU" if device.type == "cuda" else "CPU"
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else machine()
+    where, name = device_label(device)
     command = command_line("benchmarks.balancer_overhead")
     update_section(
         f"Adaptive balancers: step cost ({where})",

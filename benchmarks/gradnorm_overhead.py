@@ -3,7 +3,7 @@
 Also times a naive GradNorm (one ``autograd.grad(..., create_graph=True)`` per task, then
 a second backward), as many public implementations do. One CPU thread unless --threads.
 
-    python benchmarks/gradnorm_overhead.py [--device cpu|cuda] [--steps 300] [--no-write]
+    python -m benchmarks.gradnorm_overhead [--device cpu|cuda] [--steps 300] [--no-write]
 """
 
 from __future__ import annotations
@@ -109,6 +109,13 @@ def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
     return median_seconds(steps, repeats, device)
 
 
+def device_label(device: torch.device) -> tuple[str, str]:
+    """``("GPU", card name)`` or ``("CPU", machine line)``, for a RESULTS.md section."""
+    if device.type == "cuda":
+        return "GPU", torch.cuda.get_device_name(device)
+    return "CPU", machine()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -136,8 +143,7 @@ def main() -> None:
     print(table)
     if args.no_write:
         return
-    where = "GPU" if device.type == "cuda" else "CPU"
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else machine()
+    where, name = device_label(device)
     command = command_line("benchmarks.gradnorm_overhead")
     update_section(
         f"GradNorm step overhead ({where})",
