@@ -152,8 +152,9 @@ def main() -> None:
         f"Machine: {name}\n\nCommand: `{command}`\n\n{table}\n\n"
         "Targets: GradNorm / equal ≤ 1.10× at T=10 and ≤ 1.25× at T=2. What the extra time "
         "is: the T per-task products `(∂L_i/∂z)ᵀ h` at W (T·B·100·100 multiply-adds, about a "
-        "fifth of a step's arithmetic at T=10 on this model, ~0.25 ms), capturing T "
-        "gradient views (~0.2 ms) and the T-vector update of w with its Adam (~0.1 ms). "
+        "fifth of a step's arithmetic at T=10 on this model), capturing T gradient views "
+        "and the T-vector update of w with its Adam (in that order of cost, as profiled "
+        "once at T=10). "
         "The per-task products are the algorithm's own cost (the paper's G_i needs each "
         "task's gradient at W); they cannot be skipped while staying exact.",
     )
