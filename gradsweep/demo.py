@@ -34,13 +34,16 @@ def main() -> int:
         return 2
     print_status(study_statuses(engine, outcome.study), console)
     console.print(
-        f"\nResults are in [bold]demo.db[/bold] (SQLite). Look at them with:\n"
+        f"\nResults are in [bold]demo.db[/bold] (SQLite). Look at them with "
+        "(after `source .venv/bin/activate`):\n"
         f"  gradsweep status {outcome.study} --db {DB_URL}\n"
-        f"  gradsweep status {outcome.study} --db {DB_URL} --format json\n"
         f"  gradsweep compare {outcome.study} --db {DB_URL}\n"
+        f"  gradsweep dashboard --db {DB_URL}   (then open http://127.0.0.1:8050)\n"
+        f"  gradsweep report {outcome.study} --db {DB_URL} --out report.html\n"
         "  sqlite3 demo.db 'SELECT key, objective FROM gs_trials ORDER BY objective'\n"
         "Run `make demo` again and nothing is re-run (every trial is complete); "
-        "delete demo.db to start afresh."
+        "delete demo.db to start afresh.",
+        soft_wrap=True,  # whole command lines, to copy and paste
     )
     return 130 if outcome.interrupted else 0
 
