@@ -7,6 +7,7 @@ Frames have the columns of ``gradsweep.storage.queries`` (trials, curves, weight
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,9 +33,29 @@ def thin(frame: pd.DataFrame, limit: int = MAX_TRACE_POINTS) -> pd.DataFrame:
     return frame.iloc[index]
 
 
-def _trajectory_groups(
-    traces: pd.DataFrame, trials: pd.DataFrame
-) -> list[tuple[str, np.ndarray, np.ndarray]]:
+# Arms whose weights are redrawn at random every step: their trace is noise around E_t[w]
+# and would hide every other trajectory, so it starts hidden (its legend entry shows it).
+RESAMPLED_ARMS = frozenset({"rlw"})
+TASK_COLOURS = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+)  # fmt: skip
+
+
+class Trajectory(NamedTuple):
+    """One adaptive trial's thinned ``w(t)`` and where it converged."""
+
+    key: str
+    points: np.ndarray
+    converged: np.ndarray
+    resampled: bool
+
+
+def _visibility(resampled: bool) -> bool | str:
+    return "legendonly" if resampled else True
+
+
+def _trajectory_groups(traces: pd.DataFrame, trials: pd.DataFrame) -> list[Trajectory]:
     """Per adaptive trial: its thinned trace and where it converged, ``E_t[w]``.
 
     ``E_t[w]`` is the trial's stored time average over every step (what ``compare``
@@ -48,7 +69,8 @@ def _trajectory_groups(
         mean = stored.get(key)
         finished = isinstance(mean, list | tuple) and len(mean) == points.shape[1]
         converged = np.asarray(mean, dtype=float) if finished else points.mean(axis=0)
-        groups.append((str(key), points, converged))
+        resampled = str(trace["arm"].iloc[0]) in RESAMPLED_ARMS
+        groups.append(Trajectory(str(key), points, converged, resampled))
     return groups
 
 
@@ -76,7 +98,8 @@ def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
         "color": static["objective"],
         "colorscale": "Viridis_r",
         "showscale": colorbar,
-        "colorbar": {"title": "objective"},
+        # below the plot: the legend of trajectories takes the right-hand side
+        "colorbar": {"title": "objective", "orientation": "h", "y": -0.2, "yanchor": "top", "len": 0.6},
         "size": 7,
     }
 
@@ -95,7 +118,7 @@ def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  
             hovertemplate="%{text}<br>objective %{marker.color:.4f}<extra></extra>",
         )
     )
-    for key, points, end in trajectories:
+    for key, points, end, resampled in trajectories:
         figure.add_trace(
             go.Scatterternary(
                 a=points[:, 0],
@@ -105,6 +128,7 @@ def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  
                 name=key,
                 line={"width": 2},
                 meta="trajectory",
+                visible=_visibility(resampled),
             )
         )
         figure.add_trace(
@@ -159,7 +183,7 @@ def _segment(static, weights, trajectories, task_names, optimum) -> go.Figure:  
         )
     )
     top = float(static["objective"].max()) if len(static) else 1.0
-    for key, points, end in trajectories:
+    for key, points, end, resampled in trajectories:
         figure.add_trace(
             go.Scatter(
                 x=points[:, 0],
@@ -167,6 +191,7 @@ def _segment(static, weights, trajectories, task_names, optimum) -> go.Figure:  
                 mode="lines",
                 name=key,
                 meta="trajectory",
+                visible=_visibility(resampled),
             )
         )
         figure.add_vline(x=float(end[0]), line_dash="dash", line_color="red")
@@ -192,14 +217,24 @@ def _parallel(static, weights, task_names) -> go.Figure:  # type: ignore[no-unty
 
 
 def weight_curves_figure(traces: pd.DataFrame, task_names: Sequence[str]) -> go.Figure:
-    """``w_i(t)`` of every adaptive trial, one colour per task."""
+    """``w_i(t)`` of every adaptive trial, one colour per task; a trial's lines toggle
+    together from the legend."""
     figure = go.Figure()
     for key, trace in traces.groupby("key", sort=True):
+        resampled = str(trace["arm"].iloc[0]) in RESAMPLED_ARMS
         trace = thin(trace.sort_values("step"))
         weights = np.array(trace["weights"].tolist(), dtype=float)
         for i, name in enumerate(task_names):
             figure.add_trace(
-                go.Scatter(x=trace["step"], y=weights[:, i], mode="lines", name=f"{key} {name}")
+                go.Scatter(
+                    x=trace["step"],
+                    y=weights[:, i],
+                    mode="lines",
+                    name=f"{key} {name}",
+                    legendgroup=str(key),
+                    line={"color": TASK_COLOURS[i % len(TASK_COLOURS)]},
+                    visible=_visibility(resampled),
+                )
             )
     return figure.update_layout(
         title="task weights w_i(t)", xaxis_title="step", yaxis_title="weight"

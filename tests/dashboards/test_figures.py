@@ -104,6 +104,35 @@ def test_trajectories_end_at_the_stored_time_average() -> None:
     assert lines == ["dwa/t=2/s0", "gradnorm/a=0.12/s0"]
 
 
+def test_resampled_weights_start_hidden_and_tasks_keep_their_colour() -> None:
+    """RLW redraws its weights every step: its trace is noise and starts hidden (legend
+    only), while its E_t[w] marker and every other trajectory stay shown."""
+    trials = trial_frame(3)
+    rlw = trace_frame(3, steps=10).assign(key="rlw/normal/s0", arm="rlw")
+    traces = pd.concat([trace_frame(3, steps=10), rlw])
+    simplex = figures.simplex_figure(trials, traces, names(3))
+    shown = {t.name: t.visible for t in simplex.data if t.meta in ("trajectory", "converged")}
+    assert shown == {
+        "gradnorm/a=0.12/s0": True,
+        "gradnorm/a=0.12/s0 E_t[w]": None,
+        "rlw/normal/s0": "legendonly",
+        "rlw/normal/s0 E_t[w]": None,
+    }
+    curves = figures.weight_curves_figure(traces, names(3))
+    assert [(t.name, t.visible) for t in curves.data if t.visible == "legendonly"] == [
+        (f"rlw/normal/s0 {task}", "legendonly") for task in names(3)
+    ]
+    colours = {(t.legendgroup, t.line.color) for t in curves.data}
+    assert len(colours) == 6 and len({colour for _, colour in colours}) == 3  # one per task
+    two = figures.simplex_figure(
+        trial_frame(2), pd.concat([trace_frame(2), rlw.assign(weights=[[1.0, 1.0]] * 10)]), names(2)
+    )
+    assert {t.name: t.visible for t in two.data if t.meta == "trajectory"} == {
+        "gradnorm/a=0.12/s0": True,
+        "rlw/normal/s0": "legendonly",
+    }
+
+
 def test_line_for_two_tasks_and_parallel_coordinates_beyond_three() -> None:
     two = figures.simplex_figure(trial_frame(2), trace_frame(2), names(2))
     assert two.data[0].type == "scatter" and len(two.data[0].x) == 12
