@@ -99,7 +99,13 @@ def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
         "colorscale": "Viridis_r",
         "showscale": colorbar,
         # below the plot: the legend of trajectories takes the right-hand side
-        "colorbar": {"title": "objective", "orientation": "h", "y": -0.2, "yanchor": "top", "len": 0.6},
+        "colorbar": {
+            "title": "objective",
+            "orientation": "h",
+            "y": -0.2,
+            "yanchor": "top",
+            "len": 0.6,
+        },
         "size": 7,
     }
 
