@@ -16,9 +16,8 @@ import statistics
 import torch
 
 from benchmarks._results import command_line, markdown_table, update_section
-from benchmarks.gradnorm_overhead import balancer_step, device_label, median_seconds
-from gradsweep.trainers import ToyRegression, make_balancer
-from gradsweep.trainers.problem import MultitaskModel
+from benchmarks.gradnorm_overhead import balancer_step, device_label, median_seconds, toy_setup
+from gradsweep.trainers import make_balancer
 
 BALANCERS = {
     "equal": ("static", {}),
@@ -30,13 +29,7 @@ BALANCERS = {
 
 
 def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
-    problem = ToyRegression(tasks=tasks, sigmas=None if tasks in (2, 10) else [1.0, 10.0, 100.0])
-    batch = problem.train_data.batch(torch.arange(problem.batch_size), device)
-
-    def fresh_model() -> MultitaskModel:
-        torch.manual_seed(0)
-        return problem.build_model().to(device)
-
+    problem, batch, fresh_model = toy_setup(tasks, device)
     steps = {
         label: balancer_step(problem, fresh_model(), batch, make_balancer(name, params))
         for label, (name, params) in BALANCERS.items()

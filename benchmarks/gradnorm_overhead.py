@@ -93,7 +93,11 @@ def median_seconds(steps: dict[str, Step], repeats: int, device: torch.device) -
     return {name: statistics.median(values) for name, values in timings.items()}
 
 
-def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
+def toy_setup(
+    tasks: int, device: torch.device
+) -> tuple[ToyRegression, Batch, Callable[[], MultitaskModel]]:
+    """The toy problem of ``tasks`` tasks (σ = 1, 10, 100 at T = 3), one batch, and a model
+    factory that gives every balancer the same initial weights."""
     problem = ToyRegression(tasks=tasks, sigmas=None if tasks in (2, 10) else [1.0, 10.0, 100.0])
     batch = problem.train_data.batch(torch.arange(problem.batch_size), device)
 
@@ -101,6 +105,11 @@ def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
         torch.manual_seed(0)
         return problem.build_model().to(device)
 
+    return problem, batch, fresh_model
+
+
+def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
+    problem, batch, fresh_model = toy_setup(tasks, device)
     steps = {
         "equal": balancer_step(problem, fresh_model(), batch, StaticBalancer()),
         "gradnorm": balancer_step(problem, fresh_model(), batch, GradNorm(alpha=0.12)),
