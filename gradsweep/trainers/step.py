@@ -39,9 +39,14 @@ class TrainingStep:
 
     def _tapped_view(self, task: int) -> torch.Tensor:
         view = self.z.view_as(self.z)
+        # The hook must not reach back to this step: the graph holds the hook, so a hook
+        # holding ``self`` (and through it ``z`` and the losses) is a cycle through C++
+        # autograd nodes that Python's collector cannot see, and a retained graph (the
+        # generic path) would then leak every step's activations.
+        task_grads = self._task_grads
 
         def keep(grad: torch.Tensor) -> None:
-            self._task_grads[task] = grad
+            task_grads[task] = grad
 
         view.register_hook(keep)
         return view
