@@ -27,6 +27,7 @@ $(CHROMIUM):
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check gradsweep tests benchmarks examples
+	$(BIN)/ruff format --check gradsweep tests benchmarks examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
