@@ -25,10 +25,7 @@ $(CHROMIUM):
 	-(apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
 		echo "chromium not installed: the browser tests will skip"
 
-test: $(STAMP) $(CHROMIUM)
-	$(BIN)/ruff check gradsweep tests benchmarks examples
-	$(BIN)/ruff format --check gradsweep tests benchmarks examples
-	$(BIN)/mypy
+test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark rewrites its own section of benchmarks/RESULTS.md.
