@@ -16,7 +16,7 @@ from tests.trainers.nyuv2_dataset import write_dataset
 
 
 def _toy(_: Path) -> MultitaskProblem:
-    return ToyRegression(**small_toy_params(2))  # type: ignore[arg-type]
+    return ToyRegression(**small_toy_params(2))
 
 
 def _segnet(tmp_path: Path) -> MultitaskProblem:
