@@ -70,6 +70,12 @@ MaxConcurrentOption = Annotated[
     int | None, typer.Option(min=1, help="trials at once (overrides the spec)")
 ]
 QuietOption = Annotated[bool, typer.Option(help="no live progress display")]
+PackOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="at most N trials trained together per Ray trial (overrides resources.pack)"
+    ),
+]
 FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
 
 spec_app = typer.Typer(help="Check a study spec or print its JSON schema.", no_args_is_help=True)
@@ -108,6 +114,7 @@ def launch(
     ray_address: RayAddressOption = None,
     max_concurrent: MaxConcurrentOption = None,
     name: Annotated[str | None, typer.Option(help="study name (overrides the spec)")] = None,
+    pack: PackOption = None,
     quiet: QuietOption = False,
     db: DbOption = None,
 ) -> None:
@@ -118,7 +125,7 @@ def launch(
 
     study_spec = load_spec(spec)
     engine = open_database(db)
-    options = LaunchOptions(ray_address, max_concurrent, name, quiet)
+    options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack)
     print_outcome(launch_study(study_spec, engine, options), db)
 
 
@@ -128,6 +135,7 @@ def resume(
     study: Annotated[str, typer.Argument(help="study name or id")],
     ray_address: RayAddressOption = None,
     max_concurrent: MaxConcurrentOption = None,
+    pack: PackOption = None,
     quiet: QuietOption = False,
     db: DbOption = None,
 ) -> None:
@@ -136,7 +144,7 @@ def resume(
     from gradsweep.search.launch import resume as resume_study
 
     engine = open_database(db)
-    options = LaunchOptions(ray_address, max_concurrent, None, quiet)
+    options = LaunchOptions(ray_address, max_concurrent, None, quiet, pack)
     print_outcome(resume_study(study, engine, options), db)
 
 
@@ -265,8 +273,9 @@ def dashboard(
 @spec_app.command("check")
 @user_errors
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
-    """Validate a spec and say what it would run."""
-    from gradsweep.search.plan import planned_count
+    """Validate a spec and say what it would run, and how it would pack its trials."""
+    from gradsweep.search.packing import decide
+    from gradsweep.search.plan import plan_up_front, planned_count
     from gradsweep.spec import load_spec, validate_spec
 
     study_spec = load_spec(path)
@@ -276,6 +285,8 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
         f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
         f"{planned_count(study_spec, tasks)} trials"
     )
+    planned = plan_up_front(study_spec, tasks)
+    typer.echo(decide(study_spec, planned, None, study_spec.max_concurrent).reason)
 
 
 @spec_app.command("schema")

@@ -28,6 +28,7 @@ TRIAL_FIELDS = [
     "train_seconds",
     "node",
     "device",
+    "pack",
     "error",
 ]
 

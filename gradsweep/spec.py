@@ -234,6 +234,19 @@ class ResourcesSpec(_Model):
     gpus_per_trial: float = Field(
         default=0.0, ge=0, description="GPUs per trial (fractions ok: 0.25 puts four on a card)"
     )
+    pack: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        default="auto",
+        description="at most this many static (or GradNorm) trials of one seed trained "
+        "together in one Ray trial, each still its own trial; auto: chosen from the device "
+        "and the model's size; 1: every trial alone",
+    )
+
+    @field_validator("pack", mode="before")
+    @classmethod
+    def _pack_size(cls, value: Any) -> Any:
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"must be an integer >= 1 or auto (got {_short(value)})")
 
 
 class StudySpec(_Model):
@@ -296,8 +309,12 @@ class StudySpec(_Model):
 
     @property
     def spec_hash(self) -> str:
-        """Same for specs that differ only in layout, key order or spelt-out defaults."""
-        return hashlib.sha256(self.canonical_text().encode()).hexdigest()
+        """Same for specs that differ only in layout, key order, spelt-out defaults or the
+        pack size (packing is scheduling: a trial's result does not depend on it)."""
+        data = self.model_dump(mode="json")
+        del data["resources"]["pack"]
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def task_count(self) -> int:
         """T: the toy's ``tasks`` parameter (2 by default), else the built problem's tasks."""

@@ -21,12 +21,9 @@ from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import DELTA_M, SEARCH_SCORE, study_baseline
-from gradsweep.search.plan import (
-    TrialSpec,
-    plan_up_front,
-    planned_count,
-    retrain_trials,
-)
+from gradsweep.search.packing import Pack, make_packs
+from gradsweep.search.packing import decide as packing_decision
+from gradsweep.search.plan import plan_up_front, planned_count, retrain_trials
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StudyRecorder, trial_record
 from gradsweep.spec import StudySpec, parse_spec, renamed, task_metrics, validate_spec
@@ -45,6 +42,7 @@ class LaunchOptions:
     max_concurrent: int | None = None
     name: str | None = None
     quiet: bool = False
+    pack: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,16 +137,23 @@ def _run(
     planned = plan_up_front(spec, tasks)
     trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in planned])
     done = queries.completed_keys(engine, study_id)
+    todo = [t for t in planned if t.key not in done]
     total = planned_count(spec, tasks)
+    concurrency = options.max_concurrent or spec.max_concurrent
+    packing = packing_decision(spec, todo, options.pack, concurrency)
+    if packing.notice:
+        logging.getLogger(__name__).warning("%s", packing.reason)
     writer.set_study_status(study_id, "running")
     runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
     try:
         with (
             ray_session(options.ray_address),
-            LiveProgress(spec.study, total, len(done), quiet=options.quiet) as progress,
+            LiveProgress(
+                spec.study, total, len(done), quiet=options.quiet, note=packing.reason
+            ) as progress,
         ):
             runner.progress = progress
-            interrupted = runner.run_planned([t for t in planned if t.key not in done])
+            interrupted = runner.run_planned(make_packs(todo, packing.size))
             if not interrupted:
                 interrupted = runner.run_optuna(done)
             if not interrupted:
@@ -196,15 +201,16 @@ class _PhaseRunner:
         self.study_id, self.trial_ids, self.options = study_id, trial_ids, options
         self.progress: LiveProgress | None = None
 
-    def run_planned(self, todo: list[TrialSpec]) -> bool:
+    def run_planned(self, packs: list[Pack]) -> bool:
         from ray import tune
 
-        from gradsweep.search.trainable import trial_to_config
+        from gradsweep.search.trainable import PACK, pack_to_config
 
-        if not todo:
+        if not packs:
             return False
-        space = {"trial": tune.grid_search([trial_to_config(t)["trial"] for t in todo])}
-        return self._fit(space, search_alg=None, samples=1, expected=len(todo))
+        space = {PACK: tune.grid_search([pack_to_config(pack) for pack in packs])}
+        expected = sum(len(pack.trials) for pack in packs)
+        return self._fit(space, search_alg=None, samples=1, expected=expected)
 
     def run_optuna(self, done: set[str]) -> bool:
         arm = self.spec.arms.optuna
@@ -245,7 +251,7 @@ class _PhaseRunner:
         self.trial_ids.update(
             self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
         )
-        return self.run_planned([t for t in todo if t.key not in done])
+        return self.run_planned(make_packs([t for t in todo if t.key not in done], 1))
 
     def _optuna_search(self) -> Any:
         import optuna
@@ -276,13 +282,13 @@ class _PhaseRunner:
         """One Tuner.fit; returns True when it ended early (Ctrl-C)."""
         from ray import tune
 
-        from gradsweep.search.trainable import run_trial, trial_from_config
+        from gradsweep.search.trainable import pack_from_config, run_trial
 
         recorder = StudyRecorder(
             self.writer,
             self.study_id,
             self.trial_ids,
-            resolve=lambda config: trial_from_config(config, self.spec, self.tasks),
+            resolve=lambda config: pack_from_config(config, self.spec, self.tasks),
             progress=self.progress,
         )
         resources = self.spec.resources

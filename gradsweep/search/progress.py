@@ -25,17 +25,23 @@ def format_seconds(seconds: float | None) -> str:
 class LiveProgress:
     """Implements the recorder's ProgressSink; renders with rich unless quiet."""
 
-    def __init__(self, study: str, planned: int, already_done: int, quiet: bool = False) -> None:
+    def __init__(
+        self,
+        study: str,
+        planned: int,
+        already_done: int,
+        quiet: bool = False,
+        note: str | None = None,
+    ) -> None:
         self.study = study
+        self.note = note
         self.planned = planned
         self.already_done = already_done
         self.quiet = quiet
         self.started = time.monotonic()
         self.running: set[str] = set()
-        self.done_now = 0
-        self.failed = 0
+        self.ended: dict[str, tuple[str, str]] = {}  # key → (arm, status): a re-run counts once
         self.best: dict[str, float] = {}
-        self.finished_by_arm: Counter[str] = Counter()
         self._live: Live | None = None
 
     def __enter__(self) -> LiveProgress:
@@ -63,14 +69,22 @@ class LiveProgress:
 
     def trial_finished(self, trial: TrialSpec, status: str, objective: float | None) -> None:
         self.running.discard(trial.key)
-        self.finished_by_arm[trial.arm] += 1
-        if status == "completed":
-            self.done_now += 1
-            if objective is not None and objective < self.best.get(trial.arm, float("inf")):
-                self.best[trial.arm] = objective
-        else:
-            self.failed += 1
+        self.ended[trial.key] = (trial.arm, status)
+        if status == "completed" and objective is not None:
+            self.best[trial.arm] = min(objective, self.best.get(trial.arm, float("inf")))
         self._refresh()
+
+    @property
+    def done_now(self) -> int:
+        return sum(1 for _, status in self.ended.values() if status == "completed")
+
+    @property
+    def failed(self) -> int:
+        return len(self.ended) - self.done_now
+
+    @property
+    def finished_by_arm(self) -> Counter[str]:
+        return Counter(arm for arm, _ in self.ended.values())
 
     def eta_seconds(self) -> float | None:
         finished = self.done_now + self.failed
@@ -96,7 +110,8 @@ class LiveProgress:
             table.add_row(
                 arm, str(self.finished_by_arm[arm]), "–" if best is None else f"{best:.4f}"
             )
-        return Group(header, table)
+        lines = [header] if self.note is None else [header, Text(self.note, style="dim")]
+        return Group(*lines, table)
 
     def _refresh(self) -> None:
         if self._live is not None:

@@ -1,4 +1,10 @@
-"""The driver-side Tune callback: the only writer of a study's results while it runs."""
+"""The driver-side Tune callback: the only writer of a study's results while it runs.
+
+A Tune trial runs one pack (one trial, or several trained together); the recorder keeps
+each member as its own trial: its own row, status, evaluations, trace and timings. Each
+worker report is applied once, in order, whether Tune hands it over as a result or only
+as the trial's last result at its end.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,10 @@ from typing import Any, Protocol
 
 from ray import tune
 
+from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
-from gradsweep.storage.records import EpochRow, TrialOutcome, TrialRecord
+from gradsweep.search.reports import Outcome, Placement, WorkerReport
+from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
 
 FLUSH_SECONDS = 1.0
@@ -39,11 +47,26 @@ def trial_record(trial: TrialSpec) -> TrialRecord:
 
 
 @dataclass
-class _Running:
+class _Member:
+    """One trial of a running pack, with the rows it reported and not yet written."""
+
     trial: TrialSpec
     trial_id: int
-    rows: list[EpochRow] = field(default_factory=list)
+    rows: dict[tuple[int, str], EpochRow] = field(default_factory=dict)
+    ended: bool = False
+
+
+@dataclass
+class _Running:
+    """A Tune trial in flight: its members and the last report applied."""
+
+    members: dict[str, _Member]
+    placement: Placement | None = None
+    seq: int = -1
     last_flush: float = field(default_factory=time.monotonic)
+
+    def unended(self) -> list[_Member]:
+        return [member for member in self.members.values() if not member.ended]
 
 
 def now() -> datetime:
@@ -51,10 +74,10 @@ def now() -> datetime:
 
 
 class StudyRecorder(tune.Callback):
-    """Writes each trial's start, per-evaluation rows and outcome through the storage writer.
+    """Writes each member's start, per-evaluation rows and outcome through the writer.
 
-    ``resolve`` turns a Tune trial's config into its TrialSpec. Trials not yet in the
-    database (Optuna's, known only once sampled) are registered when they start.
+    ``resolve`` turns a Tune trial's config into its pack. Trials not yet in the database
+    (Optuna's, known only once sampled) are registered when they start.
     """
 
     def __init__(
@@ -62,7 +85,7 @@ class StudyRecorder(tune.Callback):
         writer: ResultsWriter,
         study_id: int,
         trial_ids: dict[str, int],
-        resolve: Callable[[dict[str, Any]], TrialSpec],
+        resolve: Callable[[dict[str, Any]], Pack],
         progress: ProgressSink | None = None,
     ) -> None:
         self.writer = writer
@@ -82,75 +105,108 @@ class StudyRecorder(tune.Callback):
         self.__dict__.update(state)
 
     def _start(self, tune_trial: Any) -> _Running:
-        trial = self.resolve(tune_trial.config)
-        if trial.key not in self.trial_ids:
-            self.trial_ids.update(self.writer.upsert_trials(self.study_id, [trial_record(trial)]))
-        trial_id = self.trial_ids[trial.key]
-        self.writer.reset_trial(trial_id)  # a re-run replaces what an earlier attempt wrote
-        self.writer.mark_running(trial_id, node=None, device=None, started_at=now())
-        state = _Running(trial, trial_id)
+        pack = self.resolve(tune_trial.config)
+        unknown = [trial for trial in pack.trials if trial.key not in self.trial_ids]
+        if unknown:
+            records = [trial_record(trial) for trial in unknown]
+            self.trial_ids.update(self.writer.upsert_trials(self.study_id, records))
+        members = {t.key: _Member(t, self.trial_ids[t.key]) for t in pack.trials}
+        # a re-run replaces what an earlier attempt wrote
+        self.writer.start_trials([m.trial_id for m in members.values()], now(), pack.label)
+        state = _Running(members)
         self.running[tune_trial.trial_id] = state
         if self.progress is not None:
-            self.progress.trial_started(trial)
+            for trial in pack.trials:
+                self.progress.trial_started(trial)
         return state
+
+    def _state(self, tune_trial: Any) -> _Running:
+        return self.running.get(tune_trial.trial_id) or self._start(tune_trial)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._start(trial)
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         state = self.running.pop(trial.trial_id, None)
-        if state is not None:
-            self.writer.reset_trial(state.trial_id)
+        if state is not None:  # Tune runs the whole pack again: it starts afresh
+            self.writer.reset_trials([m.trial_id for m in state.members.values()])
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
-        state = self.running.get(trial.trial_id) or self._start(trial)
-        if result.get("kind") != "epoch":
-            return
-        if "node" in result:  # the first evaluation says where the trial runs
-            self.writer.set_placement(state.trial_id, result["node"], describe_device(result))
-        state.rows.extend(EpochRow(**row) for row in result.get("rows", []))
-        if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
-            self.writer.write_epochs(state.trial_id, state.rows)
-            state.rows.clear()
-            state.last_flush = time.monotonic()
+        self._apply(self._state(trial), WorkerReport.from_result(result))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        state = self.running.pop(trial.trial_id, None) or self._start(trial)
-        self.running.pop(trial.trial_id, None)
-        result = trial.last_result or {}
-        if result.get("kind") != "final":
-            self._fail(state, "the trial ended without reporting an outcome")
-            return
-        if result.get("status") != "completed":
-            self._fail(state, str(result.get("error") or "failed"))
-            return
-        objective = result.get("objective")
-        outcome = TrialOutcome(
-            status="completed",
-            error=None,
-            node=result.get("node"),
-            device=describe_device(result),
-            train_seconds=float(result.get("train_seconds", 0.0)),
-            objective=objective if objective is not None and math.isfinite(objective) else None,
-            weights_final=list(result.get("weights_final", [])),
-            weights_mean=list(result.get("weights_mean", [])),
-            started_at=None,
-            finished_at=now(),
-        )
-        trace = [(int(step), list(weights)) for step, weights in result.get("trace", [])]
-        self.writer.finish_trial(state.trial_id, outcome, rows=state.rows, trace=trace)
-        self._finished(state.trial, "completed", outcome.objective)
+        state = self._state(trial)
+        self._apply(state, WorkerReport.from_result(trial.last_result))
+        self._end(trial, state, "the trial ended without reporting an outcome")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        state = self.running.pop(trial.trial_id, None) or self._start(trial)
-        self.running.pop(trial.trial_id, None)
-        self._fail(state, f"worker failed: {last_error_line(trial)}")
+        self._end(trial, self._state(trial), f"worker failed: {last_error_line(trial)}")
 
-    def _fail(self, state: _Running, error: str) -> None:
-        self.writer.fail_trial(state.trial_id, error, rows=state.rows)
-        self._finished(state.trial, "failed", None)
+    def _end(self, tune_trial: Any, state: _Running, reason: str) -> None:
+        """The Tune trial is over: members that did not end fail with ``reason``."""
+        self.running.pop(tune_trial.trial_id, None)
+        self._finish(state, [Outcome(m.trial.key, "failed", reason) for m in state.unended()])
+
+    def _apply(self, state: _Running, report: WorkerReport | None) -> None:
+        if report is None or report.seq <= state.seq:
+            return
+        state.seq = report.seq
+        if report.placement is not None:
+            state.placement = report.placement
+            ids = [m.trial_id for m in state.members.values()]
+            self.writer.set_placement(
+                ids, report.placement.node, report.placement.describe_device()
+            )
+        for evaluation in report.evaluations:
+            member = state.members[evaluation.key]
+            member.rows.update({(row.epoch, row.task): row for row in evaluation.rows})
+        if report.outcomes:
+            self._finish(state, report.outcomes)
+        if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
+            self.writer.write_epochs_of(
+                {m.trial_id: list(m.rows.values()) for m in state.unended() if m.rows}
+            )
+            for member in state.unended():
+                member.rows.clear()
+            state.last_flush = time.monotonic()
+
+    def _finish(self, state: _Running, outcomes: list[Outcome]) -> None:
+        """Members' outcomes and their last rows, in one transaction."""
+        ended = {o.key: o for o in outcomes if not state.members[o.key].ended}
+        ends: list[TrialEnd] = []
+        for key, outcome in ended.items():
+            member = state.members[key]
+            member.ended = True
+            rows = list(member.rows.values())
+            member.rows.clear()
+            ends.append(
+                TrialEnd(member.trial_id, self._outcome(state, outcome), rows, outcome.trace)
+            )
+        if ends:
+            self.writer.finish_trials(ends)
+        for key, outcome in ended.items():
+            self._finished(state.members[key].trial, outcome.status, self._objective(outcome))
+
+    @staticmethod
+    def _objective(outcome: Outcome) -> float | None:
+        value = outcome.objective
+        return value if value is not None and math.isfinite(value) else None
+
+    def _outcome(self, state: _Running, outcome: Outcome) -> TrialOutcome:
+        where = state.placement
+        return TrialOutcome(
+            status=outcome.status,
+            error=outcome.error,
+            node=where.node if where else None,
+            device=where.describe_device() if where else None,
+            train_seconds=outcome.train_seconds if outcome.status == "completed" else None,
+            objective=self._objective(outcome),
+            weights_final=list(outcome.weights_final) or None,
+            weights_mean=list(outcome.weights_mean) or None,
+            finished_at=now(),
+        )
 
     def _finished(self, trial: TrialSpec, status: str, objective: float | None) -> None:
         self.finished[trial.key] = status
@@ -159,15 +215,7 @@ class StudyRecorder(tune.Callback):
 
     def unfinished(self) -> list[TrialSpec]:
         """Trials that started and did not end (the run was interrupted)."""
-        return [state.trial for state in self.running.values()]
-
-
-def describe_device(result: dict[str, Any]) -> str | None:
-    device = result.get("device")
-    gpu_ids = result.get("gpu_ids") or []
-    if device is None:
-        return None
-    return f"{device} (ray gpu {','.join(gpu_ids)})" if gpu_ids else str(device)
+        return [m.trial for state in self.running.values() for m in state.unended()]
 
 
 def last_error_line(trial: Any) -> str:

@@ -1,8 +1,11 @@
-"""What runs inside a Ray worker: one trial, reported to Tune one record per evaluation.
+"""What runs inside a Ray worker: one pack (one trial, or several trained together),
+reported to Tune one ``WorkerReport`` per evaluation round.
 
 Workers never open the database; the driver's recorder writes what they report.
-Exceptions from a user's problem are reported as a failed trial (a deterministic error
-would fail again on a retry); only a crashed worker is retried by Tune.
+Exceptions from a user's problem are reported as failed trials (a deterministic error
+would fail again on a retry); only a crashed worker is retried by Tune. A pack whose
+packed run raises before its first step is done runs its members one by one instead, so
+a model that cannot be packed loses nothing.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import ray
 import torch
 from ray import tune
 
-from gradsweep.objectives import SEARCH_SCORE, delta_m
+from gradsweep.objectives import delta_m
+from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec, optuna_trial
+from gradsweep.search.reports import Evaluation, Outcome, Placement, WorkerReport, failure
 from gradsweep.search.simplex import weights_from_optuna_params
 from gradsweep.spec import StudySpec
+from gradsweep.storage.records import EpochRow
 from gradsweep.trainers import (
     Budget,
     EpochRecord,
@@ -31,22 +37,29 @@ from gradsweep.trainers import (
     make_problem,
     train,
 )
+from gradsweep.trainers.packed import PackRound, train_packed
 
 OPTUNA_NUMBER = "optuna_number"
+PACK = "pack"
 
 
-def trial_to_config(trial: TrialSpec) -> dict[str, Any]:
-    return {"trial": asdict(trial)}
+def pack_to_config(pack: Pack) -> dict[str, Any]:
+    return {"label": pack.label, "trials": [asdict(trial) for trial in pack.trials]}
 
 
-def trial_from_config(config: dict[str, Any], spec: StudySpec, tasks: int) -> TrialSpec:
-    """A planned trial travels whole in its config; an Optuna one as its sampled params."""
-    if "trial" in config:
-        data = dict(config["trial"])
-        data["weights"] = None if data["weights"] is None else tuple(data["weights"])
-        return TrialSpec(**data)
+def _trial_from_dict(data: dict[str, Any]) -> TrialSpec:
+    data = dict(data)
+    data["weights"] = None if data["weights"] is None else tuple(data["weights"])
+    return TrialSpec(**data)
+
+
+def pack_from_config(config: dict[str, Any], spec: StudySpec, tasks: int) -> Pack:
+    """A planned pack travels whole in its config; an Optuna trial as its sampled params."""
+    if PACK in config:
+        data = config[PACK]
+        return Pack(tuple(_trial_from_dict(t) for t in data["trials"]), data["label"])
     weights = weights_from_optuna_params(config, tasks)
-    return optuna_trial(spec, int(config[OPTUNA_NUMBER]), weights)
+    return Pack((optuna_trial(spec, int(config[OPTUNA_NUMBER]), weights),))
 
 
 @functools.lru_cache(maxsize=4)
@@ -66,20 +79,20 @@ def choose_device(spec: StudySpec) -> str:
     return "cpu"
 
 
-def epoch_rows(record: EpochRecord, problem: MultitaskProblem) -> list[dict[str, Any]]:
+def epoch_rows(record: EpochRecord, problem: MultitaskProblem) -> list[EpochRow]:
     """One row per task in the storage's long format."""
     return [
-        {
-            "epoch": record.epoch,
-            "step": record.step,
-            "task": task.task,
-            "train_loss": task.train_loss,
-            "test_loss": task.test_loss,
-            "metric_name": info.metric,
-            "metric_value": task.metrics.get(info.metric),
-            "metrics": task.metrics,
-            "weight": task.weight,
-        }
+        EpochRow(
+            epoch=record.epoch,
+            step=record.step,
+            task=task.task,
+            train_loss=task.train_loss,
+            test_loss=task.test_loss,
+            metric_name=info.metric,
+            metric_value=task.metrics.get(info.metric),
+            metrics=task.metrics,
+            weight=task.weight,
+        )
         for task, info in zip(record.tasks, problem.tasks, strict=True)
     ]
 
@@ -97,102 +110,124 @@ def search_score(
     return float(delta_m(metrics, baseline, [info.direction for info in problem.tasks]))
 
 
-def epoch_report(
-    trial: TrialSpec,
-    record: EpochRecord,
-    problem: MultitaskProblem,
-    where: dict[str, Any],
-    baseline: list[float] | None = None,
-) -> dict[str, Any]:
-    """One evaluation; the first also says where the trial runs (for status while running)."""
-    report = {
-        "key": trial.key,
-        "kind": "epoch",
-        "epoch": record.epoch,
-        "step": record.step,
-        "objective": record.objective,
-        SEARCH_SCORE: search_score(record, problem, baseline),
-        "rows": epoch_rows(record, problem),
-    }
-    return {**report, **where} if record.epoch == 0 else report
-
-
-def final_report(
-    trial: TrialSpec, result: TrainResult, where: dict[str, Any], score: float
-) -> dict[str, Any]:
-    """The last record: the outcome (the last evaluation was reported already)."""
-    return {
-        SEARCH_SCORE: score if result.objective is not None else float("nan"),
-        "key": trial.key,
-        "kind": "final",
-        "status": result.status,
-        "error": result.error,
-        "objective": result.objective if result.objective is not None else float("nan"),
-        "step": result.steps,
-        "weights_final": result.weights_final,
-        "weights_mean": result.weights_mean,
-        "train_seconds": result.train_seconds,
-        "trace": result.trace,
-        **where,
-    }
-
-
-def failure_report(trial: TrialSpec, error: str, where: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "key": trial.key,
-        "kind": "final",
-        "status": "failed",
-        "error": error,
-        "objective": float("nan"),
-        SEARCH_SCORE: float("nan"),
-        **where,
-    }
-
-
-def placement(device: str) -> dict[str, Any]:
-    """Where the trial ran: host name, address and Ray node id (several nodes may share one
+def placement(device: str) -> Placement:
+    """Where the trial runs: host name, address and Ray node id (several nodes may share one
     host), the device, and the GPU ids Ray assigned."""
-    gpu_ids = [str(i) for i in ray.get_gpu_ids()]
     node_id = ray.get_runtime_context().get_node_id()[:8]
-    return {
-        "node": f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {node_id})",
-        "device": device,
-        "gpu_ids": gpu_ids,
-    }
+    return Placement(
+        node=f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, node {node_id})",
+        device=device,
+        gpu_ids=[str(i) for i in ray.get_gpu_ids()],
+    )
+
+
+def error_line(exc: BaseException) -> str:
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+class _Reporter:
+    """Builds the worker's reports: numbered, the first one saying where the trial runs."""
+
+    def __init__(
+        self, where: Placement, problem: MultitaskProblem | None, baseline: list[float] | None
+    ) -> None:
+        self.where, self.problem, self.baseline = where, problem, baseline
+        self.seq = 0
+        self.ended: set[str] = set()
+
+    def evaluation(self, trial: TrialSpec, record: EpochRecord) -> Evaluation:
+        assert self.problem is not None
+        score = search_score(record, self.problem, self.baseline)
+        rows = epoch_rows(record, self.problem)
+        return Evaluation(trial.key, record.epoch, record.step, record.objective, score, rows)
+
+    def outcome(self, trial: TrialSpec, result: TrainResult) -> Outcome:
+        if result.status != "completed" or self.problem is None:
+            return failure(trial.key, result.error or "failed")
+        score = search_score(result.epochs[-1], self.problem, self.baseline)
+        return Outcome(
+            key=trial.key,
+            status="completed",
+            objective=result.objective,
+            search_score=score if result.objective is not None else float("nan"),
+            steps=result.steps,
+            weights_final=result.weights_final,
+            weights_mean=result.weights_mean,
+            train_seconds=result.train_seconds,
+            trace=result.trace,
+        )
+
+    def send(self, evaluations: list[Evaluation], outcomes: list[Outcome]) -> None:
+        outcomes = [o for o in outcomes if o.key not in self.ended]
+        self.ended.update(o.key for o in outcomes)
+        report = WorkerReport(self.seq, evaluations, outcomes, self.where if not self.seq else None)
+        self.seq += 1
+        tune.report(report.to_result())
+
+
+def _budget(spec: StudySpec) -> Budget:
+    budget = spec.budget
+    return Budget(steps=budget.steps, eval_every=budget.eval_every, trace_every=budget.trace_every)
+
+
+def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: str) -> None:
+    """One trial through the ordinary loop, each evaluation reported as it comes."""
+    try:
+        problem = reporter.problem or problem_for(spec)
+        reporter.problem = problem
+        balancer = make_balancer(trial.balancer, dict(trial.balancer_params))
+        result = train(
+            problem,
+            balancer,
+            _budget(spec),
+            seed=trial.seed,
+            on_epoch=lambda record: reporter.send([reporter.evaluation(trial, record)], []),
+            device=device,
+        )
+    except Exception as exc:  # a user's problem may raise anything; record it, go on
+        reporter.send([], [failure(trial.key, error_line(exc))])
+        return
+    reporter.send([], [reporter.outcome(trial, result)])
+
+
+def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -> None:
+    """The pack's members trained together; one report per evaluation round."""
+    rounds = 0
+
+    def on_round(packed: PackRound) -> None:
+        nonlocal rounds
+        rounds += 1
+        evaluations = [reporter.evaluation(pack.trials[k], r) for k, r in packed.records.items()]
+        ended = [reporter.outcome(pack.trials[k], r) for k, r in packed.failed.items()]
+        reporter.send(evaluations, ended)
+
+    try:
+        problem = reporter.problem = problem_for(spec)
+        balancers = [make_balancer(t.balancer, dict(t.balancer_params)) for t in pack.trials]
+        seed = pack.trials[0].seed
+        results = train_packed(problem, balancers, _budget(spec), seed, on_round, device)
+    except Exception as exc:
+        if rounds <= 1:  # before the first step was done: run the members one by one
+            for trial in pack.trials:
+                _run_alone(trial, spec, reporter, device)
+            return
+        reporter.send([], [failure(t.key, error_line(exc)) for t in pack.trials])
+        return
+    reporter.send([], [reporter.outcome(t, r) for t, r in zip(pack.trials, results, strict=True)])
 
 
 def run_trial(
     config: dict[str, Any], spec: StudySpec, tasks: int, baseline: list[float] | None = None
 ) -> None:
-    """The Tune function trainable: train one trial, reporting every evaluation.
+    """The Tune function trainable: train one pack, reporting every evaluation.
 
     ``baseline``: the equal-weight trials' final metrics when the study's objective is Δm%
     (known from the Optuna phase on), so the sampler minimises the study's objective.
     """
-    trial = trial_from_config(config, spec, tasks)
+    pack = pack_from_config(config, spec, tasks)
     device = choose_device(spec)
-    where = placement(device)
-    budget = Budget(
-        steps=spec.budget.steps,
-        eval_every=spec.budget.eval_every,
-        trace_every=spec.budget.trace_every,
-    )
-    try:
-        problem = problem_for(spec)
-        balancer = make_balancer(trial.balancer, dict(trial.balancer_params))
-        result = train(
-            problem,
-            balancer,
-            budget,
-            seed=trial.seed,
-            on_epoch=lambda record: tune.report(
-                epoch_report(trial, record, problem, where, baseline)
-            ),
-            device=device,
-        )
-    except Exception as exc:  # a user's problem may raise anything; record it, go on
-        last_line = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        tune.report(failure_report(trial, last_line, where))
-        return
-    score = search_score(result.epochs[-1], problem, baseline)
-    tune.report(final_report(trial, result, where, score))
+    reporter = _Reporter(placement(device), None, baseline)
+    if len(pack.trials) == 1:
+        _run_alone(pack.trials[0], spec, reporter, device)
+    else:
+        _run_packed(pack, spec, reporter, device)

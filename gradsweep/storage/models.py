@@ -78,6 +78,8 @@ class Trial(Base):
     node: Mapped[str | None] = mapped_column(String(300))
     device: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # the pack (one Ray trial training several trials at once) it last ran in; None: alone
+    pack: Mapped[str | None] = mapped_column(String(200))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     train_seconds: Mapped[float | None] = mapped_column(Float)

@@ -97,6 +97,7 @@ TRIAL_COLUMNS = (
     Trial.node,
     Trial.device,
     Trial.attempts,
+    Trial.pack,
     Trial.started_at,
     Trial.finished_at,
     Trial.train_seconds,
@@ -106,7 +107,7 @@ TRIAL_COLUMNS = (
 )
 
 
-LEAN_SKIPPED = {"params", "error", "node", "device", "attempts", "started_at"}
+LEAN_SKIPPED = {"params", "error", "node", "device", "attempts", "pack", "started_at"}
 
 
 def study_signature(engine: Engine, study: str | int) -> str:
@@ -139,7 +140,7 @@ def trials(
 ) -> pd.DataFrame:
     """Trials (of one study, or all), filtered by arm(s), balancer and status.
 
-    ``lean`` leaves out params, error, node, device, attempts and started_at: what the
+    ``lean`` leaves out params, error, node, device, attempts, pack and started_at: what the
     comparison and the figures do not need, for studies of tens of thousands of trials.
     """
     columns = [c for c in TRIAL_COLUMNS if not lean or c.key not in LEAN_SKIPPED]

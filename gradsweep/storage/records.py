@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,3 +58,26 @@ class TrialOutcome:
     weights_mean: list[float] | None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TrialEnd:
+    """One trial's ending for ``finish_trials``: its outcome and the rows not written yet."""
+
+    trial_id: int
+    outcome: TrialOutcome
+    rows: Sequence[EpochRow] = ()
+    trace: Sequence[tuple[int, list[float]]] = ()
+
+
+def failed_outcome(error: str) -> TrialOutcome:
+    return TrialOutcome(
+        status="failed",
+        error=error,
+        node=None,
+        device=None,
+        train_seconds=None,
+        objective=None,
+        weights_final=None,
+        weights_mean=None,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -28,7 +28,14 @@ from gradsweep.storage.models import (
     WeightTrace,
     utcnow,
 )
-from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord
+from gradsweep.storage.records import (
+    EpochRow,
+    StudyRecord,
+    TrialEnd,
+    TrialOutcome,
+    TrialRecord,
+    failed_outcome,
+)
 
 BATCH_ROWS = 2000
 
@@ -170,33 +177,68 @@ class ResultsWriter:
         self, trial_id: int, node: str | None, device: str | None, started_at: datetime
     ) -> None:
         with self.engine.begin() as conn:
-            conn.execute(
-                update(Trial)
-                .where(Trial.id == trial_id)
-                .values(
-                    status="running",
-                    node=node,
-                    device=device,
-                    started_at=started_at,
-                    finished_at=None,
-                    error=None,
-                    attempts=Trial.attempts + 1,
-                )
-            )
+            self._mark_running(conn, [trial_id], started_at, pack=None)
+            self._set_placement(conn, [trial_id], node, device)
 
-    def set_placement(self, trial_id: int, node: str | None, device: str | None) -> None:
-        """Where a running trial runs, once its worker has said so."""
+    def start_trials(
+        self, trial_ids: Sequence[int], started_at: datetime, pack: str | None = None
+    ) -> None:
+        """Trials about to run (a pack's members together): forget what an earlier attempt
+        wrote, mark them running in ``pack`` (None: not packed), in one transaction."""
         with self.engine.begin() as conn:
-            conn.execute(update(Trial).where(Trial.id == trial_id).values(node=node, device=device))
+            self._reset(conn, trial_ids)
+            self._mark_running(conn, trial_ids, started_at, pack)
+
+    @staticmethod
+    def _mark_running(
+        conn: Connection, trial_ids: Sequence[int], started_at: datetime, pack: str | None
+    ) -> None:
+        conn.execute(
+            update(Trial)
+            .where(Trial.id.in_(trial_ids))
+            .values(
+                status="running",
+                node=None,
+                device=None,
+                pack=pack,
+                started_at=started_at,
+                finished_at=None,
+                error=None,
+                attempts=Trial.attempts + 1,
+            )
+        )
+
+    def set_placement(
+        self, trial_ids: int | Sequence[int], node: str | None, device: str | None
+    ) -> None:
+        """Where running trials run, once their worker has said so."""
+        ids = [trial_ids] if isinstance(trial_ids, int) else list(trial_ids)
+        with self.engine.begin() as conn:
+            self._set_placement(conn, ids, node, device)
+
+    @staticmethod
+    def _set_placement(
+        conn: Connection, trial_ids: Sequence[int], node: str | None, device: str | None
+    ) -> None:
+        conn.execute(update(Trial).where(Trial.id.in_(trial_ids)).values(node=node, device=device))
 
     def reset_trial(self, trial_id: int) -> None:
         """Forget what an earlier attempt of this trial wrote (it is about to run again)."""
+        self.reset_trials([trial_id])
+
+    def reset_trials(self, trial_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(delete(EpochMetric).where(EpochMetric.trial_id == trial_id))
-            conn.execute(delete(WeightTrace).where(WeightTrace.trial_id == trial_id))
+            self._reset(conn, trial_ids)
+
+    @staticmethod
+    def _reset(conn: Connection, trial_ids: Sequence[int]) -> None:
+        for start in range(0, len(trial_ids), BATCH_ROWS):
+            chunk = list(trial_ids[start : start + BATCH_ROWS])
+            conn.execute(delete(EpochMetric).where(EpochMetric.trial_id.in_(chunk)))
+            conn.execute(delete(WeightTrace).where(WeightTrace.trial_id.in_(chunk)))
             conn.execute(
                 update(Trial)
-                .where(Trial.id == trial_id)
+                .where(Trial.id.in_(chunk))
                 .values(
                     status="pending",
                     error=None,
@@ -209,8 +251,13 @@ class ResultsWriter:
             )
 
     def write_epochs(self, trial_id: int, rows: Sequence[EpochRow]) -> None:
+        self.write_epochs_of({trial_id: rows})
+
+    def write_epochs_of(self, rows_by_trial: Mapping[int, Sequence[EpochRow]]) -> None:
+        """Several trials' rows (a pack's evaluation) in one transaction."""
         with self.engine.begin() as conn:
-            self._write_epochs(conn, trial_id, rows)
+            for trial_id, rows in rows_by_trial.items():
+                self._write_epochs(conn, trial_id, rows)
 
     @staticmethod
     def _write_epochs(conn: Connection, trial_id: int, rows: Sequence[EpochRow]) -> None:
@@ -257,21 +304,35 @@ class ResultsWriter:
         trace: Sequence[tuple[int, list[float]]] = (),
     ) -> None:
         """The outcome and the trial's last rows, in one transaction."""
-        values = {k: v for k, v in asdict(outcome).items() if v is not None or k == "error"}
-        values.setdefault("finished_at", utcnow())
+        self.finish_trials([TrialEnd(trial_id, outcome, rows, trace)])
+
+    def finish_trials(self, ends: Sequence[TrialEnd]) -> None:
+        """Several trials' outcomes (a pack's members ending together), in one transaction.
+
+        A failed trial keeps only its reason beside the rows it wrote: its other outcome
+        fields describe a run that did not finish.
+        """
         with self.engine.begin() as conn:
-            self._write_epochs(conn, trial_id, rows)
-            self._write_trace(conn, trial_id, trace)
-            conn.execute(update(Trial).where(Trial.id == trial_id).values(**values))
+            for end in ends:
+                self._write_epochs(conn, end.trial_id, end.rows)
+                if end.outcome.status == "failed":
+                    values: dict[str, Any] = {
+                        "status": "failed",
+                        "error": end.outcome.error,
+                        "finished_at": end.outcome.finished_at or utcnow(),
+                    }
+                else:
+                    self._write_trace(conn, end.trial_id, end.trace)
+                    values = {
+                        k: v
+                        for k, v in asdict(end.outcome).items()
+                        if v is not None or k == "error"
+                    }
+                    values.setdefault("finished_at", utcnow())
+                conn.execute(update(Trial).where(Trial.id == end.trial_id).values(**values))
 
     def fail_trial(self, trial_id: int, error: str, rows: Sequence[EpochRow] = ()) -> None:
-        with self.engine.begin() as conn:
-            self._write_epochs(conn, trial_id, rows)
-            conn.execute(
-                update(Trial)
-                .where(Trial.id == trial_id)
-                .values(status="failed", error=error, finished_at=utcnow())
-            )
+        self.finish_trials([TrialEnd(trial_id, failed_outcome(error), rows)])
 
     def mark_interrupted(self, study_id: int) -> int:
         """Running trials of a study become ``interrupted`` (resume will run them)."""

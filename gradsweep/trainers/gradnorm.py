@@ -57,27 +57,7 @@ class GradNorm(Balancer):
         self._w = torch.nn.Parameter(torch.ones(context.task_count, device=context.device))
         # One optimizer for the whole run: its moments are part of the algorithm's state.
         self._optimizer = torch.optim.Adam([self._w], lr=self.lr)
-        self.initial_losses = self._initial_losses(context)
-
-    def _initial_losses(self, context: BalancerContext) -> torch.Tensor | None:
-        if self.initial_loss_mode == "theoretical":
-            values = context.theoretical_initial_losses
-            if values is None:
-                raise BalancerError(
-                    "gradnorm: initial_loss=theoretical, but this problem has no "
-                    "theoretical initial losses"
-                )
-            if len(values) != context.task_count:
-                raise BalancerError(
-                    f"gradnorm: the problem gives {len(values)} theoretical initial losses "
-                    f"for {context.task_count} tasks"
-                )
-            self._missing_initial = torch.tensor([v is None for v in values])
-            known = [float("nan") if v is None else v for v in values]
-            return torch.tensor(known, device=context.device)
-        if self.initial_loss_mode == "first_epoch_mean":
-            return context.first_epoch_mean_losses().detach().clone()
-        return None  # first_batch: taken at the first step
+        self.initial_losses, self._missing_initial = initial_losses(self.initial_loss_mode, context)
 
     @property
     def weights(self) -> torch.Tensor:
@@ -86,26 +66,82 @@ class GradNorm(Balancer):
     def step(self, training_step: TrainingStep) -> None:
         assert self._optimizer is not None, "start() must be called first"
         losses = training_step.losses.detach()
-        if self.initial_losses is None:
-            self.initial_losses = losses.clone()
-        elif self._missing_initial is not None:
-            missing = self._missing_initial.to(losses.device)
-            self.initial_losses = torch.where(missing, losses, self.initial_losses)
-            self._missing_initial = None
+        self.initial_losses, self._missing_initial = fill_initial_losses(
+            self.initial_losses, self._missing_initial, losses
+        )
         w = self._w.detach()
         training_step.backward(w)  # the network's gradient, with w(t)
         norms = training_step.shared_layer_gradient_norms()  # G_i = ‖∇_W w_i L_i‖
-        inverse_rate = losses / self.initial_losses
-        relative_rate = inverse_rate / inverse_rate.mean()
-        target = norms.mean() * relative_rate**self.alpha
-        self._w.grad = torch.sign(norms - target) * norms / w
+        self._w.grad = weight_gradient(norms, losses, self.initial_losses, w, self.alpha)
         self._optimizer.step()
-        self._renormalise()
-
-    def _renormalise(self) -> None:
-        with torch.no_grad():
-            self._w.clamp_(min=MIN_WEIGHT)
-            self._w.mul_(self._w.numel() / self._w.sum())
+        renormalise(self._w)
 
     def hyperparameters(self) -> dict[str, object]:
         return {"alpha": self.alpha, "lr": self.lr, "initial_loss": self.initial_loss_mode}
+
+
+def initial_losses(
+    mode: InitialLoss, context: BalancerContext
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """``L_i(0)`` known before the first step, and which tasks still take their first batch.
+
+    ``first_batch`` knows nothing yet (None); ``theoretical`` takes the problem's closed forms
+    and marks the tasks without one; ``first_epoch_mean`` averages the untrained network's
+    losses over the training split.
+    """
+    if mode == "theoretical":
+        values = context.theoretical_initial_losses
+        if values is None:
+            raise BalancerError(
+                "gradnorm: initial_loss=theoretical, but this problem has no "
+                "theoretical initial losses"
+            )
+        if len(values) != context.task_count:
+            raise BalancerError(
+                f"gradnorm: the problem gives {len(values)} theoretical initial losses "
+                f"for {context.task_count} tasks"
+            )
+        missing = torch.tensor([v is None for v in values], device=context.device)
+        known = [float("nan") if v is None else v for v in values]
+        return torch.tensor(known, device=context.device), missing
+    if mode == "first_epoch_mean":
+        return context.first_epoch_mean_losses().detach().clone(), None
+    return None, None
+
+
+def fill_initial_losses(
+    initial: torch.Tensor | None, missing: torch.Tensor | None, losses: torch.Tensor
+) -> tuple[torch.Tensor, None]:
+    """At the first step, ``L_i(0)`` of every task not known yet becomes its loss now.
+
+    ``losses`` may carry leading member dimensions (a pack): the result then has them too.
+    """
+    if initial is None:
+        return losses.clone(), None
+    if missing is not None:
+        return torch.where(missing, losses, initial), None
+    return initial, None
+
+
+def weight_gradient(
+    norms: torch.Tensor,
+    losses: torch.Tensor,
+    initial: torch.Tensor,
+    w: torch.Tensor,
+    alpha: float | torch.Tensor,
+) -> torch.Tensor:
+    """``∂L_grad/∂w_i = sign(G_i − Ḡ r_i^α) · G_i / w_i``, over the last dimension (tasks).
+
+    ``alpha`` is a float, or a ``(K, 1)`` tensor when ``K`` members are updated at once.
+    """
+    inverse_rate = losses / initial
+    relative_rate = inverse_rate / inverse_rate.mean(dim=-1, keepdim=True)
+    target = norms.mean(dim=-1, keepdim=True) * relative_rate**alpha  # held constant
+    return torch.sign(norms - target) * norms / w
+
+
+def renormalise(w: torch.Tensor) -> None:
+    """Keep every ``w_i > 0`` and ``Σ_i w_i = T`` (each row, for a pack)."""
+    with torch.no_grad():
+        w.clamp_(min=MIN_WEIGHT)
+        w.mul_(w.shape[-1] / w.sum(dim=-1, keepdim=True))

@@ -81,6 +81,11 @@ class MultitaskModel(nn.Module):
     def shared_layer(self) -> nn.Parameter:
         return self.trunk.get_parameter(self._shared_layer_name)
 
+    @property
+    def shared_layer_name(self) -> str:
+        """``W``'s name among the model's parameters (``trunk.…``)."""
+        return f"trunk.{self._shared_layer_name}"
+
     def shared_features(self, inputs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``(h, z)``: ``z`` the trunk's output and ``h`` the input of ``W``'s linear layer
         when the trunk ends in it (else None)."""

@@ -1,0 +1,159 @@
+"""Packs: planned trials of one seed and one balancer family, scheduled as one Ray trial.
+
+A pack is a scheduling unit only: each member keeps its own key, row, status, evaluations,
+weight trace and timings. Static, grid and random weightings of a seed pack together;
+GradNorm's αs of a seed pack together; every other trial runs alone. Packing depends only
+on the trials to run and the pack size, so the same spec packs the same way, and a resume
+packs just the members not completed.
+
+``pack: auto`` picks the size from the device and the model (measured on a 2-core CPU,
+docs/spec.md): on the CPU, packing pays for models up to ``CPU.max_parameters``; on a GPU
+it pays far beyond, up to ``GPU.max_members`` members a pack. Within that cap, trials are
+spread so every concurrent slot gets a pack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from gradsweep.search.plan import TrialSpec
+from gradsweep.spec import StudySpec
+
+PACK_FAMILIES = {"static": "static", "grid": "static", "random": "static", "gradnorm": "gradnorm"}
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Trials trained together in one Ray trial; ``label`` is None for a trial alone."""
+
+    trials: tuple[TrialSpec, ...]
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class PackRule:
+    """When ``pack: auto`` packs on one kind of device, and how many members at most."""
+
+    max_parameters: int
+    max_members: int
+
+
+# CPU: a packed step of the toy (86k parameters) is 1.4× one model's throughput on 1 thread,
+# 1.9× on 2, break-even near 130k parameters, 0.8× at 350k (benchmarks/RESULTS.md, packing).
+CPU = PackRule(max_parameters=150_000, max_members=64)
+# GPU: 256 stacked toy models run 157× one model's throughput on an H100; larger packs gain
+# less per member and cost memory linearly.
+GPU = PackRule(max_parameters=2_000_000, max_members=256)
+
+
+@dataclass(frozen=True)
+class PackingDecision:
+    """The pack size a launch uses and the one line that says why."""
+
+    size: int
+    reason: str
+
+    @property
+    def notice(self) -> bool:
+        """Whether the line is worth saying even without live progress (packing refused)."""
+        return self.reason.startswith("packing off:")
+
+
+def family(trial: TrialSpec) -> str | None:
+    """The balancer family a trial packs with, or None when it always runs alone."""
+    return PACK_FAMILIES.get(trial.arm)
+
+
+def _label(fam: str, seed: int, trials: Sequence[TrialSpec]) -> str:
+    digest = hashlib.sha1("\n".join(t.key for t in trials).encode()).hexdigest()[:8]
+    return f"{fam}/s{seed}/{digest}"
+
+
+def _chunks(trials: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
+    """Balanced consecutive chunks of at most ``size`` (17 at 16 → 9 + 8, not 16 + 1)."""
+    count = math.ceil(len(trials) / size)
+    base, extra = divmod(len(trials), count)
+    chunks, start = [], 0
+    for i in range(count):
+        end = start + base + (1 if i < extra else 0)
+        chunks.append(trials[start:end])
+        start = end
+    return chunks
+
+
+def make_packs(todo: Sequence[TrialSpec], size: int) -> list[Pack]:
+    """The trials to run as packs of at most ``size``, in plan order (a pack where its first
+    member stood); trials of no family, and packs of one, run alone."""
+    groups: dict[tuple[str, int], list[TrialSpec]] = {}
+    order: list[tuple[str, int] | TrialSpec] = []
+    for trial in todo:
+        fam = family(trial) if size > 1 else None
+        if fam is None:
+            order.append(trial)
+            continue
+        group = (fam, trial.seed)
+        if group not in groups:
+            groups[group] = []
+            order.append(group)
+        groups[group].append(trial)
+    packs: list[Pack] = []
+    for item in order:
+        if isinstance(item, TrialSpec):
+            packs.append(Pack((item,)))
+            continue
+        for chunk in _chunks(groups[item], size):
+            label = _label(item[0], item[1], chunk) if len(chunk) > 1 else None
+            packs.append(Pack(tuple(chunk), label))
+    return packs
+
+
+def packable_count(todo: Sequence[TrialSpec]) -> int:
+    return sum(1 for trial in todo if family(trial) is not None)
+
+
+def auto_size(
+    parameters: int, device: Literal["cpu", "gpu"], packable: int, concurrency: int
+) -> PackingDecision:
+    """``pack: auto``: 1 for a model too large to gain, else spread the packable trials over
+    the concurrent slots, at most the device's ``max_members`` a pack."""
+    rule = GPU if device == "gpu" else CPU
+    if parameters > rule.max_parameters:
+        return PackingDecision(
+            1,
+            f"packing off: the model has {parameters:,} parameters, above the "
+            f"{rule.max_parameters:,} up to which packing pays on the {device.upper()}",
+        )
+    size = max(1, min(rule.max_members, math.ceil(packable / max(concurrency, 1))))
+    return PackingDecision(size, f"packing: auto, up to {size} trials a pack ({device.upper()})")
+
+
+def decide(
+    spec: StudySpec, todo: Sequence[TrialSpec], requested: int | None, concurrency: int
+) -> PackingDecision:
+    """The pack size for these trials: ``requested`` (``--pack``) over ``resources.pack``;
+    1 when fewer than two trials could pack or the model fails the packed-step check."""
+    wanted = requested if requested is not None else spec.resources.pack
+    if wanted == 1:
+        return PackingDecision(1, "packing off (pack: 1)")
+    packable = packable_count(todo)
+    if packable < 2:
+        return PackingDecision(1, "packing: nothing to pack")
+    from gradsweep.search.trainable import problem_for  # torch: only when there is work
+    from gradsweep.trainers.packability import check_packing, count_parameters
+
+    problem = problem_for(spec)
+    device: Literal["cpu", "gpu"] = "gpu" if spec.resources.gpus_per_trial > 0 else "cpu"
+    if wanted == "auto":
+        decision = auto_size(count_parameters(problem), device, packable, concurrency)
+    else:
+        decision = PackingDecision(wanted, f"packing: up to {wanted} trials a pack")
+    if decision.size == 1:
+        return decision
+    check = check_packing(problem)
+    if check.reason is not None:
+        return PackingDecision(1, f"packing off: {check.reason}; each trial runs alone")
+    return decision

@@ -1,0 +1,101 @@
+"""What a worker tells the driver, as typed records (Tune carries them as plain dicts).
+
+One Ray trial runs one pack: a single trial, or several trained together. Every
+``tune.report`` carries one ``WorkerReport``: the evaluations since the last report (one
+per member evaluated), the members that ended, and on the first report where the trial
+runs. The driver's recorder applies each report once, in order (``seq``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from gradsweep.objectives import SEARCH_SCORE
+from gradsweep.storage.records import EpochRow
+
+REPORT = "gradsweep"  # the result key that holds the report
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the trial runs: host (address, Ray node), device, the GPU ids Ray assigned."""
+
+    node: str
+    device: str
+    gpu_ids: list[str] = field(default_factory=list)
+
+    def describe_device(self) -> str:
+        return f"{self.device} (ray gpu {','.join(self.gpu_ids)})" if self.gpu_ids else self.device
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One member's evaluation: its rows in the storage's long format, and its scores."""
+
+    key: str
+    epoch: int
+    step: int
+    objective: float
+    search_score: float
+    rows: list[EpochRow]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one member ended; a failed member carries only its reason."""
+
+    key: str
+    status: str  # completed | failed
+    error: str | None = None
+    objective: float | None = None
+    search_score: float | None = None
+    steps: int = 0
+    weights_final: list[float] = field(default_factory=list)
+    weights_mean: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+    trace: list[tuple[int, list[float]]] = field(default_factory=list)
+
+
+def failure(key: str, error: str) -> Outcome:
+    return Outcome(key=key, status="failed", error=error)
+
+
+@dataclass(frozen=True)
+class WorkerReport:
+    """One ``tune.report``: evaluations and endings of the pack's members since the last."""
+
+    seq: int
+    evaluations: list[Evaluation] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    placement: Placement | None = None
+
+    def to_result(self) -> dict[str, Any]:
+        """The Tune result: the report, and the search score on top for Optuna (a single
+        trial's latest score; NaN for a pack, which Optuna never runs)."""
+        scores = [e.search_score for e in self.evaluations] + [
+            o.search_score for o in self.outcomes if o.search_score is not None
+        ]
+        keys = {e.key for e in self.evaluations} | {o.key for o in self.outcomes}
+        score = scores[-1] if scores and len(keys) == 1 else math.nan
+        return {REPORT: asdict(self), SEARCH_SCORE: score}
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any] | None) -> WorkerReport | None:
+        data = (result or {}).get(REPORT)
+        if not isinstance(data, dict):
+            return None
+        placement = data.get("placement")
+        return cls(
+            seq=int(data["seq"]),
+            evaluations=[
+                Evaluation(**{**e, "rows": [EpochRow(**row) for row in e["rows"]]})
+                for e in data.get("evaluations", [])
+            ],
+            outcomes=[
+                Outcome(**{**o, "trace": [(int(s), list(w)) for s, w in o.get("trace", [])]})
+                for o in data.get("outcomes", [])
+            ],
+            placement=Placement(**placement) if placement else None,
+        )

@@ -1,0 +1,103 @@
+"""Can this problem's model train packed? Tried, not guessed: one step on a tiny batch.
+
+``check_packing`` builds the model, stacks two copies and runs the packed forward and
+backward (both the static path and GradNorm's per-task path) and a packed evaluation on
+two training samples, then compares member 0 with the plain model on the same samples.
+Anything that raises under ``vmap`` (dropout without a randomness rule, data-dependent
+control flow, an op without a batching rule) or that disagrees with the plain model makes
+the problem run unpacked, with the reason.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+import torch
+
+from gradsweep.trainers.packed import stacked_task_losses
+from gradsweep.trainers.problem import MultitaskModel, MultitaskProblem
+from gradsweep.trainers.stacked import StackedModel
+
+PROBE_SAMPLES = 2
+PROBE_COPIES = 2
+TOLERANCE = 1e-3  # relative, float32: a packed step and a plain one agree far closer
+
+
+@dataclass(frozen=True)
+class PackCheck:
+    """``parameters``: the model's size (what the automatic pack size looks at);
+    ``reason``: why it cannot be packed, or None."""
+
+    parameters: int
+    reason: str | None
+
+    @property
+    def packable(self) -> bool:
+        return self.reason is None
+
+
+def _close(packed: torch.Tensor, plain: torch.Tensor) -> bool:
+    scale = float(plain.abs().max().clamp(min=1e-12))
+    return float((packed - plain).abs().max()) <= TOLERANCE * scale
+
+
+def _one_line(exc: BaseException) -> str:
+    return traceback.format_exception_only(type(exc), exc)[-1].strip().splitlines()[0]
+
+
+def _compare_step(problem: MultitaskProblem, model: MultitaskModel) -> str | None:
+    """Member 0 of a packed step against the plain model; a reason when they differ."""
+    stack = StackedModel(model, PROBE_COPIES)  # before the plain forward moves any buffer
+    size = min(PROBE_SAMPLES, len(problem.train_data))
+    batch = problem.train_data.batch(torch.arange(size), torch.device("cpu"))
+    plain = torch.stack(problem.task_losses(model(batch.inputs), batch))
+    plain.sum().backward()
+    packed = stack.losses(problem, batch)
+    packed.sum().backward()
+    if not _close(packed[0].detach(), plain.detach()):
+        return "packed losses differ from the plain model's"
+    for name, param in model.named_parameters():
+        grad = stack.params[name].grad
+        if param.grad is not None and (grad is None or not _close(grad[0], param.grad)):
+            return f"packed gradient of {name} differs from the plain model's"
+    _, z = stack.shared_features(batch.inputs)
+    copies = [z.detach().requires_grad_() for _ in problem.tasks]
+    stack.head_losses(problem, batch, copies).sum().backward()
+    if not model.linear_tail:  # GradNorm's generic path differentiates z again, at W
+        grads = torch.stack([c.grad if c.grad is not None else torch.zeros_like(z) for c in copies])
+        torch.autograd.grad(z, stack.shared_layer, grads, is_grads_batched=True)
+    stack.train(False)
+    model.eval()
+    with torch.no_grad():
+        outputs = stack.forward(batch.inputs)
+        stacked_task_losses(problem, outputs, batch)
+        for packed_out, plain_out in zip(outputs, model(batch.inputs), strict=True):
+            if not _close(packed_out[0], plain_out):
+                return "packed evaluation differs from the plain model's"
+    return None
+
+
+def count_parameters(problem: MultitaskProblem) -> int:
+    """The model's parameter count (0 when it cannot be built: the check will say why)."""
+    with torch.random.fork_rng(devices=[]):
+        try:
+            return sum(p.numel() for p in problem.build_model().parameters())
+        except Exception:
+            return 0
+
+
+def check_packing(problem: MultitaskProblem) -> PackCheck:
+    """Build the model on the CPU and try one packed step; the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        try:
+            model = problem.build_model()
+        except Exception as exc:  # a user's problem may raise anything
+            return PackCheck(0, f"the model cannot be built: {_one_line(exc)}")
+        parameters = sum(p.numel() for p in model.parameters())
+        try:
+            reason = _compare_step(problem, model)
+        except Exception as exc:
+            reason = f"the model does not run under torch.func.vmap: {_one_line(exc)}"
+    return PackCheck(parameters, reason)

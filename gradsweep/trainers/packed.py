@@ -1,0 +1,339 @@
+"""Packed training: K static (or K GradNorm) runs of one seed at once, each exactly as alone.
+
+Members of one seed share the initialisation (torch is seeded before ``build_model``) and the
+batch order (the batch generator is seeded by the seed), so they differ only in ``w``. Their
+parameters are stacked, the forward is vmapped over parameters with the batch shared, the
+members' weighted losses are summed and one backward gives each member its own gradient.
+One Adam over the stacked tensors is elementwise, so it is one Adam per member.
+
+GradNorm members need each task's gradient at ``W``: the heads read per-task detached
+copies of the shared features ``z``, one backward through the heads leaves each task's
+``∂(w_i L_i)/∂z`` on its copy, those go through ``W`` alone for the norms (one batched
+product over members for a linear tail), and their sum goes back through the trunk.
+
+A member whose loss turns non-finite fails with the single run's message and is frozen
+(zero gradient, zero Adam moments); the others go on. Time is shared: each member is
+charged its share of the pack's time while it is alive, so per-arm compute stays honest.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.func import vmap
+
+from gradsweep.errors import GradsweepError
+from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.loop import (
+    Budget,
+    EpochRecord,
+    TaskEpoch,
+    TrainResult,
+    default_device,
+    epoch_batches,
+    mean_losses,
+)
+from gradsweep.trainers.pack_weights import pack_weights
+from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.stacked import StackedModel
+
+
+@dataclass(frozen=True)
+class PackRound:
+    """One evaluation of a pack: each live member's record (by member index), and the
+    members that failed since the previous round, with their final results."""
+
+    step: int
+    records: dict[int, EpochRecord]
+    failed: dict[int, TrainResult]
+
+
+PackCallback = Callable[[PackRound], None]
+
+
+def stacked_task_losses(
+    problem: MultitaskProblem, outputs: Sequence[torch.Tensor], batch: Batch
+) -> torch.Tensor:
+    """``(K, T)``: the problem's losses of each member's outputs on one shared batch."""
+
+    def one(*member_outputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(problem.task_losses(list(member_outputs), batch))
+
+    return vmap(one)(*outputs)  # type: ignore[no-any-return]
+
+
+class _PackedRun:
+    """The state of one ``train_packed`` call (the packed twin of the loop's ``_Run``)."""
+
+    def __init__(
+        self,
+        problem: MultitaskProblem,
+        balancers: Sequence[Balancer],
+        budget: Budget,
+        seed: int,
+        device: torch.device,
+        on_round: PackCallback | None,
+    ) -> None:
+        self.problem, self.balancers, self.budget = problem, list(balancers), budget
+        self.seed, self.device, self.on_round = seed, device, on_round
+        self.weights = pack_weights(self.balancers)
+        torch.manual_seed(seed)
+        self.model = problem.build_model().to(device)
+        members, tasks = len(self.balancers), len(problem.tasks)
+        self.stack = StackedModel(self.model, members)
+        self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=problem.learning_rate)
+        self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
+        self.batches = epoch_batches(
+            len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
+        )
+        self.trace = torch.zeros(budget.steps, members, tasks, device=device)
+        self.loss_sum = torch.zeros(members, tasks, device=device)
+        self.loss_count = 0
+        self.live = torch.ones(members, dtype=torch.bool, device=device)
+        self.any_failed = False
+        self.stopped_at: list[int | None] = [None] * members
+        self.errors: list[str | None] = [None] * members
+        self.epochs: list[list[EpochRecord]] = [[] for _ in range(members)]
+        self.seconds = [0.0] * members
+        self.failed_since: dict[int, TrainResult] = {}
+        self.done = 0
+        self.initial_test_losses, _ = self.evaluate()
+        self.weights.start(
+            BalancerContext(
+                task_count=tasks,
+                device=device,
+                theoretical_initial_losses=problem.theoretical_initial_losses(),
+                first_epoch_mean_losses=lambda: mean_losses(
+                    problem, self.model, problem.train_data, device
+                ),
+                seed=seed,
+                steps_per_epoch=self.steps_per_epoch,
+            )
+        )
+        self._segment = time.perf_counter()  # setup is nobody's time, as in ``train``
+
+    # -- time -----------------------------------------------------------------------------
+
+    def _charge(self) -> None:
+        """Share the time since the last charge among the members alive during it."""
+        now = time.perf_counter()
+        alive = [k for k, stop in enumerate(self.stopped_at) if stop is None]
+        for k in alive:
+            self.seconds[k] += (now - self._segment) / max(len(alive), 1)
+        self._segment = now
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[torch.Tensor, list[list[dict[str, float]]]]:
+        """``(K, T)`` test losses and each live member's metrics on the whole test split."""
+        self.stack.train(False)
+        live = [k for k, stop in enumerate(self.stopped_at) if stop is None]
+        accumulators = {k: self.problem.metric_accumulator() for k in live}
+        data, size = self.problem.test_data, self.problem.eval_batch_size
+        total = torch.zeros(len(self.balancers), len(self.problem.tasks), device=self.device)
+        for start in range(0, len(data), size):
+            batch = data.batch(torch.arange(start, min(start + size, len(data))), self.device)
+            outputs = self.stack.forward(batch.inputs)
+            for k, accumulator in accumulators.items():
+                accumulator.update([output[k] for output in outputs], batch)
+            count = int(batch.inputs.shape[0])
+            total += stacked_task_losses(self.problem, outputs, batch) * count
+        self.stack.train(True)
+        metrics = [
+            accumulators[k].compute() if k in accumulators else [] for k in range(len(total))
+        ]
+        return total / len(data), metrics
+
+    def record(self, step: int) -> None:
+        test_losses, metrics = self.evaluate()
+        losses = test_losses.tolist()
+        train = (self.loss_sum / self.loss_count).tolist() if self.loss_count else None
+        weights = self.weights.weights.tolist()
+        self._charge()
+        records: dict[int, EpochRecord] = {}
+        for k, stop in enumerate(self.stopped_at):
+            if stop is not None:
+                continue
+            tasks = tuple(
+                TaskEpoch(name, None if train is None else train[k][i], losses[k][i], m, w)
+                for i, (name, m, w) in enumerate(
+                    zip(self.problem.task_names, metrics[k], weights[k], strict=True)
+                )
+            )
+            objective = self.problem.objective(losses[k], self.initial_test_losses[k].tolist())
+            records[k] = EpochRecord(len(self.epochs[k]), step, tasks, objective, self.seconds[k])
+            self.epochs[k].append(records[k])
+        self.loss_sum.zero_()
+        self.loss_count = 0
+        failed, self.failed_since = self.failed_since, {}
+        if self.on_round is not None:
+            self.on_round(PackRound(step, records, failed))
+        self._segment = time.perf_counter()  # the callback's time is nobody's
+
+    # -- training -------------------------------------------------------------------------
+
+    def _weighted_backward(self, losses: torch.Tensor) -> None:
+        live = self.live.unsqueeze(1)
+        kept = torch.where(live, losses, 0.0) if self.any_failed else losses
+        (kept * self.weights.weights).sum().backward()
+
+    def _task_gradient_norms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Losses ``(K, T)`` and ``‖∇_W (w_i L_i)‖`` per member and task, with every network
+        gradient accumulated (one backward through the heads, one through the trunk)."""
+        hidden, z = self.stack.shared_features(batch.inputs)
+        copies = [z.detach().requires_grad_() for _ in self.problem.tasks]
+        losses = self.stack.head_losses(self.problem, batch, copies)
+        if not self._check_finite(losses):
+            return losses, torch.zeros_like(losses)
+        self._weighted_backward(losses)
+        grads = [c.grad if c.grad is not None else torch.zeros_like(z) for c in copies]
+        if hidden is None:
+            (at_w,) = torch.autograd.grad(
+                z,
+                self.stack.shared_layer,
+                grad_outputs=torch.stack(grads),
+                is_grads_batched=True,
+                retain_graph=True,
+            )
+            norms = torch.linalg.vector_norm(at_w.flatten(start_dim=2), dim=2)
+        else:
+            # z = h Wᵀ + b: ∇_W (w_i L_i) = (∂(w_i L_i)/∂z)ᵀ h, per member and task
+            hidden_t = hidden.detach().flatten(start_dim=1, end_dim=-2).transpose(1, 2)
+            norms = torch.stack(
+                [
+                    torch.linalg.vector_norm(
+                        hidden_t @ g.flatten(start_dim=1, end_dim=-2), dim=(1, 2)
+                    )
+                    for g in grads
+                ]
+            )
+        z.backward(torch.stack(grads).sum(dim=0))
+        return losses, norms.T
+
+    def _check_finite(self, losses: torch.Tensor) -> bool:
+        """Fail the live members whose loss is not finite; False when none is left."""
+        bad = self.live & ~torch.isfinite(losses.detach()).all(dim=1)
+        if bool(bad.any()):  # one host sync a step, as the single loop has
+            self._fail(bad, losses.detach())
+        return bool(self.live.any()) if self.any_failed else True
+
+    def _fail(self, bad: torch.Tensor, losses: torch.Tensor) -> None:
+        self._charge()
+        names = self.problem.task_names
+        for k in bad.nonzero().flatten().tolist():
+            values = ", ".join(
+                f"{name}={value:g}" for name, value in zip(names, losses[k].tolist(), strict=True)
+            )
+            self.errors[k] = f"non-finite loss at step {self.done}: {values}"
+            self.stopped_at[k] = self.done
+            self.failed_since[k] = self.result(k)
+        self.live &= ~bad
+        self.any_failed = True
+        self.weights.freeze(bad)
+        for state in self.optimizer.state.values():
+            for name in ("exp_avg", "exp_avg_sq"):
+                if name in state:
+                    state[name][bad] = 0.0
+
+    def train_step(self) -> None:
+        batch = self.problem.train_data.batch(next(self.batches), self.device)
+        self.trace[self.done] = self.weights.weights
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.weights.needs_task_gradients:
+            losses, norms = self._task_gradient_norms(batch)
+        else:
+            losses = self.stack.losses(self.problem, batch)
+            norms = None
+            if self._check_finite(losses):
+                self._weighted_backward(losses)
+        if not bool(self.live.any()):
+            return
+        if self.any_failed:  # the failed members' slices get exactly no update
+            for param in self.stack.params.values():
+                if param.grad is not None:
+                    param.grad[~self.live] = 0.0
+        self.weights.update(losses.detach(), norms, self.live)
+        self.optimizer.step()
+        self.loss_sum += losses.detach()
+        self.loss_count += 1
+
+    def run(self) -> list[TrainResult]:
+        self.record(0)
+        eval_every = self.budget.eval_every or self.steps_per_epoch
+        for _ in range(self.budget.steps):
+            self.train_step()
+            if not bool(self.live.any()):
+                break
+            self.done += 1
+            if self.done % eval_every == 0 or self.done == self.budget.steps:
+                self.record(self.done)
+        self._charge()
+        return [self.result(k) for k in range(len(self.balancers))]
+
+    def result(self, k: int) -> TrainResult:
+        stop = self.stopped_at[k]
+        done = self.done if stop is None else stop
+        trace = self.trace[:done, k]
+        every = max(self.budget.trace_every, 1)
+        weights = self.weights.weights[k]
+        epochs = self.epochs[k]
+        last = epochs[-1]
+        error = self.errors[k]
+        return TrainResult(
+            status="failed" if error else "completed",
+            error=error,
+            problem=self.problem.describe(),
+            balancer=self.balancers[k].describe(),
+            tasks=self.problem.task_names,
+            seed=self.seed,
+            steps=done,
+            device=str(self.device),
+            weights_final=weights.tolist(),
+            weights_mean=trace.mean(dim=0).tolist() if done else weights.tolist(),
+            initial_test_losses=self.initial_test_losses[k].tolist(),
+            test_losses=[task.test_loss for task in last.tasks],
+            test_metrics=[task.metrics for task in last.tasks],
+            objective=None if error or not math.isfinite(last.objective) else last.objective,
+            train_seconds=self.seconds[k],
+            epochs=list(epochs),
+            trace=[(s, trace[s].tolist()) for s in range(0, done, every)],
+        )
+
+    def member_model(self, k: int) -> MultitaskModel:
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.stack.member_state(k))
+        return model
+
+
+def train_packed(
+    problem: MultitaskProblem,
+    balancers: Sequence[Balancer],
+    budget: Budget,
+    seed: int = 0,
+    on_round: PackCallback | None = None,
+    device: str | torch.device | None = None,
+    keep_models: bool = False,
+) -> list[TrainResult]:
+    """Train one member per balancer (all static, or all GradNorm) in one packed run.
+
+    Each member's result is what ``train`` gives that balancer alone on the same seed (to
+    float rounding); ``train_seconds`` is its share of the pack's time. ``keep_models``
+    rebuilds each member's network for the results (for notebooks and tests).
+    """
+    if budget.steps < 1 or (budget.eval_every is not None and budget.eval_every < 1):
+        raise GradsweepError(
+            f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
+        )
+    target = torch.device(device) if device is not None else default_device()
+    run = _PackedRun(problem, balancers, budget, seed, target, on_round)
+    results = run.run()
+    if keep_models:
+        for k, result in enumerate(results):
+            result.model = run.member_model(k)
+    return results

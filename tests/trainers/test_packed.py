@@ -1,0 +1,168 @@
+"""A packed member is the unpacked trial of the same balancer and seed, to float rounding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gradsweep.trainers import (
+    Budget,
+    GradNorm,
+    MultiDigits,
+    MultitaskModel,
+    StaticBalancer,
+    ToyRegression,
+    TrainResult,
+    UncertaintyWeighting,
+    train,
+)
+from gradsweep.trainers.pack_weights import NotPackable
+from gradsweep.trainers.packed import PackRound, train_packed
+from tests.trainers.conftest import small_toy_params
+from tests.trainers.reference_gradnorm import reference_gradnorm
+
+WEIGHTINGS = [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5], [3.0, 0.0, 0.0], [0.1, 0.1, 2.8]]
+ALPHAS = [0.0, 0.12, 1.5, 3.0]
+
+
+def toy3() -> ToyRegression:
+    return ToyRegression(**small_toy_params(3, [1.0, 10.0, 100.0]))
+
+
+def max_relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
+
+
+def assert_same_run(packed: TrainResult, alone: TrainResult, tol: float) -> None:
+    """Weights, losses at every evaluation and the network itself agree within ``tol``."""
+    assert packed.status == alone.status == "completed"
+    assert [e.step for e in packed.epochs] == [e.step for e in alone.epochs]
+    ours = torch.tensor([[t.test_loss for t in e.tasks] for e in packed.epochs])
+    theirs = torch.tensor([[t.test_loss for t in e.tasks] for e in alone.epochs])
+    assert max_relative(ours, theirs) <= tol
+    trace_ours = torch.tensor([w for _, w in packed.trace])
+    trace_theirs = torch.tensor([w for _, w in alone.trace])
+    assert max_relative(trace_ours, trace_theirs) <= tol
+    assert packed.weights_mean == pytest.approx(alone.weights_mean, rel=tol)
+    assert packed.model is not None and alone.model is not None
+    for (name, ours_p), (_, theirs_p) in zip(
+        packed.model.state_dict().items(), alone.model.state_dict().items(), strict=True
+    ):
+        assert max_relative(ours_p, theirs_p) <= tol, name
+
+
+def test_static_members_equal_their_unpacked_trials(float64: None) -> None:
+    problem = toy3()
+    budget = Budget(50, trace_every=1)
+    packed = train_packed(
+        problem, [StaticBalancer(w) for w in WEIGHTINGS], budget, seed=3, keep_models=True
+    )
+    for weights, member in zip(WEIGHTINGS, packed, strict=True):
+        alone = train(problem, StaticBalancer(weights), budget, seed=3, device="cpu")
+        assert_same_run(member, alone, 1e-9)
+        assert member.weights_final == weights
+
+
+def test_gradnorm_members_equal_their_unpacked_trials_and_algorithm_1(float64: None) -> None:
+    # tasks of similar scale, so that α (not the scale alone) steers the weights
+    problem = ToyRegression(**small_toy_params(3, [1.0, 1.2, 1.5]))
+    budget = Budget(50, trace_every=1)
+    packed = train_packed(
+        problem, [GradNorm(alpha) for alpha in ALPHAS], budget, seed=3, keep_models=True
+    )
+    finals = []
+    for alpha, member in zip(ALPHAS, packed, strict=True):
+        alone = train(problem, GradNorm(alpha), budget, seed=3, device="cpu")
+        assert_same_run(member, alone, 1e-9)
+        reference = reference_gradnorm(problem, alpha=alpha, steps=50, seed=3)
+        ours = torch.tensor([w for _, w in member.trace])
+        assert max_relative(ours, torch.stack(reference.weights[:-1])) <= 1e-9
+        finals.append(member.weights_final)
+    # the members are different runs: the α really changed the weights
+    assert max(abs(a - b) for a, b in zip(finals[0], finals[-1], strict=True)) > 1e-3
+
+
+def test_float32_members_end_at_the_unpacked_objective() -> None:
+    """In float32 a packed step rounds differently (batched products), so agreement is a
+    matter of how chaotic training is. On digits 300 steps amplify 1 ulp of the
+    initialisation to at most ~1e-5 of the objective; on the toy to ~1e-2 (measured), so
+    the toy's exactness is the float64 tests' business."""
+    problem = MultiDigits(train_samples=2000, test_samples=500)
+    budget = Budget(300, eval_every=100)
+    weightings = [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5], [2.0, 0.5, 0.5], [0.1, 0.1, 2.8]]
+    groups = ([StaticBalancer(w) for w in weightings], [GradNorm(a) for a in (1.0, 1.5, 2.0, 3.0)])
+    for balancers in groups:
+        packed = train_packed(problem, balancers, budget, seed=0)
+        objectives = []
+        for balancer, member in zip(balancers, packed, strict=True):
+            alone = train(problem, balancer, budget, seed=0, device="cpu")
+            assert member.objective is not None and alone.objective is not None
+            assert member.objective == pytest.approx(alone.objective, rel=1e-4)
+            objectives.append(alone.objective)
+        assert max(objectives) - min(objectives) > 1e-2 * min(objectives)  # distinct runs
+
+
+class GenericTrunkToy(ToyRegression):
+    """W is not the weight of a trailing Linear: GradNorm's per-task norms take the generic
+    (autograd through W) path."""
+
+    def build_model(self) -> MultitaskModel:
+        last = nn.Linear(100, 100)
+        trunk = nn.Sequential(nn.Linear(250, 100), nn.ReLU(), last, nn.Tanh())
+        heads = [nn.Linear(100, 100) for _ in self.tasks]
+        return MultitaskModel(trunk, heads, last.weight)
+
+
+def test_gradnorm_generic_path_packs_exactly(float64: None) -> None:
+    problem = GenericTrunkToy(**small_toy_params(2, [1.0, 100.0]))
+    assert not problem.build_model().linear_tail
+    budget = Budget(30, trace_every=1)
+    packed = train_packed(problem, [GradNorm(0.12), GradNorm(2.0)], budget, 0, keep_models=True)
+    for alpha, member in zip((0.12, 2.0), packed, strict=True):
+        assert_same_run(member, train(problem, GradNorm(alpha), budget, seed=0), 1e-9)
+
+
+def test_theoretical_initial_losses_pack_exactly(float64: None) -> None:
+    problem = MultiDigits(train_samples=400, test_samples=100, batch_size=50)
+    budget = Budget(12, trace_every=1)
+    balancers = [GradNorm(a, initial_loss="theoretical") for a in (0.5, 1.5)]
+    packed = train_packed(problem, balancers, budget, seed=2, keep_models=True)
+    for alpha, member in zip((0.5, 1.5), packed, strict=True):
+        alone = train(problem, GradNorm(alpha, initial_loss="theoretical"), budget, seed=2)
+        assert_same_run(member, alone, 1e-9)
+
+
+def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete() -> None:
+    problem = toy3()
+    budget = Budget(30, eval_every=10)
+    weightings = [[1.0, 1.0, 1.0], [1e300, 1.0, 1.0], [1.0, 2.0, 0.0]]  # 1e300 → inf in fp32
+    rounds: list[PackRound] = []
+    packed = train_packed(problem, [StaticBalancer(w) for w in weightings], budget, 0, rounds.append)
+    alone = train(problem, StaticBalancer(weightings[1]), budget, seed=0)
+    assert [r.status for r in packed] == ["completed", "failed", "completed"]
+    assert alone.status == "failed"
+    assert packed[1].error == alone.error and "non-finite loss at step 1" in str(alone.error)
+    assert packed[1].steps == alone.steps == 1
+    assert [e.step for e in packed[1].epochs] == [0]
+    assert 1 in rounds[1].failed and 1 not in rounds[1].records  # said at the next round
+    for k in (0, 2):
+        assert packed[k].objective == pytest.approx(
+            train(problem, StaticBalancer(weightings[k]), budget, seed=0).objective, rel=1e-4
+        )
+        assert [e.step for e in packed[k].epochs] == [0, 10, 20, 30]
+
+
+def test_members_share_the_packs_time() -> None:
+    packed = train_packed(toy3(), [StaticBalancer(w) for w in WEIGHTINGS], Budget(20), seed=0)
+    seconds = {member.train_seconds for member in packed}
+    assert len(seconds) == 1 and seconds.pop() > 0  # alive together: equal shares
+
+
+def test_only_one_family_packs() -> None:
+    with pytest.raises(NotPackable, match="static or gradnorm"):
+        train_packed(toy3(), [StaticBalancer(), GradNorm(0.1)], Budget(5))
+    with pytest.raises(NotPackable, match="static or gradnorm"):
+        train_packed(toy3(), [UncertaintyWeighting(), UncertaintyWeighting()], Budget(5))
+    with pytest.raises(NotPackable, match="share lr"):
+        train_packed(toy3(), [GradNorm(0.1, lr=0.01), GradNorm(0.2)], Budget(5))
