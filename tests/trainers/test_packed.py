@@ -138,7 +138,8 @@ def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete() -> No
     budget = Budget(30, eval_every=10)
     weightings = [[1.0, 1.0, 1.0], [1e300, 1.0, 1.0], [1.0, 2.0, 0.0]]  # 1e300 → inf in fp32
     rounds: list[PackRound] = []
-    packed = train_packed(problem, [StaticBalancer(w) for w in weightings], budget, 0, rounds.append)
+    balancers = [StaticBalancer(w) for w in weightings]
+    packed = train_packed(problem, balancers, budget, 0, rounds.append)
     alone = train(problem, StaticBalancer(weightings[1]), budget, seed=0)
     assert [r.status for r in packed] == ["completed", "failed", "completed"]
     assert alone.status == "failed"
