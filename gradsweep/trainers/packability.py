@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from gradsweep.trainers.packed import stacked_task_losses
-from gradsweep.trainers.problem import MultitaskModel, MultitaskProblem
+from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.stacked import StackedModel
 
 PROBE_SAMPLES = 2
@@ -46,11 +46,26 @@ def _one_line(exc: BaseException) -> str:
     return traceback.format_exception_only(type(exc), exc)[-1].strip().splitlines()[0]
 
 
+def _compare_evaluation(problem: MultitaskProblem, model: MultitaskModel, batch: Batch) -> bool:
+    """A packed evaluation's outputs against the plain model's, both in eval mode."""
+    stack = StackedModel(model, PROBE_COPIES)
+    stack.train(False)
+    model.eval()
+    with torch.no_grad():
+        outputs = stack.forward(batch.inputs)
+        stacked_task_losses(problem, outputs, batch)
+        plain = model(batch.inputs)
+    model.train()
+    return all(_close(p[0], q) for p, q in zip(outputs, plain, strict=True))
+
+
 def _compare_step(problem: MultitaskProblem, model: MultitaskModel) -> str | None:
     """Member 0 of a packed step against the plain model; a reason when they differ."""
-    stack = StackedModel(model, PROBE_COPIES)  # before the plain forward moves any buffer
     size = min(PROBE_SAMPLES, len(problem.train_data))
     batch = problem.train_data.batch(torch.arange(size), torch.device("cpu"))
+    if not _compare_evaluation(problem, model, batch):
+        return "packed evaluation differs from the plain model's"
+    stack = StackedModel(model, PROBE_COPIES)  # before the plain forward moves any buffer
     plain = torch.stack(problem.task_losses(model(batch.inputs), batch))
     plain.sum().backward()
     packed = stack.losses(problem, batch)
@@ -67,14 +82,6 @@ def _compare_step(problem: MultitaskProblem, model: MultitaskModel) -> str | Non
     if not model.linear_tail:  # GradNorm's generic path differentiates z again, at W
         grads = torch.stack([c.grad if c.grad is not None else torch.zeros_like(z) for c in copies])
         torch.autograd.grad(z, stack.shared_layer, grads, is_grads_batched=True)
-    stack.train(False)
-    model.eval()
-    with torch.no_grad():
-        outputs = stack.forward(batch.inputs)
-        stacked_task_losses(problem, outputs, batch)
-        for packed_out, plain_out in zip(outputs, model(batch.inputs), strict=True):
-            if not _close(packed_out[0], plain_out):
-                return "packed evaluation differs from the plain model's"
     return None
 
 
