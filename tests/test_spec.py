@@ -140,6 +140,9 @@ def test_a_valid_spec_loads_with_defaults(tmp_path: Path) -> None:
         ({"study": "no spaces allowed"}, "study: a study name is letters, digits, - _ . only"),
         ({"resources": {"cpus_per_trial": 0}}, "resources.cpus_per_trial: must be > 0 (got 0)"),
         ({"resources": {"gpus_per_trial": -1}}, "resources.gpus_per_trial: must be >= 0 (got -1)"),
+        ({"resources": {"pack": 0}}, "resources.pack: must be an integer >= 1 or auto (got 0)"),
+        ({"resources": {"pack": "all"}}, "resources.pack: must be an integer >= 1 or auto (got 'a"),
+        ({"resources": {"pack": 2.5}}, "resources.pack: must be an integer >= 1 or auto (got 2.5"),
         ({"max_concurrent": 0}, "max_concurrent: must be >= 1 (got 0)"),
         ({"max_failures": -1}, "max_failures: must be >= 0 (got -1)"),
     ],
@@ -209,6 +212,10 @@ def test_hash_ignores_layout_and_follows_values() -> None:
     assert parse_spec(BASE.replace("resolution: 4", "resolution: 5")).spec_hash != spec.spec_hash
     assert parse_spec(BASE.replace("[0, 1]", "[1, 0]")).spec_hash != spec.spec_hash
     assert parse_spec(spec.canonical_text()) == spec
+    # packing is scheduling: the same study whatever the pack size, which is still stored
+    packed = parse_spec(BASE + "resources: {pack: 8}\n")
+    assert packed.spec_hash == spec.spec_hash and packed.canonical_text() != spec.canonical_text()
+    assert parse_spec(packed.canonical_text()).resources.pack == 8 and spec.resources.pack == "auto"
     assert len(spec.spec_hash) == 64 and json.loads(spec.canonical_text())["study"] == "s1"
 
 

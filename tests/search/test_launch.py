@@ -189,10 +189,13 @@ def wait_for_completed(engine: Engine, study: str, count: int, timeout: float = 
     raise AssertionError(f"{study}: fewer than {count} trials completed in {timeout} s")
 
 
-# Each signal once, each database once: the writer's crash safety per database is tested
-# in tests/storage; here it is the launch's ending and the resume that matter.
+# SIGKILL on each database, Ctrl-C once: the writer's crash safety per database is tested
+# in tests/storage; here it is the launch's ending and the resume that matter. The trials
+# run packed (pack: auto), so the kill lands in the middle of a pack.
 @pytest.mark.parametrize(
-    ("db_url", "how"), [("sqlite", "sigkill"), ("postgresql", "ctrl-c")], indirect=["db_url"]
+    ("db_url", "how"),
+    [("sqlite", "sigkill"), ("postgresql", "sigkill"), ("postgresql", "ctrl-c")],
+    indirect=["db_url"],
 )
 def test_killed_launch_then_resume_runs_exactly_the_rest(
     tmp_path: Path, db_url: str, ray_address: str, how: str
@@ -215,6 +218,8 @@ def test_killed_launch_then_resume_runs_exactly_the_rest(
         statuses = set(queries.trials(engine, study=name)["status"])
         assert "running" not in statuses
     before = queries.trials(engine, study=name)
+    stopped = before[before["status"].isin(["running", "interrupted"])]
+    assert stopped["pack"].notna().any()  # killed in the middle of a pack
     finished_before = before[before["status"] == "completed"].set_index("key")["finished_at"]
     outcome = resume(name, engine, QUIET)
     after = queries.trials(engine, study=name)
@@ -225,6 +230,9 @@ def test_killed_launch_then_resume_runs_exactly_the_rest(
     assert (kept == finished_before).all()  # completed trials were not run again
     curves = queries.curves(engine, name)
     assert not curves.duplicated(["key", "epoch", "task"]).any()
+    assert (curves.groupby("key").size() == 3 * (300 // 8 + 2)).all()  # every evaluation once
+    assert after["pack"].notna().all()
+    assert (after.set_index("key").loc[kept.index, "attempts"] == 1).all()
 
 
 def test_status_json_from_the_command_line(tmp_path: Path, sqlite_url: str) -> None:
