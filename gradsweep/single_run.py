@@ -75,7 +75,7 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
 
 
 def summary(result: TrainResult) -> dict[str, Any]:
-    """The JSON of ``gradsweep train --json`` (DESIGN §11 keys, and a few more)."""
+    """The JSON of ``gradsweep train --json`` (the documented keys, and a few more)."""
     return {
         "problem": result.problem.get("name"),
         "problem_params": result.problem,

@@ -116,7 +116,7 @@ def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, sqlite_url
         budget={"steps": 400, "eval_every": 100},
         seeds=[0, 1],
         arms={"grid": {"resolution": 2, "include_vertices": True}},  # 6 points × 2 seeds
-        resources={"cpus_per_trial": 0.5, "gpus_per_trial": 0.5},
+        resources={"cpus_per_trial": 0.5, "gpus_per_trial": 0.5, "pack": 1},  # Ray trials = trials
         max_concurrent=8,
     )
     engine = open_engine(sqlite_url)
