@@ -85,6 +85,10 @@ class ProblemSpec(_Model):
         default_factory=dict, description="keyword arguments of the problem's constructor"
     )
 
+    def params_json(self) -> str:
+        """The parameters as canonical JSON: the key of a built problem's cache."""
+        return json.dumps(self.params, sort_keys=True)
+
 
 class BudgetSpec(_Model):
     """How long each trial trains and how often it reports."""
@@ -505,9 +509,8 @@ def task_names(spec: StudySpec, source: str = "<string>") -> list[str]:
 
 def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, str]]:
     """Per task: its name, primary metric and better direction, from the built problem."""
-    params_json = json.dumps(spec.problem.params, sort_keys=True)
     try:
-        return [dict(task) for task in _built_tasks(spec.problem.name, params_json)]
+        return [dict(task) for task in _built_tasks(spec.problem.name, spec.problem.params_json())]
     except GradsweepError as exc:
         raise SpecError(f"{source}: problem.params: {exc}") from None
     except Exception as exc:  # a user's problem may raise anything on bad parameters
@@ -537,10 +540,9 @@ def _check_problem_name(spec: StudySpec, source: str) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _built_tasks(name: str, params_json: str) -> tuple[tuple[tuple[str, str], ...], ...]:
-    # Building the toy's data takes about a second; launch and check ask more than once.
-    from gradsweep.trainers.registry import make_problem
+    from gradsweep.trainers.registry import built_problem  # imports torch: only when asked
 
-    problem = make_problem(name, json.loads(params_json))
+    problem = built_problem(name, params_json)
     return tuple(
         (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
     )

@@ -142,10 +142,10 @@ def decide(
     packable = packable_count(todo)
     if packable < 2:
         return PackingDecision(1, "packing: nothing to pack")
-    from gradsweep.search.trainable import problem_for  # torch: only when there is work
-    from gradsweep.trainers.packability import check_packing, count_parameters
+    from gradsweep.trainers.packability import check_packing, count_parameters  # torch
+    from gradsweep.trainers.registry import built_problem
 
-    problem = problem_for(spec)
+    problem = built_problem(spec.problem.name, spec.problem.params_json())
     device: Literal["cpu", "gpu"] = "gpu" if spec.resources.gpus_per_trial > 0 else "cpu"
     if wanted == "auto":
         decision = auto_size(count_parameters(problem), device, packable, concurrency)

@@ -10,8 +10,6 @@ a model that cannot be packed loses nothing.
 
 from __future__ import annotations
 
-import functools
-import json
 import socket
 import traceback
 from dataclasses import asdict
@@ -34,10 +32,10 @@ from gradsweep.trainers import (
     MultitaskProblem,
     TrainResult,
     make_balancer,
-    make_problem,
     train,
 )
 from gradsweep.trainers.packed import PackRound, train_packed
+from gradsweep.trainers.registry import built_problem
 
 OPTUNA_NUMBER = "optuna_number"
 PACK = "pack"
@@ -62,14 +60,8 @@ def pack_from_config(config: dict[str, Any], spec: StudySpec, tasks: int) -> Pac
     return Pack((optuna_trial(spec, int(config[OPTUNA_NUMBER]), weights),))
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_problem(name: str, params_json: str) -> MultitaskProblem:
-    # A reused worker builds each problem's data once, not once per trial.
-    return make_problem(name, json.loads(params_json))
-
-
 def problem_for(spec: StudySpec) -> MultitaskProblem:
-    return _cached_problem(spec.problem.name, json.dumps(spec.problem.params, sort_keys=True))
+    return built_problem(spec.problem.name, spec.problem.params_json())
 
 
 def choose_device(spec: StudySpec) -> str:

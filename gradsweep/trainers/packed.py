@@ -4,7 +4,8 @@ Members of one seed share the initialisation (torch is seeded before ``build_mod
 batch order (the batch generator is seeded by the seed), so they differ only in ``w``. Their
 parameters are stacked, the forward is vmapped over parameters with the batch shared, the
 members' weighted losses are summed and one backward gives each member its own gradient.
-One Adam over the stacked tensors is elementwise, so it is one Adam per member.
+One Adam over the stacked tensors is elementwise, so it is one Adam per member
+(``StackedAdam``: torch's update, bit for bit, without its per-step allocations).
 
 GradNorm members need each task's gradient at ``W``: the heads read per-task detached
 copies of the shared features ``z``, one backward through the heads leaves each task's
@@ -41,6 +42,7 @@ from gradsweep.trainers.loop import (
 from gradsweep.trainers.pack_weights import pack_weights
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.stacked import StackedModel
+from gradsweep.trainers.stacked_adam import StackedAdam
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class _PackedRun:
         self.model = problem.build_model().to(device)
         members, tasks = len(self.balancers), len(problem.tasks)
         self.stack = StackedModel(self.model, members)
-        self.optimizer = torch.optim.Adam(self.stack.params.values(), lr=problem.learning_rate)
+        self.optimizer = StackedAdam(list(self.stack.params.values()), lr=problem.learning_rate)
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
         self.batches = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
@@ -236,15 +238,12 @@ class _PackedRun:
         self.live &= ~bad
         self.any_failed = True
         self.weights.freeze(bad)
-        for state in self.optimizer.state.values():
-            for name in ("exp_avg", "exp_avg_sq"):
-                if name in state:
-                    state[name][bad] = 0.0
+        self.optimizer.reset(bad)
 
     def train_step(self) -> None:
         batch = self.problem.train_data.batch(next(self.batches), self.device)
         self.trace[self.done] = self.weights.weights
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         if self.weights.needs_task_gradients:
             losses, norms = self._task_gradient_norms(batch)
         else:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -65,6 +67,13 @@ def make_problem(name: str, params: dict[str, Any] | None = None) -> MultitaskPr
     if not isinstance(problem, MultitaskProblem):
         raise ProblemError(f"problem {name!r} did not return a MultitaskProblem")
     return problem
+
+
+@functools.lru_cache(maxsize=4)
+def built_problem(name: str, params_json: str) -> MultitaskProblem:
+    """The problem built once per name and parameters in this process: the driver's checks
+    share one build, and a reused Ray worker builds each problem's data once, not per trial."""
+    return make_problem(name, json.loads(params_json))
 
 
 def make_balancer(name: str, params: dict[str, Any] | None = None) -> Balancer:
