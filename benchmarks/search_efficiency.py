@@ -34,6 +34,7 @@ def spec_file(folder: Path, steps: int) -> Path:
         "budget": {"steps": steps, "trace_every": 10},
         "seeds": [0, 1],
         "arms": {"grid": {"resolution": 4}},
+        "resources": {"pack": 1},  # Ray's cost per trial is the subject: one trial each
         "max_concurrent": CONCURRENT,
     }
     path = folder / "efficiency.yaml"
@@ -98,7 +99,8 @@ def main() -> None:
     command = command_line("benchmarks.search_efficiency")
     update_section(
         "Search efficiency (Ray Tune)",
-        f"A 24-trial study (toy T=3, 20k samples, grid arm R=4 without vertices, 2 seeds) at "
+        f"A 24-trial study (toy T=3, 20k samples, grid arm R=4 without vertices, 2 seeds, "
+        f"unpacked: `pack: 1`) at "
         f"{CONCURRENT} concurrent trials on local Ray, SQLite results, for two trial lengths. "
         "Wall time counts `launch` from planning to the last write; Ray's own start is shown "
         "apart. Overhead per trial slot = (wall × 2 − Σ train seconds) / trials: Tune's "

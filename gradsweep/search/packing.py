@@ -42,9 +42,9 @@ class PackRule:
     max_members: int
 
 
-# CPU: a packed step of the toy (86k parameters) is 1.4× one model's throughput on 1 thread,
-# 1.9× on 2, break-even near 130k parameters, 0.8× at 350k (benchmarks/RESULTS.md, packing).
-CPU = PackRule(max_parameters=150_000, max_members=64)
+# CPU, 1 thread, 16 members of a toy-shaped MLP: 1.4× one model's member-steps/s at 86k
+# parameters, 1.1× at 191k and 346k, 1.0× at 777k, 0.9× at 2.6M (docs/spec.md, packing).
+CPU = PackRule(max_parameters=500_000, max_members=64)
 # GPU: 256 stacked toy models run 157× one model's throughput on an H100; larger packs gain
 # less per member and cost memory linearly.
 GPU = PackRule(max_parameters=2_000_000, max_members=256)
