@@ -37,6 +37,7 @@ from gradsweep.trainers.loop import (
     TrainResult,
     default_device,
     epoch_batches,
+    evaluate,
     mean_losses,
 )
 from gradsweep.trainers.pack_weights import pack_weights
@@ -87,8 +88,6 @@ class _PackedRun:
         torch.manual_seed(seed)
         self.model = problem.build_model().to(device)
         members, tasks = len(self.balancers), len(problem.tasks)
-        self.stack = StackedModel(self.model, members)
-        self.optimizer = StackedAdam(list(self.stack.params.values()), lr=problem.learning_rate)
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
         self.batches = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
@@ -104,7 +103,10 @@ class _PackedRun:
         self.seconds = [0.0] * members
         self.failed_since: dict[int, TrainResult] = {}
         self.done = 0
-        self.initial_test_losses, _ = self.evaluate()
+        # Every member starts as this one network: its initial losses and the balancers'
+        # start are the single run's, in the single run's order (a start that reads the
+        # training split moves BatchNorm statistics before the members are copied).
+        self.initial_test_losses, _ = evaluate(problem, self.model, device)
         self.weights.start(
             BalancerContext(
                 task_count=tasks,
@@ -117,6 +119,8 @@ class _PackedRun:
                 steps_per_epoch=self.steps_per_epoch,
             )
         )
+        self.stack = StackedModel(self.model, members)
+        self.optimizer = StackedAdam(list(self.stack.params.values()), lr=problem.learning_rate)
         self._segment = time.perf_counter()  # setup is nobody's time, as in ``train``
 
     # -- time -----------------------------------------------------------------------------
@@ -132,7 +136,7 @@ class _PackedRun:
     # -- evaluation -----------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[torch.Tensor, list[list[dict[str, float]]]]:
+    def evaluate_members(self) -> tuple[torch.Tensor, list[list[dict[str, float]]]]:
         """``(K, T)`` test losses and each live member's metrics on the whole test split."""
         self.stack.train(False)
         live = [k for k, stop in enumerate(self.stopped_at) if stop is None]
@@ -153,7 +157,7 @@ class _PackedRun:
         return total / len(data), metrics
 
     def record(self, step: int) -> None:
-        test_losses, metrics = self.evaluate()
+        test_losses, metrics = self.evaluate_members()
         losses = test_losses.tolist()
         train = (self.loss_sum / self.loss_count).tolist() if self.loss_count else None
         weights = self.weights.weights.tolist()
@@ -168,7 +172,7 @@ class _PackedRun:
                     zip(self.problem.task_names, metrics[k], weights[k], strict=True)
                 )
             )
-            objective = self.problem.objective(losses[k], self.initial_test_losses[k].tolist())
+            objective = self.problem.objective(losses[k], self.initial_test_losses)
             records[k] = EpochRecord(len(self.epochs[k]), step, tasks, objective, self.seconds[k])
             self.epochs[k].append(records[k])
         self.loss_sum.zero_()
@@ -295,7 +299,7 @@ class _PackedRun:
             device=str(self.device),
             weights_final=weights.tolist(),
             weights_mean=trace.mean(dim=0).tolist() if done else weights.tolist(),
-            initial_test_losses=self.initial_test_losses[k].tolist(),
+            initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],
             objective=None if error or not math.isfinite(last.objective) else last.objective,

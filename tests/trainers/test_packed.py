@@ -115,6 +115,16 @@ def test_batchnorm_members_keep_their_own_statistics(float64: None) -> None:
         assert_same_run(member, train(problem, StaticBalancer(weights), budget, seed=0), 1e-7)
 
 
+def test_first_epoch_mean_moves_batchnorm_before_the_members_are_copied(float64: None) -> None:
+    problem = BatchNormToy(**small_toy_params(2, [1.0, 100.0]))
+    budget = Budget(20, eval_every=10)
+    balancers = [GradNorm(a, initial_loss="first_epoch_mean") for a in (0.5, 1.5)]
+    packed = train_packed(problem, balancers, budget, 0, keep_models=True)
+    for alpha, member in zip((0.5, 1.5), packed, strict=True):
+        alone = train(problem, GradNorm(alpha, initial_loss="first_epoch_mean"), budget, seed=0)
+        assert_same_run(member, alone, 1e-7)
+
+
 def test_gradnorm_generic_path_packs_exactly(float64: None) -> None:
     problem = GenericTrunkToy(**small_toy_params(2, [1.0, 100.0]))
     assert not problem.build_model().linear_tail
