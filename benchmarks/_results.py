@@ -49,3 +49,21 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def start_local_ray(cpus: int) -> None:
+    """A fresh local Ray with ``cpus`` CPUs, quiet, whose workers import from here."""
+    import logging
+
+    import ray
+
+    from gradsweep.search.launch import worker_python_path
+
+    ray.init(
+        address="local",
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.ERROR,
+        runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
+    )

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import torch
 
-from benchmarks._results import command_line, machine, markdown_table, update_section
+from benchmarks._results import (
+    command_line,
+    machine,
+    markdown_table,
+    start_local_ray,
+    update_section,
+)
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, ToyRegression, train
 from gradsweep.trainers.balancer import Balancer
 from gradsweep.trainers.packed import train_packed
@@ -51,11 +57,9 @@ def study_spec(folder: Path, steps: int) -> Path:
 
 def run_study(pack: int | None, steps: int) -> tuple[float, dict[str, float], int]:
     """Wall seconds of one launch on a fresh local Ray, objectives by key, Ray trials."""
-    import logging
-
     import ray
 
-    from gradsweep.search.launch import LaunchOptions, launch, worker_python_path
+    from gradsweep.search.launch import LaunchOptions, launch
     from gradsweep.spec import load_spec
     from gradsweep.storage import queries
     from gradsweep.storage.engine import open_engine
@@ -63,14 +67,7 @@ def run_study(pack: int | None, steps: int) -> tuple[float, dict[str, float], in
     with tempfile.TemporaryDirectory() as folder:
         spec = load_spec(study_spec(Path(folder), steps))
         engine = open_engine(f"sqlite:///{folder}/packing.db")
-        ray.init(
-            address="local",
-            num_cpus=CONCURRENT,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
-        )
+        start_local_ray(CONCURRENT)
         started = time.perf_counter()
         outcome = launch(spec, engine, LaunchOptions(quiet=True, pack=pack))
         wall = time.perf_counter() - started

@@ -9,7 +9,6 @@ Ray Tune's scheduling, actor start-up, per-trial problem setup and result record
 from __future__ import annotations
 
 import argparse
-import logging
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +16,14 @@ from pathlib import Path
 import ray
 import yaml
 
-from benchmarks._results import command_line, machine, markdown_table, update_section
-from gradsweep.search.launch import LaunchOptions, launch, worker_python_path
+from benchmarks._results import (
+    command_line,
+    machine,
+    markdown_table,
+    start_local_ray,
+    update_section,
+)
+from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.spec import load_spec
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
@@ -48,14 +53,7 @@ def measure(steps: int) -> list[str]:
         spec = load_spec(spec_file(Path(folder), steps))
         engine = open_engine(f"sqlite:///{folder}/efficiency.db")
         started = time.perf_counter()
-        ray.init(
-            address="local",
-            num_cpus=CONCURRENT,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
-        )
+        start_local_ray(CONCURRENT)
         ray_start = time.perf_counter() - started
         started = time.perf_counter()
         outcome = launch(spec, engine, LaunchOptions(quiet=True))

@@ -130,6 +130,20 @@ def evaluate(
     return losses, accumulator.compute()
 
 
+def balancer_context(
+    problem: MultitaskProblem, model: MultitaskModel, device: torch.device, seed: int
+) -> BalancerContext:
+    """What a balancer learns before the first step of training ``model`` on ``problem``."""
+    return BalancerContext(
+        task_count=len(problem.tasks),
+        device=device,
+        theoretical_initial_losses=problem.theoretical_initial_losses(),
+        first_epoch_mean_losses=lambda: mean_losses(problem, model, problem.train_data, device),
+        seed=seed,
+        steps_per_epoch=max(len(problem.train_data) // problem.batch_size, 1),
+    )
+
+
 class _Run:
     """The state of one ``train`` call, split out so each piece stays short."""
 
@@ -158,18 +172,7 @@ class _Run:
         self.epochs: list[EpochRecord] = []
         self.seconds = 0.0
         self.initial_test_losses, _ = evaluate(problem, self.model, device)
-        balancer.start(
-            BalancerContext(
-                task_count=task_count,
-                device=device,
-                theoretical_initial_losses=problem.theoretical_initial_losses(),
-                first_epoch_mean_losses=lambda: mean_losses(
-                    problem, self.model, problem.train_data, device
-                ),
-                seed=seed,
-                steps_per_epoch=self.steps_per_epoch,
-            )
-        )
+        balancer.start(balancer_context(problem, self.model, device, seed))
 
     def record(self, step: int) -> None:
         started = time.perf_counter()

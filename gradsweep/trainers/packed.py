@@ -29,16 +29,16 @@ import torch
 from torch.func import vmap
 
 from gradsweep.errors import GradsweepError
-from gradsweep.trainers.balancer import Balancer, BalancerContext
+from gradsweep.trainers.balancer import Balancer
 from gradsweep.trainers.loop import (
     Budget,
     EpochRecord,
     TaskEpoch,
     TrainResult,
+    balancer_context,
     default_device,
     epoch_batches,
     evaluate,
-    mean_losses,
 )
 from gradsweep.trainers.pack_weights import pack_weights
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
@@ -107,18 +107,7 @@ class _PackedRun:
         # start are the single run's, in the single run's order (a start that reads the
         # training split moves BatchNorm statistics before the members are copied).
         self.initial_test_losses, _ = evaluate(problem, self.model, device)
-        self.weights.start(
-            BalancerContext(
-                task_count=tasks,
-                device=device,
-                theoretical_initial_losses=problem.theoretical_initial_losses(),
-                first_epoch_mean_losses=lambda: mean_losses(
-                    problem, self.model, problem.train_data, device
-                ),
-                seed=seed,
-                steps_per_epoch=self.steps_per_epoch,
-            )
-        )
+        self.weights.start(balancer_context(problem, self.model, device, seed))
         self.stack = StackedModel(self.model, members)
         self.optimizer = StackedAdam(list(self.stack.params.values()), lr=problem.learning_rate)
         self._segment = time.perf_counter()  # setup is nobody's time, as in ``train``
