@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
@@ -13,13 +15,18 @@ from gradsweep.trainers import (
     ToyRegression,
     TrainResult,
     UncertaintyWeighting,
-    train,
 )
+from gradsweep.trainers import train as train_on
 from gradsweep.trainers.pack_weights import NotPackable
-from gradsweep.trainers.packed import PackRound, train_packed
+from gradsweep.trainers.packed import PackRound
+from gradsweep.trainers.packed import train_packed as train_packed_on
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.packing_problems import BatchNormToy, GenericTrunkToy
 from tests.trainers.reference_gradnorm import reference_gradnorm
+
+# on the CPU whatever the machine has: the comparisons are of two runs on one device
+train = functools.partial(train_on, device="cpu")
+train_packed = functools.partial(train_packed_on, device="cpu")
 
 WEIGHTINGS = [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5], [3.0, 0.0, 0.0], [0.1, 0.1, 2.8]]
 ALPHAS = [0.0, 0.12, 1.5, 3.0]
