@@ -18,7 +18,7 @@ import numpy as np
 import plotly
 
 from benchmarks._results import command_line, machine, markdown_table, update_section
-from gradsweep.dashboards.data import study_page
+from gradsweep.dashboards.page import study_page
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import StudyRecord, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
@@ -40,7 +40,7 @@ def build(url: str, trials: int) -> None:
     objective = 0.5 + np.linalg.norm(weights - [1.5, 1.0, 0.5], axis=1) / 3
     with engine.begin() as conn:  # one bulk update: the benchmark measures reads
         conn.exec_driver_sql(
-            "UPDATE gs_trials SET status='completed', objective=?, train_seconds=1.0, "
+            "UPDATE gs_trials SET status='completed', normalized_loss=?, train_seconds=1.0, "
             "weights_mean=static_weights, weights_final=static_weights, "
             "finished_at='2026-01-01 00:00:00' WHERE id=?",
             [(float(o), ids[r.key]) for o, r in zip(objective, records, strict=True)],

@@ -75,7 +75,7 @@ def run_study(pack: int | None, steps: int) -> tuple[float, dict[str, float], in
         trials = queries.trials(engine, study="packing")
     assert outcome.completed == WEIGHTINGS, outcome
     packs = trials["pack"].fillna(trials["key"]).nunique()
-    return wall, dict(zip(trials["key"], trials["objective"], strict=True)), int(packs)
+    return wall, dict(zip(trials["key"], trials["normalized_loss"], strict=True)), int(packs)
 
 
 def study_section(steps: int) -> str:

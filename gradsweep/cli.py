@@ -275,7 +275,7 @@ def dashboard(
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
     """Validate a spec and say what it would run, and how it would pack its trials."""
     from gradsweep.search.packing import decide
-    from gradsweep.search.plan import plan_up_front, planned_count
+    from gradsweep.search.plan import plan_up_front
     from gradsweep.spec import load_spec, validate_spec
 
     study_spec = load_spec(path)
@@ -283,7 +283,7 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
     arms = ", ".join(study_spec.arms.names())
     typer.echo(
         f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
-        f"{planned_count(study_spec, tasks)} trials"
+        f"{study_spec.planned_count(tasks)} trials"
     )
     planned = plan_up_front(study_spec, tasks)
     typer.echo(decide(study_spec, planned, None, study_spec.max_concurrent).reason)

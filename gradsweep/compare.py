@@ -10,7 +10,7 @@ trials' objectives and their distance to the converged weights (the paper's Fig.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -18,13 +18,14 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
+from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, config_of
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import LABELS, study_trials
-from gradsweep.spec import ADAPTIVE_ARMS
-from gradsweep.storage import queries
-from gradsweep.storage.queries import STATIC_ARMS
+from gradsweep.objectives import LABELS
+from gradsweep.results.pareto import ParetoView, study_pareto
+from gradsweep.results.study import StudyResults, load_results
 
 MIN_TRIALS_FOR_CORRELATION = 3
+MAX_FRONT_ROWS = 20
 ADAPTIVE_ORDER = {name: i for i, name in enumerate(ADAPTIVE_ARMS)}
 
 
@@ -72,6 +73,7 @@ class Comparison:
     compute: dict[str, float]
     best_so_far: dict[str, list[tuple[float, float]]]
     notes: list[str] = field(default_factory=list)
+    pareto: ParetoView | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -204,13 +206,13 @@ def compare_trials(
         raise GradsweepError(
             f"study {study!r} has no completed static-weight trial to compare against"
         )
-    adaptive = done[~done["arm"].isin([*STATIC_ARMS, "retrain"])]
+    adaptive = done[done["arm"].isin(ADAPTIVE_ARMS)]
     if adaptive.empty:
         raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
     groups = static_groups(static)
     best = summarise(groups.loc[groups["objective"].idxmin()], static)
-    retrain = done[done["arm"] == "retrain"]
-    configs = adaptive["key"].str.rsplit("/", n=1).str[0]
+    retrain = done[done["arm"] == RETRAIN]
+    configs = adaptive["key"].map(config_of)
     results = [
         adaptive_result(str(config), runs, static, best, retrain)
         for config, runs in adaptive.groupby(configs, sort=False)
@@ -240,16 +242,24 @@ def compare_trials(
     )
 
 
+def compare_results(results: StudyResults) -> Comparison:
+    """The comparison of a loaded study, with its Pareto view."""
+    if results.scoring_error is not None:
+        raise GradsweepError(results.scoring_error)
+    comparison = compare_trials(
+        results.name, str(results.objective), results.task_names, results.trials
+    )
+    return replace(comparison, pareto=study_pareto(results))
+
+
 def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comparison:
     """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
-    info = queries.find_study(engine, study)
-    comparison = compare_trials(
-        info.name, info.objective_name, list(info.task_names), study_trials(engine, info)
-    )
+    results = load_results(engine, study)
+    comparison = compare_results(results)
     if store:
         from gradsweep.storage.writer import ResultsWriter
 
-        ResultsWriter(engine).save_comparison(info.id, comparison.to_dict())
+        ResultsWriter(engine).save_comparison(results.id, comparison.to_dict())
     return comparison
 
 
@@ -311,6 +321,9 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     }
     for label, values in rows.items():
         body.add_row(label, *values)
+    tables: list[Any] = [head, body]
+    if comparison.pareto is not None:
+        tables.extend(pareto_tables(comparison.pareto, comparison.task_names))
     compute = Table(title="compute per arm (training seconds)")
     compute.add_column("arm")
     compute.add_column("seconds", justify="right")
@@ -318,4 +331,33 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     for arm, seconds in comparison.compute.items():
         points = comparison.best_so_far.get(arm)
         compute.add_row(arm, f"{seconds:.1f}", _fmt(points[-1][1]) if points else "–")
-    return [head, body, compute, *comparison.notes]
+    return [*tables, compute, *comparison.notes]
+
+
+def pareto_tables(pareto: ParetoView, task_names: list[str]) -> list[Any]:
+    """The adaptive configurations against the static front, and the front itself."""
+    from rich.table import Table
+
+    placed = Table(
+        title=f"Pareto view: each task's {pareto.value_name}; static front of "
+        f"{len(pareto.front)} of {pareto.static_points} static weightings"
+    )
+    for column in ("", *task_names, "on front", "dominated by", "ε"):
+        placed.add_column(column, justify="left" if not column else "right")
+    for config, p in pareto.adaptive.items():
+        placed.add_row(
+            config,
+            *(f"{v:.4f}" for v in p.task_values),
+            "yes" if p.on_front else "no",
+            str(p.dominated_by),
+            f"{p.epsilon:.4f}",
+        )
+    front = Table(title="static front (weights: per-task values)")
+    front.add_column("weights")
+    for name in task_names:
+        front.add_column(name, justify="right")
+    for point in pareto.front[:MAX_FRONT_ROWS]:
+        front.add_row(_weights(point.weights), *(f"{v:.4f}" for v in point.task_values))
+    if len(pareto.front) > MAX_FRONT_ROWS:
+        front.caption = f"{len(pareto.front) - MAX_FRONT_ROWS} more in --format json"
+    return [placed, front]

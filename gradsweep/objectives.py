@@ -1,7 +1,7 @@
 """The study's objective: the paper's normalised loss, or Δm% for metrics that are not losses.
 
 Every trial stores the normalised loss (mean over tasks of test ``L_i / L_i(0)``) in
-``gs_trials.objective``; it needs nothing but the trial. Δm% (Maninis et al. 2019, as
+``gs_trials.normalized_loss``; it needs nothing but the trial. Δm% (Maninis et al. 2019, as
 used by Liu et al. and most multitask benchmarks since) needs a baseline, the study's
 equal-weight static trials, so it is computed when a study is read:
 
@@ -13,20 +13,22 @@ mean over the completed equal-weight trials. Lower is better; negative beats equ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from gradsweep.arms import ArmKind, ObjectiveKind, TrialStatus, is_equal_weighting
 from gradsweep.errors import GradsweepError
 from gradsweep.storage import queries
 from gradsweep.storage.queries import StudyInfo
 
-NORMALIZED_LOSS = "normalized_loss"
-DELTA_M = "delta_m"
+NORMALIZED_LOSS = ObjectiveKind.NORMALIZED_LOSS.value
+DELTA_M = ObjectiveKind.DELTA_M.value
 SEARCH_SCORE = "search_score"  # what a trial reports for the Optuna arm to minimise
-LABELS = {NORMALIZED_LOSS: "normalised loss", DELTA_M: "Δm% vs equal weights"}
+LABELS = {kind.value: kind.label for kind in ObjectiveKind}
 
 
 def delta_m(
@@ -41,24 +43,18 @@ def delta_m(
     return 100.0 * np.mean(signs * (values - base) / base, axis=-1)
 
 
-def is_equal_weighting(weights: object) -> bool:
-    if not isinstance(weights, list | tuple) or not weights:
-        return False
-    return max(weights) - min(weights) < 1e-9
-
-
-def metric_table(engine: Engine, info: StudyInfo) -> pd.DataFrame:
-    """Final primary metrics, one row per trial key, one column per task in task order."""
-    rows = queries.final_metrics(engine, info.id)
-    table = rows.pivot_table(index="key", columns="task", values="value", aggfunc="first")
-    return table.reindex(columns=list(info.task_names))
+def metric_table(finals: pd.DataFrame, task_names: Sequence[str]) -> pd.DataFrame:
+    """Final primary metrics (from ``queries.final_task_values``), one row per trial key,
+    one column per task in task order."""
+    table = finals.pivot_table(index="key", columns="task", values="metric_value", aggfunc="first")
+    return table.reindex(columns=list(task_names))
 
 
 def baseline(trials: pd.DataFrame, table: pd.DataFrame, study: str) -> np.ndarray:
     """Mean final metrics of the completed equal-weight static trials."""
     equal = trials[
-        (trials["arm"] == "static")
-        & (trials["status"] == "completed")
+        (trials["arm"] == ArmKind.STATIC)
+        & (trials["status"] == TrialStatus.COMPLETED)
         & trials["static_weights"].map(is_equal_weighting)
     ]
     values = table.reindex(equal["key"]).dropna()
@@ -82,24 +78,43 @@ def directions(info: StudyInfo) -> list[str]:
     return [str(task["direction"]) for task in info.task_metrics]
 
 
-def scored(engine: Engine, info: StudyInfo, trials: pd.DataFrame) -> pd.DataFrame:
-    """The trials with ``objective`` the study's objective (``normalized_loss`` is kept
-    beside it). For Δm% studies, trials without final metrics get no objective."""
+@dataclass(frozen=True)
+class Scored:
+    """Trials with ``objective``, the study's objective, beside the stored
+    ``normalized_loss``; the Δm% baseline; why the trials could not be scored (if so)."""
+
+    trials: pd.DataFrame
+    baseline: list[float] | None
+    error: str | None
+
+
+def score(info: StudyInfo, trials: pd.DataFrame, finals: pd.DataFrame) -> Scored:
+    """The study's objective for every trial. A Δm% study without its baseline yet (the
+    equal-weight trials still running) gets no objective, and the reason."""
     trials = trials.copy()
-    trials["normalized_loss"] = trials["objective"]
+    trials["objective"] = trials["normalized_loss"]
     if info.objective_name != DELTA_M or trials.empty:
-        return trials
-    table = metric_table(engine, info)
-    base = baseline(trials, table, info.name)
-    scores = delta_m(table.reindex(trials["key"]).to_numpy(dtype=float), base, directions(info))
-    finished = trials["objective"].notna().to_numpy()
+        return Scored(trials, None, None)
+    table = metric_table(finals, info.task_names)
+    try:
+        base = baseline(trials, table, info.name)
+        scores = delta_m(table.reindex(trials["key"]).to_numpy(dtype=float), base, directions(info))
+    except GradsweepError as exc:
+        trials["objective"] = np.nan
+        return Scored(trials, None, str(exc))
+    finished = trials["normalized_loss"].notna().to_numpy()
     trials["objective"] = np.where(finished, scores, np.nan)
-    return trials
+    return Scored(trials, base.tolist(), None)
 
 
 def study_trials(engine: Engine, info: StudyInfo, lean: bool = False) -> pd.DataFrame:
-    """A study's trials scored by its objective (see ``scored``)."""
-    return scored(engine, info, queries.trials(engine, study=info.id, lean=lean))
+    """A study's trials scored by its objective; a Δm% study without its baseline yet is a
+    GradsweepError."""
+    trials = queries.trials(engine, study=info.id, lean=lean)
+    scored = score(info, trials, queries.final_task_values(engine, info.id))
+    if scored.error is not None:
+        raise GradsweepError(scored.error)
+    return scored.trials
 
 
 def study_baseline(engine: Engine, info: StudyInfo) -> list[float] | None:
@@ -108,7 +123,46 @@ def study_baseline(engine: Engine, info: StudyInfo) -> list[float] | None:
     if info.objective_name != DELTA_M:
         return None
     trials = queries.trials(engine, study=info.id, arm="static", status="completed")
-    try:
-        return baseline(trials, metric_table(engine, info), info.name).tolist()
-    except GradsweepError:
-        return None
+    return score(info, trials, queries.final_task_values(engine, info.id)).baseline
+
+
+class LiveObjective:
+    """Scores trials by the study's objective as they finish, for the live display.
+
+    Δm% needs the equal-weight static trials' final metrics: those stored before the launch
+    and those that finish during it. Before any, a Δm% score is None.
+    """
+
+    def __init__(
+        self, kind: str, directions: Sequence[str] | None, equal_metrics: list[list[float]]
+    ) -> None:
+        self.kind = ObjectiveKind(kind)
+        self.directions = list(directions or [])
+        self.equal_metrics = [list(m) for m in equal_metrics]
+
+    def saw(self, arm: str, weights: object, metrics: Sequence[float | None]) -> None:
+        """A completed trial: an equal-weight static one joins the Δm% baseline."""
+        values = [m for m in metrics if m is not None]
+        if arm == ArmKind.STATIC and is_equal_weighting(weights) and len(values) == len(metrics):
+            self.equal_metrics.append([float(m) for m in values])
+
+    def scorer(self) -> Callable[[float | None, Sequence[float | None]], float | None]:
+        """``(normalized_loss, final metrics) → objective`` with today's baseline."""
+        if self.kind is ObjectiveKind.NORMALIZED_LOSS:
+            return lambda loss, _metrics: loss
+        base = (
+            np.mean(np.array(self.equal_metrics, dtype=float), axis=0)
+            if self.equal_metrics
+            else None
+        )
+        if base is None or np.any(base == 0) or not self.directions:
+            return lambda _loss, _metrics: None
+
+        def delta(_loss: float | None, metrics: Sequence[float | None]) -> float | None:
+            if any(m is None for m in metrics):
+                return None
+            return float(
+                delta_m([float(m) for m in metrics if m is not None], base, self.directions)
+            )
+
+        return delta

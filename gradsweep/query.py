@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import study_trials
+from gradsweep.results.study import TRIAL_COLUMNS, load_results
 from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
@@ -37,16 +37,16 @@ def trial_frame(
     engine: Engine, study: str | None, arm: str | None, status: str | None
 ) -> pd.DataFrame:
     """Trials with the documented columns (``weights``: a static trial's fixed weights;
-    ``objective``: the study's objective, ``normalized_loss``: the stored per-trial one)."""
-    if study is None:
-        frame = queries.trials(engine, arm=arm, status=status)
-        frame["normalized_loss"] = frame["objective"]
-    else:  # a Δm% study scores every trial against its equal-weight trials first
-        frame = study_trials(engine, queries.find_study(engine, study))
-        if arm is not None:
-            frame = frame[frame["arm"] == arm]
-        if status is not None:
-            frame = frame[frame["status"] == status]
+    ``objective``: its study's objective, ``normalized_loss``: the stored per-trial one).
+
+    Each study scores its own trials (a Δm% study against its equal-weight trials)."""
+    names = [study] if study is not None else queries.studies(engine)["name"].tolist()
+    frames = [load_results(engine, name).trials for name in names]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TRIAL_COLUMNS)
+    if arm is not None:
+        frame = frame[frame["arm"] == arm]
+    if status is not None:
+        frame = frame[frame["status"] == status]
     return frame.rename(columns={"static_weights": "weights"})[TRIAL_FIELDS]
 
 

@@ -24,25 +24,13 @@ from pydantic import (
     model_validator,
 )
 
+from gradsweep.arms import ARM_ORDER, format_weights, grid_size, is_equal_weighting
 from gradsweep.errors import GradsweepError, ProblemError
-from gradsweep.search.simplex import format_weights, grid_size
 
 SamplerName = Literal["tpe", "cmaes", "qmc", "gp", "random"]
 InitialLossName = Literal["first_batch", "theoretical", "first_epoch_mean"]
 ObjectiveName = Literal["normalized_loss", "delta_m"]
 RlwDistribution = Literal["normal", "dirichlet"]
-ARM_ORDER = (
-    "static",
-    "grid",
-    "random",
-    "optuna",
-    "gradnorm",
-    "uncertainty",
-    "dwa",
-    "rlw",
-    "retrain",
-)
-ADAPTIVE_ARMS = ("gradnorm", "uncertainty", "dwa", "rlw")
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A grid beyond this is a typo (T=10 at R=20 is ten million trials), not a study.
 MAX_GRID_POINTS = 100_000
@@ -320,6 +308,21 @@ class StudySpec(_Model):
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def planned_count(self, tasks: int) -> int:
+        """Every trial the study will run at T = ``tasks``, Optuna's and retrain's too."""
+        arms = self.arms
+        per_seed = sum(1 for arm in (arms.uncertainty, arms.dwa, arms.rlw, arms.retrain) if arm)
+        if arms.static is not None:
+            per_seed += len(arms.static.weights)
+        if arms.grid is not None:
+            per_seed += grid_size(tasks, arms.grid.resolution, arms.grid.include_vertices)
+        if arms.random is not None:
+            per_seed += arms.random.n
+        if arms.gradnorm is not None:
+            per_seed += len(arms.gradnorm.alphas)
+        optuna = arms.optuna.n_trials if arms.optuna is not None else 0
+        return per_seed * len(self.seeds) + optuna
+
     def task_count(self) -> int:
         """T: the toy's ``tasks`` parameter (2 by default), else the built problem's tasks."""
         tasks = self.problem.params.get("tasks", 2)
@@ -331,7 +334,7 @@ class StudySpec(_Model):
 def has_equal_weights(spec: StudySpec) -> bool:
     """Whether the static arm lists an equal weighting (the Δm% baseline)."""
     static = spec.arms.static
-    return static is not None and any(max(w) == min(w) for w in static.weights)
+    return static is not None and any(is_equal_weighting(w) for w in static.weights)
 
 
 # -- turning pydantic's errors into one line -------------------------------------------

@@ -141,8 +141,8 @@ def test_sql_views_give_the_same_answers(db_url: str) -> None:
         summary = conn.execute(text("SELECT COUNT(*) FROM gs_trial_summary WHERE study = 'known'"))
         assert summary.scalar() == len(TRIALS)
     assert row["study"] == "known" and row["alpha"] == pytest.approx(0.12)
-    assert row["adaptive_objective"] == pytest.approx(0.4)
-    assert row["best_static_trial_objective"] == pytest.approx(0.3)
+    assert row["adaptive_normalized_loss"] == pytest.approx(0.4)
+    assert row["best_static_normalized_loss"] == pytest.approx(0.3)
     assert (row["static_trials"], row["static_trials_beaten"]) == (6, 5)
 
 

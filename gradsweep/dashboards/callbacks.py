@@ -11,9 +11,10 @@ from dash import Dash, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
 from gradsweep.dashboards import layout
-from gradsweep.dashboards.data import loss_curves, study_page
 from gradsweep.dashboards.ids import Ids
+from gradsweep.dashboards.page import loss_curves, study_page
 from gradsweep.errors import GradsweepError
+from gradsweep.results.study import study_list
 from gradsweep.storage import queries
 from gradsweep.storage.errors import StorageError
 
@@ -32,7 +33,7 @@ def render_page(engine: Engine, path: str | None) -> tuple:
     a message of their own, never an error response."""
     try:
         if path in (None, "", "/"):
-            listing = layout.study_list(queries.studies(engine))
+            listing = layout.study_list(study_list(engine))
             return None, listing, layout.SHOWN, layout.HIDDEN, ""
         study = study_from_path(path)
         if study is None:

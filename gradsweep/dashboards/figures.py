@@ -12,11 +12,14 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
+from gradsweep.arms import STATIC_ARMS
 from gradsweep.compare import Comparison
-from gradsweep.storage.queries import STATIC_ARMS
+from gradsweep.results.pareto import ParetoView
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
+CLIP_LOW, CLIP_HIGH = 0.05, 0.95  # the colour scale's quantiles
 
 
 def static_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -79,6 +82,7 @@ def simplex_figure(
     traces: pd.DataFrame,
     task_names: Sequence[str],
     optimum: Sequence[float] | None = None,
+    objective: str = "objective",
 ) -> go.Figure:
     """Static trials on the weight simplex coloured by objective, with adaptive trajectories
     ending at their converged points: ternary for 3 tasks, a line for 2, parallel
@@ -87,20 +91,47 @@ def simplex_figure(
     tasks = len(task_names)
     weights = np.array(static["static_weights"].tolist(), dtype=float).reshape(len(static), tasks)
     if tasks == 3:
-        return _ternary(static, weights, _trajectory_groups(traces, trials), task_names, optimum)
+        groups = _trajectory_groups(traces, trials)
+        return _ternary(static, weights, groups, task_names, optimum, objective)
     if tasks == 2:
-        return _segment(static, weights, _trajectory_groups(traces, trials), task_names, optimum)
-    return _parallel(static, weights, task_names)
+        groups = _trajectory_groups(traces, trials)
+        return _segment(static, weights, groups, task_names, optimum, objective)
+    return _parallel(static, weights, task_names, objective)
 
 
-def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
+class ColourRange(NamedTuple):
+    """The colour scale's ends: the 5th and 95th percentiles, so that a few extreme trials
+    (a task switched off) cannot turn every other trial the same colour."""
+
+    low: float
+    high: float
+    clipped: bool
+
+
+def colour_range(values: pd.Series | np.ndarray) -> ColourRange:
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) == 0:
+        return ColourRange(0.0, 1.0, False)
+    low, high = np.quantile(finite, [CLIP_LOW, CLIP_HIGH])
+    if high <= low:
+        low, high = float(finite.min()), float(finite.max())
+    clipped = bool(finite.min() < low or finite.max() > high)
+    return ColourRange(float(low), float(high), clipped)
+
+
+def _marker(static: pd.DataFrame, objective: str, colorbar: bool = True) -> dict:
+    scale = colour_range(static["objective"])
+    title = f"{objective} (5–95% of trials; beyond: end colours)" if scale.clipped else objective
     return {
         "color": static["objective"],
         "colorscale": "Viridis_r",
+        "cmin": scale.low,
+        "cmax": scale.high,
         "showscale": colorbar,
         # below the plot: the legend of trajectories takes the right-hand side
         "colorbar": {
-            "title": "objective",
+            "title": title,
             "orientation": "h",
             "y": -0.2,
             "yanchor": "top",
@@ -110,7 +141,7 @@ def _marker(static: pd.DataFrame, colorbar: bool = True) -> dict:
     }
 
 
-def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+def _ternary(static, weights, trajectories, task_names, optimum, objective) -> go.Figure:  # type: ignore[no-untyped-def]
     figure = go.Figure()
     figure.add_trace(
         go.Scatterternary(
@@ -118,10 +149,10 @@ def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  
             b=weights[:, 1],
             c=weights[:, 2],
             mode="markers",
-            marker=_marker(static),
+            marker=_marker(static, objective),
             text=static["key"],
             name="static trials",
-            hovertemplate="%{text}<br>objective %{marker.color:.4f}<extra></extra>",
+            hovertemplate="%{text}<br>" + objective + " %{marker.color:.4f}<extra></extra>",
         )
     )
     for key, points, end, resampled in trajectories:
@@ -176,19 +207,20 @@ def _ternary(static, weights, trajectories, task_names, optimum) -> go.Figure:  
     return figure
 
 
-def _segment(static, weights, trajectories, task_names, optimum) -> go.Figure:  # type: ignore[no-untyped-def]
+def _segment(static, weights, trajectories, task_names, optimum, objective) -> go.Figure:  # type: ignore[no-untyped-def]
     figure = go.Figure()
     figure.add_trace(
         go.Scatter(
             x=weights[:, 0],
             y=static["objective"],
             mode="markers",
-            marker=_marker(static),
+            marker=_marker(static, objective),
             text=static["key"],
             name="static trials",
         )
     )
-    top = float(static["objective"].max()) if len(static) else 1.0
+    scale = colour_range(static["objective"])
+    top = scale.high if len(static) else 1.0
     for key, points, end, resampled in trajectories:
         figure.add_trace(
             go.Scatter(
@@ -205,21 +237,39 @@ def _segment(static, weights, trajectories, task_names, optimum) -> go.Figure:  
         figure.add_vline(x=float(optimum[0]), line_color="gold", line_width=3)
     figure.update_layout(
         xaxis_title=f"w({task_names[0]}); w({task_names[1]}) = 2 − that",
-        yaxis_title="objective",
+        yaxis_title=objective,
+        yaxis_range=_axis_range(static["objective"]),
         title="static trials along the simplex",
     )
     return figure
 
 
-def _parallel(static, weights, task_names) -> go.Figure:  # type: ignore[no-untyped-def]
+def _axis_range(values: pd.Series) -> list[float] | None:
+    """From the lowest value to a little above the 95th percentile: the outliers above
+    leave the plot instead of squashing it (None: let Plotly choose)."""
+    scale = colour_range(values)
+    if not scale.clipped:
+        return None
+    finite = np.asarray(values, dtype=float)
+    low = float(np.nanmin(finite))
+    high = scale.high + 0.1 * (scale.high - low)
+    return [low - 0.05 * (high - low), high]
+
+
+def _parallel(static, weights, task_names, objective) -> go.Figure:  # type: ignore[no-untyped-def]
     dimensions = [{"label": name, "values": weights[:, i]} for i, name in enumerate(task_names)]
-    dimensions.append({"label": "objective", "values": static["objective"]})
-    return go.Figure(
-        go.Parcoords(
-            line={"color": static["objective"], "colorscale": "Viridis_r", "showscale": True},
-            dimensions=dimensions,
-        )
-    ).update_layout(title="static trials: weights and objective")
+    dimensions.append({"label": objective, "values": static["objective"]})
+    scale = colour_range(static["objective"])
+    line = {
+        "color": static["objective"],
+        "colorscale": "Viridis_r",
+        "cmin": scale.low,
+        "cmax": scale.high,
+        "showscale": True,
+    }
+    return go.Figure(go.Parcoords(line=line, dimensions=dimensions)).update_layout(
+        title=f"static trials: weights and {objective}"
+    )
 
 
 def weight_curves_figure(traces: pd.DataFrame, task_names: Sequence[str]) -> go.Figure:
@@ -259,7 +309,9 @@ def loss_curves_figure(curves: pd.DataFrame, which: str = "test_loss") -> go.Fig
     )
 
 
-def distance_figure(trials: pd.DataFrame, comparison: Comparison) -> go.Figure:
+def distance_figure(
+    trials: pd.DataFrame, comparison: Comparison, objective: str = "objective"
+) -> go.Figure:
     """Objective of static trials against their distance to each adaptive configuration's
     converged weights, with Spearman's ρ (the paper's Fig. 4)."""
     static = static_trials(trials)
@@ -275,14 +327,17 @@ def distance_figure(trials: pd.DataFrame, comparison: Comparison) -> go.Figure:
                 x=distance, y=static["objective"], mode="markers", name=label, text=static["key"]
             )
         )
+    clipped = _axis_range(static["objective"])
+    note = " (axis cut above the 95th percentile)" if clipped else ""
     return figure.update_layout(
-        title="objective vs distance to the converged weights",
+        title=f"{objective} vs distance to the converged weights",
         xaxis_title="L2 distance to E_t[w]",
-        yaxis_title="objective",
+        yaxis_title=objective + note,
+        yaxis_range=clipped,
     )
 
 
-def best_so_far_figure(comparison: Comparison) -> go.Figure:
+def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> go.Figure:
     """Best objective so far against cumulative training seconds, one line per arm."""
     figure = go.Figure()
     for arm, points in comparison.best_so_far.items():
@@ -293,9 +348,9 @@ def best_so_far_figure(comparison: Comparison) -> go.Figure:
             )
         )
     return figure.update_layout(
-        title="best objective so far vs compute",
+        title=f"best {objective} so far vs compute",
         xaxis_title="cumulative training seconds",
-        yaxis_title="best objective",
+        yaxis_title=f"best {objective}",
     )
 
 
@@ -344,4 +399,87 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
             header={"values": header},
             cells={"values": [list(column) for column in zip(*rows, strict=True)]},
         )
+    )
+
+
+def pareto_figure(
+    pareto: ParetoView, static_values: np.ndarray, task_names: Sequence[str]
+) -> go.Figure:
+    """Each static weighting's per-task values with the front, and each adaptive
+    configuration where it lands: a scatter for 2 tasks, the three pairwise projections
+    for 3, a table beyond."""
+    tasks = len(task_names)
+    if tasks > 3 or tasks < 2:
+        return _pareto_table(pareto, task_names)
+    pairs = [(0, 1)] if tasks == 2 else [(0, 1), (0, 2), (1, 2)]
+    figure = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    front = np.array([p.task_values for p in pareto.front], dtype=float).reshape(-1, tasks)
+    for column, (i, j) in enumerate(pairs, start=1):
+        first = column == 1
+        figure.add_trace(
+            go.Scattergl(
+                x=static_values[:, i],
+                y=static_values[:, j],
+                mode="markers",
+                marker={"size": 5, "color": "#b0b0b0"},
+                name="static weightings",
+                legendgroup="static",
+                showlegend=first,
+            ),
+            row=1,
+            col=column,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=front[:, i],
+                y=front[:, j],
+                mode="markers+lines" if tasks == 2 else "markers",
+                line_shape="hv",
+                marker={"size": 7, "color": "black"},
+                name="static front",
+                legendgroup="front",
+                showlegend=first,
+            ),
+            row=1,
+            col=column,
+        )
+        for index, (config, placed) in enumerate(pareto.adaptive.items()):
+            figure.add_trace(
+                go.Scatter(
+                    x=[placed.task_values[i]],
+                    y=[placed.task_values[j]],
+                    mode="markers",
+                    marker={
+                        "symbol": "x" if placed.on_front else "circle-open",
+                        "size": 13,
+                        "color": TASK_COLOURS[(index + 3) % len(TASK_COLOURS)],
+                        "line": {"width": 2},
+                    },
+                    name=f"{config} (dominated by {placed.dominated_by}, ε {placed.epsilon:.3g})",
+                    legendgroup=config,
+                    showlegend=first,
+                ),
+                row=1,
+                col=column,
+            )
+        figure.update_xaxes(title_text=task_names[i], row=1, col=column)
+        figure.update_yaxes(title_text=task_names[j], row=1, col=column)
+    title = f"per-task {pareto.value_name}: static front and adaptive configurations"
+    return figure.update_layout(title=title)
+
+
+def _pareto_table(pareto: ParetoView, task_names: Sequence[str]) -> go.Figure:
+    header = ["", *task_names, "on front", "dominated by", "ε"]
+    rows = [
+        [config, *(f"{v:.4f}" for v in p.task_values), str(p.on_front), str(p.dominated_by)]
+        + [f"{p.epsilon:.4f}"]
+        for config, p in pareto.adaptive.items()
+    ]
+    cells = [list(column) for column in zip(*rows, strict=True)] if rows else []
+    title = (
+        f"per-task {pareto.value_name}: {len(pareto.front)} of {pareto.static_points} "
+        "static weightings on the front"
+    )
+    return go.Figure(go.Table(header={"values": header}, cells={"values": cells})).update_layout(
+        title=title
     )

@@ -16,6 +16,7 @@ class Ids(str, Enum):
     STUDY_TITLE = "study-title"
     STUDY_STATUS = "study-status"
     TABLE = "comparison-table"
+    PARETO = "pareto"
     SIMPLEX = "simplex"
     WEIGHTS = "weight-curves"
     DISTANCE = "distance"

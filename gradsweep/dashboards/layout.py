@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-import pandas as pd
 from dash import dcc, html
 
-from gradsweep.dashboards.data import StudyPage
 from gradsweep.dashboards.ids import Ids
+from gradsweep.dashboards.page import StudyPage
+from gradsweep.results.study import StudySummary
 
 REFRESH_MS = 3000
 GRAPHS = (
     (Ids.TABLE, "table"),
+    (Ids.PARETO, "pareto"),
     (Ids.SIMPLEX, "simplex"),
     (Ids.WEIGHTS, "weights"),
     (Ids.DISTANCE, "distance"),
@@ -40,23 +41,24 @@ def shell() -> html.Div:
     )
 
 
-def study_list(studies: pd.DataFrame) -> html.Div:
-    if studies.empty:
+def study_list(studies: list[StudySummary]) -> html.Div:
+    """Every study with the figures ``gradsweep status`` shows (its own objective)."""
+    if not studies:
         return message_page("No studies yet", "Start one with `gradsweep launch SPEC.yaml`.")
-    header = html.Tr(
-        [html.Th(c) for c in ("study", "status", "trials done", "best objective", "created")]
-    )
+    columns = ("study", "status", "trials done", "objective", "best", "created")
+    header = html.Tr([html.Th(c) for c in columns])
     rows = [
         html.Tr(
             [
-                html.Td(dcc.Link(row.name, href=f"/study/{quote(str(row.name))}")),
-                html.Td(row.status),
-                html.Td(f"{row.completed}/{row.trials}"),
-                html.Td("–" if pd.isna(row.best_objective) else f"{row.best_objective:.4f}"),
+                html.Td(dcc.Link(row.name, href=f"/study/{quote(row.name)}")),
+                html.Td(str(row.status)),
+                html.Td(f"{row.counts['completed']}/{row.planned or '?'}"),
+                html.Td(row.objective.label),
+                html.Td("–" if row.best_objective is None else f"{row.best_objective:.4f}"),
                 html.Td(str(row.created_at)[:16]),
             ]
         )
-        for row in studies.itertuples()
+        for row in studies
     ]
     return html.Div([html.H1("gradsweep studies"), html.Table([header, *rows], id=Ids.STUDY_LIST)])
 
@@ -85,7 +87,10 @@ def study_view() -> html.Div:
 
 
 def status_line(page: StudyPage) -> str:
-    text = f"{page.status} · {page.completed}/{page.trials} trials completed"
+    text = (
+        f"{page.status} · {page.completed}/{page.trials} trials completed · "
+        f"objective: {page.objective_label}"
+    )
     return f"{text} · {page.message}" if page.message else text
 
 

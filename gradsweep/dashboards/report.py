@@ -12,30 +12,19 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
-from gradsweep.compare import compare_study
-from gradsweep.dashboards import figures
-from gradsweep.objectives import study_trials
-from gradsweep.storage import queries
+from gradsweep.dashboards.layout import GRAPHS
+from gradsweep.dashboards.page import loss_curves, study_page
+from gradsweep.errors import GradsweepError
 
 
 def study_figures(engine: Engine, study: str) -> tuple[str, list[go.Figure]]:
-    """The study's name and its figures, in page order."""
-    info = queries.find_study(engine, study)
-    trials = study_trials(engine, info)
-    comparison = compare_study(engine, info.id)
-    adaptive_keys = trials.loc[~trials["arm"].isin([*queries.STATIC_ARMS, "retrain"]), "key"]
-    traces = queries.weight_traces(engine, info.id, trial_keys=adaptive_keys.tolist())
-    best_keys = [*comparison.static_best.keys[:1], *adaptive_keys.tolist()[:2]]
-    curves = queries.curves(engine, info.id, trial_keys=best_keys)
-    names = list(info.task_names)
-    return info.name, [
-        figures.comparison_table_figure(comparison),
-        figures.simplex_figure(trials, traces, names, comparison.static_best.weights),
-        figures.weight_curves_figure(traces, names),
-        figures.distance_figure(trials, comparison),
-        figures.best_so_far_figure(comparison),
-        figures.loss_curves_figure(curves),
-    ]
+    """The study's name and its figures: the dashboard's study page, in its order, with the
+    loss curves of the trials the page shows first."""
+    page = study_page(engine, study, lean=False)
+    if page.comparison is None:
+        raise GradsweepError(page.message or f"study {page.name!r} has nothing to compare yet")
+    figs = [page.figures[name] for _, name in GRAPHS if name in page.figures]
+    return page.name, [*figs, loss_curves(engine, page.name, page.default_keys, "test_loss")]
 
 
 def render_report(name: str, figs: list[go.Figure]) -> str:

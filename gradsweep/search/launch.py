@@ -19,11 +19,20 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from gradsweep.arms import (
+    ArmKind,
+    Direction,
+    ObjectiveKind,
+    StudyStatus,
+    TrialStatus,
+    is_equal_weighting,
+)
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import DELTA_M, SEARCH_SCORE, study_baseline
+from gradsweep.objectives import SEARCH_SCORE, LiveObjective, metric_table
+from gradsweep.results.study import StudyResults, load_results
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
-from gradsweep.search.plan import plan_up_front, planned_count, retrain_trials
+from gradsweep.search.plan import plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StudyRecorder, trial_record
 from gradsweep.spec import StudySpec, parse_spec, renamed, task_metrics, validate_spec
@@ -57,12 +66,12 @@ class StudyOutcome:
     interrupted: bool
 
     @property
-    def status(self) -> str:
+    def status(self) -> StudyStatus:
         if self.interrupted:
-            return "interrupted"
+            return StudyStatus.INTERRUPTED
         if self.completed == self.planned:
-            return "completed"
-        return "failed" if self.failed else "incomplete"
+            return StudyStatus.COMPLETED
+        return StudyStatus.FAILED if self.failed else StudyStatus.INCOMPLETE
 
 
 @contextmanager
@@ -103,8 +112,9 @@ def study_record(spec: StudySpec, tasks: list[dict[str, str]]) -> StudyRecord:
         problem=spec.problem.name,
         task_names=[task["name"] for task in tasks],
         objective_name=spec.objective,
-        objective_direction="min",
+        objective_direction=str(Direction.MIN),
         task_metrics=[{"metric": t["metric"], "direction": t["direction"]} for t in tasks],
+        planned=spec.planned_count(len(tasks)),
     )
 
 
@@ -138,18 +148,24 @@ def _run(
     trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in planned])
     done = queries.completed_keys(engine, study_id)
     todo = [t for t in planned if t.key not in done]
-    total = planned_count(spec, tasks)
+    total = spec.planned_count(tasks)
     concurrency = options.max_concurrent or spec.max_concurrent
     packing = packing_decision(spec, todo, options.pack, concurrency)
     if packing.notice:
         logging.getLogger(__name__).warning("%s", packing.reason)
-    writer.set_study_status(study_id, "running")
+    writer.set_study_status(study_id, StudyStatus.RUNNING)
     runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
+    objective = live_objective(load_results(engine, study_id, lean=True))
     try:
         with (
             ray_session(options.ray_address),
             LiveProgress(
-                spec.study, total, len(done), quiet=options.quiet, note=packing.reason
+                spec.study,
+                total,
+                len(done),
+                quiet=options.quiet,
+                note=packing.reason,
+                objective=objective,
             ) as progress,
         ):
             runner.progress = progress
@@ -160,7 +176,7 @@ def _run(
                 interrupted = runner.run_retrain(queries.completed_keys(engine, study_id))
     except KeyboardInterrupt:  # a Ctrl-C outside Tune's own handler
         writer.mark_interrupted(study_id)
-        writer.set_study_status(study_id, "interrupted")
+        writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
         raise
     if interrupted:
         writer.mark_interrupted(study_id)
@@ -172,16 +188,27 @@ def _run(
 def _outcome(
     name: str, study_id: int, engine: Engine, total: int, interrupted: bool
 ) -> StudyOutcome:
-    trials = queries.trials(engine, study=study_id)
-    counts = trials["status"].value_counts() if len(trials) else {}
+    counts = load_results(engine, study_id, lean=True).counts()
     return StudyOutcome(
         study=name,
         study_id=study_id,
         planned=total,
-        completed=int(counts.get("completed", 0)),
-        failed=int(counts.get("failed", 0)),
+        completed=counts[TrialStatus.COMPLETED],
+        failed=counts[TrialStatus.FAILED],
         interrupted=interrupted,
     )
+
+
+def live_objective(results: StudyResults) -> LiveObjective:
+    """The live display's scorer, seeded with the equal-weight trials already stored."""
+    directions = [str(d) for d in results.directions] if results.directions else None
+    equal = results.trials[
+        (results.trials["arm"] == ArmKind.STATIC)
+        & (results.trials["status"] == TrialStatus.COMPLETED)
+        & results.trials["static_weights"].map(is_equal_weighting)
+    ]
+    table = metric_table(results.finals, results.task_names).reindex(equal["key"]).dropna()
+    return LiveObjective(str(results.objective), directions, table.to_numpy(dtype=float).tolist())
 
 
 class _PhaseRunner:
@@ -220,9 +247,9 @@ class _PhaseRunner:
         remaining = arm.n_trials - finished
         if remaining <= 0:
             return False
-        info = queries.find_study(self.engine, self.study_id)
-        baseline = study_baseline(self.engine, info)
-        if info.objective_name == DELTA_M and baseline is None:
+        results = load_results(self.engine, self.study_id, lean=True)
+        baseline = results.baseline
+        if results.objective is ObjectiveKind.DELTA_M and baseline is None:
             logging.getLogger(__name__).warning(
                 "optuna: no completed equal-weight trial, so no Δm%% baseline; not run"
             )
@@ -239,14 +266,14 @@ class _PhaseRunner:
         arm = self.spec.arms.retrain
         if arm is None:
             return False
-        runs = queries.trials(self.engine, study=self.study_id, arm="gradnorm", status="completed")
-        runs = runs[runs["alpha"] == arm.alpha]
-        if runs.empty:
+        weights = load_results(self.engine, self.study_id, lean=True).gradnorm_weights_mean(
+            arm.alpha
+        )
+        if not weights:
             logging.getLogger(__name__).warning(
                 "retrain: no completed GradNorm trial with alpha %s; nothing to retrain", arm.alpha
             )
             return False
-        weights = {int(row.seed): list(row.weights_mean) for row in runs.itertuples()}
         todo = retrain_trials(self.spec, weights)
         self.trial_ids.update(
             self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gradsweep.search.simplex import dirichlet_points, format_weights, grid_points, grid_size
+from gradsweep.arms import format_weights
+from gradsweep.search.simplex import dirichlet_points, grid_points
 from gradsweep.spec import GradNormArm, StudySpec
 
 
@@ -157,22 +158,3 @@ def retrain_trials(
     weights = tuple(w * scale for w in mean)
     label = alpha_label(arm.alpha)
     return [static_trial("retrain", label, weights, seed, alpha=arm.alpha) for seed in spec.seeds]
-
-
-def planned_count(spec: StudySpec, tasks: int) -> int:
-    """Every trial the study will run, including Optuna's and the retrain arm's."""
-    arms = spec.arms
-    per_seed = 0
-    if arms.static is not None:
-        per_seed += len(arms.static.weights)
-    if arms.grid is not None:
-        per_seed += grid_size(tasks, arms.grid.resolution, arms.grid.include_vertices)
-    if arms.random is not None:
-        per_seed += arms.random.n
-    if arms.gradnorm is not None:
-        per_seed += len(arms.gradnorm.alphas)
-    per_seed += len(_other_adaptive(spec))
-    if arms.retrain is not None:
-        per_seed += 1
-    optuna = arms.optuna.n_trials if arms.optuna is not None else 0
-    return per_seed * len(spec.seeds) + optuna

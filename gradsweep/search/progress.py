@@ -1,4 +1,8 @@
-"""The live display of a running study: counts, best objective per arm, elapsed and ETA."""
+"""The live display of a running study: counts, best objective per arm, elapsed and ETA.
+
+"Objective" is the study's objective, as ``status``, ``compare`` and the dashboard show it:
+for a Δm% study, scored against the equal-weight trials as soon as one has finished.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from gradsweep.arms import TrialStatus
+from gradsweep.objectives import LiveObjective
 from gradsweep.search.plan import TrialSpec
 
 
@@ -32,16 +38,20 @@ class LiveProgress:
         already_done: int,
         quiet: bool = False,
         note: str | None = None,
+        objective: LiveObjective | None = None,
     ) -> None:
         self.study = study
         self.note = note
+        self.objective = objective or LiveObjective("normalized_loss", None, [])
         self.planned = planned
         self.already_done = already_done
         self.quiet = quiet
         self.started = time.monotonic()
         self.running: set[str] = set()
         self.ended: dict[str, tuple[str, str]] = {}  # key → (arm, status): a re-run counts once
-        self.best: dict[str, float] = {}
+        # completed trials' normalised loss and final metrics, scored when shown (a Δm%
+        # baseline may arrive after them)
+        self.scores: dict[str, tuple[str, float | None, list[float | None]]] = {}
         self._live: Live | None = None
 
     def __enter__(self) -> LiveProgress:
@@ -67,12 +77,29 @@ class LiveProgress:
         self.running.add(trial.key)
         self._refresh()
 
-    def trial_finished(self, trial: TrialSpec, status: str, objective: float | None) -> None:
+    def trial_finished(
+        self,
+        trial: TrialSpec,
+        status: str,
+        normalized_loss: float | None,
+        metrics: list[float | None],
+    ) -> None:
         self.running.discard(trial.key)
         self.ended[trial.key] = (trial.arm, status)
-        if status == "completed" and objective is not None:
-            self.best[trial.arm] = min(objective, self.best.get(trial.arm, float("inf")))
+        if status == TrialStatus.COMPLETED:
+            self.scores[trial.key] = (trial.arm, normalized_loss, metrics)
+            self.objective.saw(trial.arm, list(trial.weights or ()), metrics)
         self._refresh()
+
+    def best(self) -> dict[str, float]:
+        """The best objective of each arm among this run's completed trials."""
+        best: dict[str, float] = {}
+        score = self.objective.scorer()
+        for arm, loss, metrics in self.scores.values():
+            value = score(loss, metrics)
+            if value is not None:
+                best[arm] = min(value, best.get(arm, float("inf")))
+        return best
 
     @property
     def done_now(self) -> int:
@@ -104,9 +131,10 @@ class LiveProgress:
         table = Table(box=None, show_header=True)
         table.add_column("arm")
         table.add_column("finished", justify="right")
-        table.add_column("best objective", justify="right")
+        table.add_column(f"best {self.objective.kind.label}", justify="right")
+        bests = self.best()
         for arm in sorted(self.finished_by_arm):
-            best = self.best.get(arm)
+            best = bests.get(arm)
             table.add_row(
                 arm, str(self.finished_by_arm[arm]), "–" if best is None else f"{best:.4f}"
             )

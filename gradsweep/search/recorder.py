@@ -19,7 +19,7 @@ from ray import tune
 
 from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
-from gradsweep.search.reports import Outcome, Placement, WorkerReport
+from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
 
@@ -31,7 +31,13 @@ class ProgressSink(Protocol):
 
     def trial_started(self, trial: TrialSpec) -> None: ...
 
-    def trial_finished(self, trial: TrialSpec, status: str, objective: float | None) -> None: ...
+    def trial_finished(
+        self,
+        trial: TrialSpec,
+        status: str,
+        normalized_loss: float | None,
+        metrics: list[float | None],
+    ) -> None: ...
 
 
 def trial_record(trial: TrialSpec) -> TrialRecord:
@@ -54,6 +60,7 @@ class _Member:
     trial_id: int
     rows: dict[tuple[int, str], EpochRow] = field(default_factory=dict)
     ended: bool = False
+    metrics: list[float | None] = field(default_factory=list)  # at its last evaluation
 
 
 @dataclass
@@ -147,7 +154,7 @@ class StudyRecorder(tune.Callback):
     def _end(self, tune_trial: Any, state: _Running, reason: str) -> None:
         """The Tune trial is over: members that did not end fail with ``reason``."""
         self.running.pop(tune_trial.trial_id, None)
-        self._finish(state, [Outcome(m.trial.key, "failed", reason) for m in state.unended()])
+        self._finish(state, [failure(m.trial.key, reason) for m in state.unended()])
 
     def _apply(self, state: _Running, report: WorkerReport | None) -> None:
         if report is None or report.seq <= state.seq:
@@ -162,6 +169,7 @@ class StudyRecorder(tune.Callback):
         for evaluation in report.evaluations:
             member = state.members[evaluation.key]
             member.rows.update({(row.epoch, row.task): row for row in evaluation.rows})
+            member.metrics = [row.metric_value for row in evaluation.rows]
         if report.outcomes:
             self._finish(state, report.outcomes)
         if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
@@ -187,11 +195,13 @@ class StudyRecorder(tune.Callback):
         if ends:
             self.writer.finish_trials(ends)
         for key, outcome in ended.items():
-            self._finished(state.members[key].trial, outcome.status, self._objective(outcome))
+            member = state.members[key]
+            loss = self._normalized_loss(outcome)
+            self._finished(member.trial, outcome.status, loss, member.metrics)
 
     @staticmethod
-    def _objective(outcome: Outcome) -> float | None:
-        value = outcome.objective
+    def _normalized_loss(outcome: Outcome) -> float | None:
+        value = outcome.normalized_loss
         return value if value is not None and math.isfinite(value) else None
 
     def _outcome(self, state: _Running, outcome: Outcome) -> TrialOutcome:
@@ -202,16 +212,22 @@ class StudyRecorder(tune.Callback):
             node=where.node if where else None,
             device=where.describe_device() if where else None,
             train_seconds=outcome.train_seconds if outcome.status == "completed" else None,
-            objective=self._objective(outcome),
+            normalized_loss=self._normalized_loss(outcome),
             weights_final=list(outcome.weights_final) or None,
             weights_mean=list(outcome.weights_mean) or None,
             finished_at=now(),
         )
 
-    def _finished(self, trial: TrialSpec, status: str, objective: float | None) -> None:
+    def _finished(
+        self,
+        trial: TrialSpec,
+        status: str,
+        normalized_loss: float | None,
+        metrics: list[float | None],
+    ) -> None:
         self.finished[trial.key] = status
         if self.progress is not None:
-            self.progress.trial_finished(trial, status, objective)
+            self.progress.trial_finished(trial, status, normalized_loss, metrics)
 
     def unfinished(self) -> list[TrialSpec]:
         """Trials that started and did not end (the run was interrupted)."""

@@ -37,7 +37,7 @@ class Evaluation:
     key: str
     epoch: int
     step: int
-    objective: float
+    normalized_loss: float
     search_score: float
     rows: list[EpochRow]
 
@@ -49,7 +49,7 @@ class Outcome:
     key: str
     status: str  # completed | failed
     error: str | None = None
-    objective: float | None = None
+    normalized_loss: float | None = None
     search_score: float | None = None
     steps: int = 0
     weights_final: list[float] = field(default_factory=list)

@@ -47,12 +47,6 @@ def grid_points(
     return points
 
 
-def grid_size(tasks: int, resolution: int, include_vertices: bool = False) -> int:
-    """``len(grid_points(...))`` without building them: C(R+T−1, T−1), minus T vertices."""
-    total = math.comb(resolution + tasks - 1, tasks - 1)
-    return total if include_vertices else total - tasks
-
-
 def dirichlet_points(tasks: int, n: int, seed: int) -> list[tuple[float, ...]]:
     """``n`` points uniform on the simplex (Dirichlet(1, …, 1)), scaled to ``Σ = T``."""
     _check(tasks >= 1 and n >= 0, f"need tasks >= 1 and n >= 0: {tasks}, {n}")
@@ -80,11 +74,6 @@ def optuna_point(trial: optuna.Trial, tasks: int) -> tuple[float, ...]:
 def weights_from_optuna_params(params: Mapping[str, Any], tasks: int) -> tuple[float, ...]:
     """The same weighting from an Optuna trial's stored parameters (for a resumed study)."""
     return weights_from_uniforms([float(params[f"u{i}"]) for i in range(tasks)])
-
-
-def format_weights(weights: Sequence[float]) -> str:
-    """Six significant digits, comma-separated: the weights part of a trial key."""
-    return ",".join(f"{w:.6g}" for w in weights)
 
 
 def _check(condition: bool, message: str) -> None:

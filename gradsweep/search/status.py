@@ -8,43 +8,18 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from gradsweep.errors import GradsweepError
-from gradsweep.objectives import study_trials
-from gradsweep.search.plan import planned_count
-from gradsweep.spec import parse_spec
-from gradsweep.storage import queries
-
-STATUSES = ("completed", "failed", "running", "interrupted", "pending")
+from gradsweep.results.study import load_results, study_list, summarise
 
 
 def study_status(engine: Engine, study: str) -> dict[str, Any]:
-    """Counts by trial status, with the planned total computed from the stored spec."""
-    info = queries.find_study(engine, study)
-    spec = parse_spec(info.spec_text, source=f"study {info.name}")
-    try:
-        trials = study_trials(engine, info)
-    except GradsweepError:  # a Δm% study whose equal-weight trials have not finished
-        trials = queries.trials(engine, study=info.id).assign(objective=float("nan"))
-    counts = trials["status"].value_counts().to_dict() if len(trials) else {}
-    objectives = trials["objective"].dropna() if len(trials) else []
-    return {
-        "study": info.name,
-        "id": info.id,
-        "status": info.status,
-        "problem": info.problem,
-        "planned": planned_count(spec, len(info.task_names)),
-        **{name: int(counts.get(name, 0)) for name in STATUSES},
-        "objective": info.objective_name,
-        "best_objective": float(min(objectives)) if len(objectives) else None,
-        "created_at": info.created_at,
-    }
+    """Counts by trial status, the planned total and the best study objective."""
+    return summarise(load_results(engine, study, lean=True)).to_dict()
 
 
 def study_statuses(engine: Engine, study: str | None = None) -> list[dict[str, Any]]:
     if study is not None:
         return [study_status(engine, study)]
-    names = queries.studies(engine)["name"].tolist()
-    return [study_status(engine, name) for name in names]
+    return [summary.to_dict() for summary in study_list(engine)]
 
 
 def print_status(statuses: list[dict[str, Any]], console: Console | None = None) -> None:
@@ -68,7 +43,7 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
         table.add_row(
             row["study"],
             row["status"],
-            f"{row['completed']}/{row['planned']}",
+            f"{row['completed']}/{row['planned'] if row['planned'] is not None else '?'}",
             str(row["failed"]),
             str(row["running"]),
             "–" if best is None else f"{best:.4f}",

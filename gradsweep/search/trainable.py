@@ -140,7 +140,7 @@ class _Reporter:
         return Outcome(
             key=trial.key,
             status="completed",
-            objective=result.objective,
+            normalized_loss=result.objective,
             search_score=score if result.objective is not None else float("nan"),
             steps=result.steps,
             weights_final=result.weights_final,

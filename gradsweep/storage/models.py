@@ -25,8 +25,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
-TRIAL_STATUSES = ("pending", "running", "completed", "failed", "interrupted")
-
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -50,6 +48,7 @@ class Study(Base):
     # per task {"metric": name, "direction": "min"|"max"}; None for studies before 0004
     task_metrics: Mapped[list[Any] | None]
     status: Mapped[str] = mapped_column(String(20), default="created")
+    planned: Mapped[int | None] = mapped_column(Integer)  # trials the study plans in all
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -83,7 +82,9 @@ class Trial(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     train_seconds: Mapped[float | None] = mapped_column(Float)
-    objective: Mapped[float | None] = mapped_column(Float)
+    # mean over tasks of test L_i / L_i of the untrained network (the study's objective is
+    # scored on read: it is this, or Δm% against the equal-weight trials)
+    normalized_loss: Mapped[float | None] = mapped_column(Float)
     weights_final: Mapped[list[Any] | None]
     weights_mean: Mapped[list[Any] | None]
 

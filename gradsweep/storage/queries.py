@@ -10,10 +10,9 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, Select, Text, case, cast, func, select
 
+from gradsweep.arms import STATIC_ARMS
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import EpochMetric, Study, Trial, WeightTrace
-
-STATIC_ARMS = ("static", "grid", "random", "optuna")
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class StudyInfo:
     created_at: datetime
     updated_at: datetime
     task_metrics: list[dict[str, str]] | None = None
+    planned: int | None = None  # null for studies launched before revision 0006
 
 
 def _frame(engine: Engine, query: Select, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -70,7 +70,7 @@ def studies(engine: Engine) -> pd.DataFrame:
             _count("completed").label("completed"),
             _count("failed").label("failed"),
             _count("running").label("running"),
-            func.min(Trial.objective).label("best_objective"),
+            func.min(Trial.normalized_loss).label("best_normalized_loss"),
         )
         .outerjoin(Trial, Trial.study_id == Study.id)
         .group_by(Study.id)
@@ -101,7 +101,7 @@ TRIAL_COLUMNS = (
     Trial.started_at,
     Trial.finished_at,
     Trial.train_seconds,
-    Trial.objective,
+    Trial.normalized_loss,
     cast(Trial.weights_final, Text).label("weights_final"),
     cast(Trial.weights_mean, Text).label("weights_mean"),
 )
@@ -212,9 +212,10 @@ def weight_traces(
 
 def best_static_trials(engine: Engine, study: str | int, n: int = 10) -> pd.DataFrame:
     """The n completed static-weight trials (static, grid, random, optuna) with the lowest
-    objective."""
+    normalised loss."""
     frame = trials(engine, study=study, arm=STATIC_ARMS, status="completed")
-    return frame.dropna(subset=["objective"]).nsmallest(n, "objective").reset_index(drop=True)
+    best = frame.dropna(subset=["normalized_loss"]).nsmallest(n, "normalized_loss")
+    return best.reset_index(drop=True)
 
 
 def completed_keys(engine: Engine, study_id: int) -> set[str]:
@@ -226,8 +227,10 @@ def completed_keys(engine: Engine, study_id: int) -> set[str]:
         )
 
 
-def final_metrics(engine: Engine, study_id: int) -> pd.DataFrame:
-    """Each trial's primary metric per task at its last evaluation (key, task, value)."""
+def final_task_values(engine: Engine, study_id: int) -> pd.DataFrame:
+    """Per trial and task: the test loss of the untrained network (epoch 0), and the test
+    loss and primary metric at the trial's last evaluation (``key, task, initial_test_loss,
+    test_loss, metric_value``)."""
     last = (
         select(EpochMetric.trial_id, func.max(EpochMetric.epoch).label("epoch"))
         .join(Trial, Trial.id == EpochMetric.trial_id)
@@ -235,9 +238,24 @@ def final_metrics(engine: Engine, study_id: int) -> pd.DataFrame:
         .group_by(EpochMetric.trial_id)
         .subquery()
     )
+    first = EpochMetric.__table__.alias("first")
     query = (
-        select(Trial.key, EpochMetric.task, EpochMetric.metric_value)
+        select(
+            Trial.key,
+            EpochMetric.task,
+            first.c.test_loss.label("initial_test_loss"),
+            EpochMetric.test_loss,
+            EpochMetric.metric_value,
+        )
         .join(EpochMetric, EpochMetric.trial_id == Trial.id)
         .join(last, (last.c.trial_id == EpochMetric.trial_id) & (last.c.epoch == EpochMetric.epoch))
+        .outerjoin(
+            first,
+            (first.c.trial_id == EpochMetric.trial_id)
+            & (first.c.task == EpochMetric.task)
+            & (first.c.epoch == 0),
+        )
+        .order_by(Trial.id)
     )
-    return _frame(engine, query, ["key", "task", "value"])
+    columns = ["key", "task", "initial_test_loss", "test_loss", "metric_value"]
+    return _frame(engine, query, columns)

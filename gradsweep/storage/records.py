@@ -18,6 +18,7 @@ class StudyRecord:
     objective_name: str
     objective_direction: str = "min"
     task_metrics: list[dict[str, str]] | None = None
+    planned: int | None = None
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class TrialOutcome:
     node: str | None
     device: str | None
     train_seconds: float | None
-    objective: float | None
+    normalized_loss: float | None
     weights_final: list[float] | None
     weights_mean: list[float] | None
     started_at: datetime | None = None
@@ -77,7 +78,7 @@ def failed_outcome(error: str) -> TrialOutcome:
         node=None,
         device=None,
         train_seconds=None,
-        objective=None,
+        normalized_loss=None,
         weights_final=None,
         weights_mean=None,
     )

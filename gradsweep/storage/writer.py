@@ -242,7 +242,7 @@ class ResultsWriter:
                 .values(
                     status="pending",
                     error=None,
-                    objective=None,
+                    normalized_loss=None,
                     weights_final=None,
                     weights_mean=None,
                     train_seconds=None,
@@ -347,7 +347,9 @@ class ResultsWriter:
     def set_study_status(self, study_id: int, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(Study).where(Study.id == study_id).values(status=status, updated_at=utcnow())
+                update(Study)
+                .where(Study.id == study_id)
+                .values(status=str(status), updated_at=utcnow())
             )
 
     def save_comparison(self, study_id: int, payload: dict[str, Any]) -> int:

@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from gradsweep.cli import app as cli
 from gradsweep.dashboards.app import create_app, exposure_warning
 from gradsweep.dashboards.callbacks import render_page, study_from_path
-from gradsweep.dashboards.data import shown_static, study_page
-from gradsweep.storage import queries
+from gradsweep.dashboards.page import shown_static, study_page
+from gradsweep.results import load_results
 from gradsweep.storage.engine import open_engine
 from tests.dashboards.study import build_three_task_study
 
@@ -53,7 +53,7 @@ def test_large_studies_are_cut_to_what_a_person_sees(sqlite_url: str) -> None:
     build_three_task_study(sqlite_url, static=40)
     engine = open_engine(sqlite_url, read_only=True)
     page = study_page(engine, "three")
-    trials_shown = shown_static(queries.trials(engine, study="three"), limit=20)
+    trials_shown = shown_static(load_results(engine, "three").trials, limit=20)
     static = trials_shown[trials_shown["arm"] == "random"]
     assert 10 <= len(static) <= 20
     assert "gradnorm/a=0.12/s0" in set(trials_shown["key"])  # other arms are all kept

@@ -8,12 +8,11 @@ import numpy as np
 import optuna
 import pytest
 
+from gradsweep.arms import format_weights, grid_size
 from gradsweep.search.simplex import (
     U_LOW,
     dirichlet_points,
-    format_weights,
     grid_points,
-    grid_size,
     optuna_point,
     weights_from_optuna_params,
     weights_from_uniforms,

@@ -1,7 +1,8 @@
-"""What a study page shows, read through the storage queries and cut to what a person sees.
+"""The study page: one model of what a study's page shows, for the Dash app and the report.
 
-A study with tens of thousands of static trials keeps its best trials and an even sample of
-the rest on the simplex; every other figure is already an aggregate.
+Read through the results layer once, cut to what a person sees: a study with tens of
+thousands of static trials keeps its best trials and an even sample of the rest on the
+simplex; every other figure is already an aggregate.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy import Engine
 
-from gradsweep.compare import Comparison, compare_trials
+from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import study_trials
+from gradsweep.results.pareto import static_points
+from gradsweep.results.study import StudyResults, load_results
 from gradsweep.storage import queries
 
 MAX_SIMPLEX_POINTS = 3000
@@ -26,6 +28,7 @@ BEST_KEPT = 500
 class StudyPage:
     name: str
     status: str
+    objective_label: str
     trials: int
     completed: int
     comparison: Comparison | None
@@ -49,43 +52,56 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
     return pd.concat([kept, others])
 
 
-def study_page(engine: Engine, study: str) -> StudyPage:
-    info = queries.find_study(engine, study)
+def _comparison(results: StudyResults) -> tuple[Comparison | None, str | None]:
     try:
-        trials = study_trials(engine, info, lean=True)
-        comparison = compare_trials(info.name, info.objective_name, list(info.task_names), trials)
-        message = None
+        return compare_results(results), None
     except GradsweepError as exc:  # e.g. a Δm% study whose baseline is still running
-        comparison, message = None, str(exc)
-        trials = queries.trials(engine, study=info.id, lean=True)
-    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
-    adaptive = trials.loc[~trials["arm"].isin([*queries.STATIC_ARMS, "retrain"]), "key"].tolist()
-    traces = queries.weight_traces(engine, info.id, trial_keys=adaptive)
-    names = list(info.task_names)
-    shown = shown_static(trials)
+        return None, str(exc)
+
+
+def page_figures(
+    engine: Engine, results: StudyResults, comparison: Comparison | None
+) -> dict[str, go.Figure]:
+    """Every figure of the page, by name."""
+    traces = queries.weight_traces(engine, results.id, trial_keys=results.adaptive_keys())
+    shown = shown_static(results.trials)
+    names = results.task_names
     optimum = comparison.static_best.weights if comparison else None
+    label = results.objective_label
     figs = {
-        "simplex": figures.simplex_figure(shown, traces, names, optimum),
+        "simplex": figures.simplex_figure(shown, traces, names, optimum, label),
         "weights": figures.weight_curves_figure(traces, names),
     }
     if comparison is not None:
         figs.update(
             table=figures.comparison_table_figure(comparison),
-            distance=figures.distance_figure(shown, comparison),
-            best=figures.best_so_far_figure(comparison),
+            distance=figures.distance_figure(shown, comparison, label),
+            best=figures.best_so_far_figure(comparison, label),
         )
+        if comparison.pareto is not None:
+            _, values = static_points(results)
+            figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names)
+    return figs
+
+
+def study_page(engine: Engine, study: str, lean: bool = True) -> StudyPage:
+    results = load_results(engine, study, lean=lean)
+    comparison, message = _comparison(results)
+    trials = results.trials
+    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
     best_static = comparison.static_best.keys[:1] if comparison else []
     done = trials.loc[trials["status"] == "completed", "key"].tolist() if len(trials) else []
     return StudyPage(
-        info.name,
-        info.status,
-        len(trials),
-        completed,
-        comparison,
-        message,
-        figs,
-        done,
-        [*best_static, *adaptive[:2]],
+        name=results.name,
+        status=str(results.status),
+        objective_label=results.objective_label,
+        trials=len(trials),
+        completed=completed,
+        comparison=comparison,
+        message=message or results.scoring_error,
+        figures=page_figures(engine, results, comparison),
+        trial_keys=done,
+        default_keys=[*best_static, *results.adaptive_keys()[:2]],
     )
 
 

@@ -1,0 +1,111 @@
+"""The closed sets every layer shares: arm kinds, statuses, directions, objectives.
+
+Torch-free and database-free, at the bottom of the package: the spec, the plan, storage,
+the results layer and the dashboards all name arms and statuses through this module, so a
+word means one thing everywhere. The enums are ``str`` enums: a member equals its stored
+text (``TrialStatus.COMPLETED == "completed"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from enum import Enum
+
+
+class ArmKind(str, Enum):
+    """A search method inside a study, in plan order."""
+
+    STATIC = "static"
+    GRID = "grid"
+    RANDOM = "random"
+    OPTUNA = "optuna"
+    GRADNORM = "gradnorm"
+    UNCERTAINTY = "uncertainty"
+    DWA = "dwa"
+    RLW = "rlw"
+    RETRAIN = "retrain"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ARM_ORDER: tuple[str, ...] = tuple(arm.value for arm in ArmKind)
+# the arms that search static weightings: the side the static optimum comes from
+STATIC_ARMS: tuple[str, ...] = ("static", "grid", "random", "optuna")
+# the adaptive balancers, each a configuration compared against the static optimum
+ADAPTIVE_ARMS: tuple[str, ...] = ("gradnorm", "uncertainty", "dwa", "rlw")
+RETRAIN = ArmKind.RETRAIN.value
+
+
+class TrialStatus(str, Enum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StudyStatus(str, Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"  # ended with failed trials
+    INTERRUPTED = "interrupted"  # Ctrl-C or a crash: resume runs the rest
+    INCOMPLETE = "incomplete"  # ended without every planned trial (nothing failed)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Direction(str, Enum):
+    """Which way a metric is better."""
+
+    MIN = "min"
+    MAX = "max"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ObjectiveKind(str, Enum):
+    """What a study ranks trials by (lower is better for both)."""
+
+    NORMALIZED_LOSS = "normalized_loss"
+    DELTA_M = "delta_m"
+
+    @property
+    def label(self) -> str:
+        return (
+            "normalised loss" if self is ObjectiveKind.NORMALIZED_LOSS else "Δm% vs equal weights"
+        )
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def is_equal_weighting(weights: object) -> bool:
+    """Every weight the same: equal weights (the Δm% baseline, when in the static arm)."""
+    if not isinstance(weights, list | tuple) or not weights:
+        return False
+    return max(weights) - min(weights) < 1e-9
+
+
+def format_weights(weights: Sequence[float]) -> str:
+    """Six significant digits, comma-separated: the weights part of a trial key."""
+    return ",".join(f"{w:.6g}" for w in weights)
+
+
+def config_of(key: str) -> str:
+    """A trial key without its seed: the configuration it is one run of
+    (``gradnorm/a=0.12/s0`` → ``gradnorm/a=0.12``)."""
+    return key.rsplit("/", 1)[0]
+
+
+def grid_size(tasks: int, resolution: int, include_vertices: bool = False) -> int:
+    """How many points a simplex grid has: C(R+T−1, T−1), minus the T vertices."""
+    total = math.comb(resolution + tasks - 1, tasks - 1)
+    return total if include_vertices else total - tasks

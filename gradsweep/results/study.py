@@ -1,0 +1,243 @@
+"""A study's results as every reader needs them: read once, typed, scored.
+
+``StudyResults.trials`` has fixed columns (``TRIAL_COLUMNS``), in which three scores keep
+three names: ``normalized_loss`` (stored per trial: mean over tasks of test L_i / L_i of
+the untrained network), ``objective`` (the study's objective: the normalised loss, or Δm%
+against the equal-weight trials, scored here) and, for the Optuna sampler only, the
+worker's ``search_score`` (never stored). ``finals`` holds each trial's per-task test
+losses at its first and last evaluation and its final primary metrics: the Pareto view
+and Δm% read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from gradsweep.arms import (
+    ADAPTIVE_ARMS,
+    RETRAIN,
+    STATIC_ARMS,
+    ArmKind,
+    Direction,
+    ObjectiveKind,
+    StudyStatus,
+    TrialStatus,
+)
+from gradsweep.objectives import score
+from gradsweep.spec import SpecError, parse_spec
+from gradsweep.storage import queries
+from gradsweep.storage.queries import StudyInfo
+
+TRIAL_COLUMNS = (
+    "study",
+    "key",
+    "arm",
+    "balancer",
+    "seed",
+    "status",
+    "static_weights",  # a static trial's fixed weights, else None
+    "alpha",  # GradNorm's α (and the α a retrain trial came from), else None
+    "normalized_loss",
+    "objective",
+    "weights_mean",
+    "weights_final",
+    "train_seconds",
+    "node",
+    "device",
+    "pack",
+    "attempts",
+    "started_at",
+    "finished_at",
+    "error",
+    "params",
+)
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    """One study: its description with closed sets as enums, its scored trials, the
+    per-task final values, and the Δm% baseline (None for a normalised-loss study, or
+    while the equal-weight trials have not finished: ``scoring_error`` then says so)."""
+
+    id: int
+    name: str
+    status: StudyStatus
+    problem: str
+    objective: ObjectiveKind
+    task_names: list[str]
+    directions: list[Direction] | None
+    planned: int | None
+    created_at: datetime
+    trials: pd.DataFrame
+    finals: pd.DataFrame
+    baseline: list[float] | None
+    scoring_error: str | None
+    info: StudyInfo
+
+    @property
+    def objective_label(self) -> str:
+        return self.objective.label
+
+    def scored(self) -> pd.DataFrame:
+        """Completed trials with a finite objective."""
+        trials = self.trials
+        done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
+        return done[np.isfinite(done["objective"].astype(float))]
+
+    def static(self) -> pd.DataFrame:
+        """Scored trials of the arms that search static weightings."""
+        done = self.scored()
+        return done[done["arm"].isin(STATIC_ARMS)]
+
+    def adaptive(self) -> pd.DataFrame:
+        done = self.scored()
+        return done[done["arm"].isin(ADAPTIVE_ARMS)]
+
+    def retrain(self) -> pd.DataFrame:
+        done = self.scored()
+        return done[done["arm"] == RETRAIN]
+
+    def adaptive_keys(self) -> list[str]:
+        """Every adaptive trial's key, whatever its status (for weight traces)."""
+        return self.trials.loc[self.trials["arm"].isin(ADAPTIVE_ARMS), "key"].tolist()
+
+    def best_objective(self) -> float | None:
+        done = self.scored()
+        return float(done["objective"].min()) if len(done) else None
+
+    def counts(self) -> dict[str, int]:
+        """Trials by status, every status present (0 when none)."""
+        found = self.trials["status"].value_counts().to_dict() if len(self.trials) else {}
+        return {str(status): int(found.get(str(status), 0)) for status in TrialStatus}
+
+    @property
+    def task_value_name(self) -> str:
+        """What ``task_values`` holds, for axis titles and the JSON."""
+        if self.objective is ObjectiveKind.DELTA_M:
+            return "metric change vs equal weights, % (lower is better)"
+        return "test loss / test loss at initialisation"
+
+    def task_values(self) -> pd.DataFrame:
+        """Per trial (index: key), one column per task, lower better: the normalised test
+        loss ``L_i / L_i(0)``, or for a Δm% study ``100·s_i·(M_i − B_i)/B_i`` (whose mean
+        over tasks is the trial's Δm%). Only trials with every value."""
+        finals = self.finals
+        if self.objective is ObjectiveKind.DELTA_M:
+            if self.baseline is None or self.directions is None:
+                return pd.DataFrame(columns=self.task_names)
+            table = finals.pivot_table(
+                index="key", columns="task", values="metric_value", aggfunc="first"
+            ).reindex(columns=self.task_names)
+            base = np.array(self.baseline, dtype=float)
+            signs = np.array([1.0 if d is Direction.MIN else -1.0 for d in self.directions])
+            values = 100.0 * signs * (table - base) / base
+        else:
+            ratio = finals.assign(value=finals["test_loss"] / finals["initial_test_loss"])
+            values = ratio.pivot_table(
+                index="key", columns="task", values="value", aggfunc="first"
+            ).reindex(columns=self.task_names)
+        values = values.replace([np.inf, -np.inf], np.nan).dropna()
+        return values
+
+    def gradnorm_weights_mean(self, alpha: float) -> dict[int, list[float]]:
+        """Per seed, ``E_t[w(t)]`` of the completed GradNorm trial at ``alpha``."""
+        trials = self.trials
+        runs = trials[
+            (trials["arm"] == ArmKind.GRADNORM)
+            & (trials["status"] == TrialStatus.COMPLETED)
+            & (trials["alpha"] == alpha)
+        ]
+        return {int(row.seed): list(row.weights_mean) for row in runs.itertuples()}
+
+
+def _planned(info: StudyInfo) -> int | None:
+    """The stored planned count, or for a study from before it was stored, its spec's."""
+    if info.planned is not None:
+        return int(info.planned)
+    try:
+        spec = parse_spec(info.spec_text, source=f"study {info.name}")
+    except SpecError:
+        return None
+    return spec.planned_count(len(info.task_names))
+
+
+def load_results(engine: Engine, study: str | int, lean: bool = False) -> StudyResults:
+    """Read and score one study. ``lean`` leaves out the trial columns the comparison and
+    the figures do not need (params, error, node, device, attempts, pack, started_at)."""
+    info = queries.find_study(engine, study)
+    trials = queries.trials(engine, study=info.id, lean=lean)
+    finals = queries.final_task_values(engine, info.id)
+    scored = score(info, trials, finals)
+    columns = [c for c in TRIAL_COLUMNS if c in scored.trials.columns]
+    directions = (
+        [Direction(str(t["direction"])) for t in info.task_metrics] if info.task_metrics else None
+    )
+    return StudyResults(
+        id=info.id,
+        name=info.name,
+        status=StudyStatus(info.status),
+        problem=info.problem,
+        objective=ObjectiveKind(info.objective_name),
+        task_names=list(info.task_names),
+        directions=directions,
+        planned=_planned(info),
+        created_at=info.created_at,
+        trials=scored.trials[columns],
+        finals=finals,
+        baseline=scored.baseline,
+        scoring_error=scored.error,
+        info=info,
+    )
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A line of the study list: the same figures ``status`` shows for one study."""
+
+    id: int
+    name: str
+    problem: str
+    status: StudyStatus
+    objective: ObjectiveKind
+    planned: int | None
+    counts: dict[str, int]
+    best_objective: float | None
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "study": self.name,
+            "id": self.id,
+            "status": str(self.status),
+            "problem": self.problem,
+            "planned": self.planned,
+            **self.counts,
+            "objective": str(self.objective),
+            "best_objective": self.best_objective,
+            "created_at": self.created_at,
+        }
+
+
+def summarise(results: StudyResults) -> StudySummary:
+    return StudySummary(
+        id=results.id,
+        name=results.name,
+        problem=results.problem,
+        status=results.status,
+        objective=results.objective,
+        planned=results.planned,
+        counts=results.counts(),
+        best_objective=results.best_objective(),
+        created_at=results.created_at,
+    )
+
+
+def study_list(engine: Engine) -> list[StudySummary]:
+    """Every study, newest first, each scored by its own objective."""
+    names = queries.studies(engine)["name"].tolist()
+    return [summarise(load_results(engine, name, lean=True)) for name in names]
