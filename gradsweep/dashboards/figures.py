@@ -20,6 +20,7 @@ from gradsweep.results.pareto import ParetoView
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
 CLIP_LOW, CLIP_HIGH = 0.05, 0.95  # the colour scale's quantiles
+MAX_PARETO_POINTS = 3000  # static weightings drawn beside the front
 
 
 def static_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -413,11 +414,13 @@ def pareto_figure(
         return _pareto_table(pareto, task_names)
     pairs = [(0, 1)] if tasks == 2 else [(0, 1), (0, 2), (1, 2)]
     figure = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    if len(static_values) > MAX_PARETO_POINTS:  # an even sample: the front is drawn whole
+        static_values = static_values[:: -(-len(static_values) // MAX_PARETO_POINTS)]
     front = np.array([p.task_values for p in pareto.front], dtype=float).reshape(-1, tasks)
     for column, (i, j) in enumerate(pairs, start=1):
         first = column == 1
         figure.add_trace(
-            go.Scattergl(
+            go.Scatter(
                 x=static_values[:, i],
                 y=static_values[:, j],
                 mode="markers",

@@ -134,10 +134,15 @@ def test_report_opens_offline(browser_page, sqlite_url: str, tmp_path: Path) -> 
     browser_page.route("**/*", block)
     browser_page.goto(out.as_uri())
     browser_page.wait_for_function(
-        "() => document.querySelectorAll('.js-plotly-plot').length === 6", timeout=30000
+        "() => document.querySelectorAll('.js-plotly-plot').length === 7", timeout=30000
     )
     ternary = browser_page.evaluate(
         "() => [...document.querySelectorAll('.js-plotly-plot')].map(p => p._fullData[0].type)"
     )
-    assert "scatterternary" in ternary
+    assert "scatterternary" in ternary and "table" in ternary
+    pareto = browser_page.evaluate(
+        "() => [...document.querySelectorAll('.js-plotly-plot')]"
+        ".map(p => (p.layout.title || {}).text).filter(t => t && t.startsWith('per-task'))"
+    )
+    assert len(pareto) == 1 and "static front" in pareto[0]
     assert requests == [] and browser_page.errors == []
