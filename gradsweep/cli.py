@@ -217,17 +217,36 @@ def query(
 @user_errors
 def export(
     study: Annotated[str, typer.Argument(help="study name or id")],
-    out: Annotated[str, typer.Option(help="folder to write into")],
+    out: Annotated[str | None, typer.Option(help="folder to write the files into")] = None,
     output: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    optuna_name: Annotated[
+        str | None,
+        typer.Option(
+            "--optuna",
+            help="also write every completed trial into this multi-objective Optuna study "
+            "in the same database (for optuna-dashboard)",
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Write a study's trials, curves and weight traces as Parquet or CSV files."""
+    """Write a study's trials, curves and weight traces as Parquet or CSV files, and/or
+    every arm as one Optuna study."""
     from pathlib import Path
 
     from gradsweep.query import export_study
 
-    for path in export_study(open_database(db, read_only=True), study, Path(out), output):
-        typer.echo(str(path))
+    if out is None and optuna_name is None:
+        raise GradsweepError("export: give --out DIR, --optuna NAME, or both")
+    if out is not None:
+        for path in export_study(open_database(db, read_only=True), study, Path(out), output):
+            typer.echo(str(path))
+    if optuna_name is not None:
+        from gradsweep.results.optuna_export import export_optuna
+
+        done = export_optuna(open_database(db), study, optuna_name)
+        typer.echo(
+            f"optuna study {done.name}: {done.added} trials added, {done.present} already there"
+        )
 
 
 @app.command()

@@ -290,7 +290,7 @@ class _PhaseRunner:
         assert arm is not None
         storage = optuna.storages.RDBStorage(self.engine.url.render_as_string(hide_password=False))
         return OptunaSearch(
-            space=SimplexSpace(self.tasks),
+            space=SimplexSpace(self.tasks, self.spec.seeds[0]),
             metric=SEARCH_SCORE,
             mode="min",
             sampler=make_sampler(arm.sampler, arm.seed),

@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 
+from gradsweep.search.plan import optuna_key
 from gradsweep.search.simplex import optuna_point
 
 SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
@@ -25,14 +26,21 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
 
 class SimplexSpace:
     """Define-by-run space: sample a valid simplex point and carry Optuna's trial number
-    along, so the trial's key (``optuna/tNNNN``) is known to the worker and the recorder.
+    along, so the trial's key (``optuna/tNNNN/s<seed>``) is known to the worker and the
+    recorder. The Optuna trial itself carries the weights and the key as user attributes,
+    so optuna-dashboard shows weights, not the raw ``u0 … u{T-1}``.
 
     A class, not a closure: Tune pickles its searcher's state.
     """
 
-    def __init__(self, tasks: int) -> None:
+    def __init__(self, tasks: int, seed: int) -> None:
         self.tasks = tasks
+        self.seed = seed
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        optuna_point(trial, self.tasks)
-        return {"optuna_number": int(trial.number)}
+        weights = optuna_point(trial, self.tasks)
+        number = int(trial.number)
+        trial.set_user_attr("weights", [float(w) for w in weights])
+        trial.set_user_attr("key", optuna_key(number, self.seed))
+        trial.set_user_attr("arm", "optuna")
+        return {"optuna_number": number}

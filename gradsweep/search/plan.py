@@ -140,6 +140,11 @@ def optuna_trial(spec: StudySpec, number: int, weights: tuple[float, ...]) -> Tr
     return static_trial("optuna", f"t{number:04d}", weights, spec.seeds[0])
 
 
+def optuna_key(number: int, seed: int) -> str:
+    """The key of Optuna trial ``number`` (its one run is on ``seed``, the first)."""
+    return f"optuna/t{number:04d}/s{seed}"
+
+
 def retrain_trials(
     spec: StudySpec, gradnorm_weights_mean: dict[int, list[float]]
 ) -> list[TrialSpec]:
