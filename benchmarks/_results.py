@@ -67,3 +67,19 @@ def start_local_ray(cpus: int) -> None:
         logging_level=logging.ERROR,
         runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
     )
+
+
+def verdict(what: str, figure: float, target: float, higher_is_better: bool, unit: str = "") -> str:
+    """``what: figure against the target — met / not met``, the verdict computed from the
+    figure (never written by hand)."""
+    met = figure >= target if higher_is_better else figure <= target
+    sign = "≥" if higher_is_better else "≤"
+    return (
+        f"{what}: target {sign} {target:g}{unit}, measured {figure:.3g}{unit} — "
+        f"**{'met' if met else 'not met'}**"
+    )
+
+
+def targets(lines: list[str]) -> str:
+    """The targets block of a section: one verdict per line."""
+    return "Targets:\n\n" + "\n".join(f"- {line}" for line in lines)

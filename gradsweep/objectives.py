@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
 
 from gradsweep.arms import ArmKind, ObjectiveKind, TrialStatus, is_equal_weighting
 from gradsweep.errors import GradsweepError
-from gradsweep.storage import queries
 from gradsweep.storage.queries import StudyInfo
 
 NORMALIZED_LOSS = ObjectiveKind.NORMALIZED_LOSS.value
@@ -41,13 +39,6 @@ def delta_m(
     signs = np.array([1.0 if d == "min" else -1.0 for d in directions])
     values, base = np.asarray(metrics, dtype=float), np.asarray(baseline, dtype=float)
     return 100.0 * np.mean(signs * (values - base) / base, axis=-1)
-
-
-def metric_table(finals: pd.DataFrame, task_names: Sequence[str]) -> pd.DataFrame:
-    """Final primary metrics (from ``queries.final_task_values``), one row per trial key,
-    one column per task in task order."""
-    table = finals.pivot_table(index="key", columns="task", values="metric_value", aggfunc="first")
-    return table.reindex(columns=list(task_names))
 
 
 def baseline(trials: pd.DataFrame, table: pd.DataFrame, study: str) -> np.ndarray:
@@ -88,14 +79,15 @@ class Scored:
     error: str | None
 
 
-def score(info: StudyInfo, trials: pd.DataFrame, finals: pd.DataFrame) -> Scored:
-    """The study's objective for every trial. A Δm% study without its baseline yet (the
+def score(info: StudyInfo, trials: pd.DataFrame, metrics: pd.DataFrame) -> Scored:
+    """The study's objective for every trial; ``metrics``: final primary metrics, one row
+    per trial key, one column per task. A Δm% study without its baseline yet (the
     equal-weight trials still running) gets no objective, and the reason."""
     trials = trials.copy()
     trials["objective"] = trials["normalized_loss"]
     if info.objective_name != DELTA_M or trials.empty:
         return Scored(trials, None, None)
-    table = metric_table(finals, info.task_names)
+    table = metrics.reindex(columns=list(info.task_names))
     try:
         base = baseline(trials, table, info.name)
         scores = delta_m(table.reindex(trials["key"]).to_numpy(dtype=float), base, directions(info))
@@ -105,25 +97,6 @@ def score(info: StudyInfo, trials: pd.DataFrame, finals: pd.DataFrame) -> Scored
     finished = trials["normalized_loss"].notna().to_numpy()
     trials["objective"] = np.where(finished, scores, np.nan)
     return Scored(trials, base.tolist(), None)
-
-
-def study_trials(engine: Engine, info: StudyInfo, lean: bool = False) -> pd.DataFrame:
-    """A study's trials scored by its objective; a Δm% study without its baseline yet is a
-    GradsweepError."""
-    trials = queries.trials(engine, study=info.id, lean=lean)
-    scored = score(info, trials, queries.final_task_values(engine, info.id))
-    if scored.error is not None:
-        raise GradsweepError(scored.error)
-    return scored.trials
-
-
-def study_baseline(engine: Engine, info: StudyInfo) -> list[float] | None:
-    """The Δm% baseline of a Δm% study (for the Optuna arm's search score); None otherwise
-    or while no equal-weight trial has completed."""
-    if info.objective_name != DELTA_M:
-        return None
-    trials = queries.trials(engine, study=info.id, arm="static", status="completed")
-    return score(info, trials, queries.final_task_values(engine, info.id)).baseline
 
 
 class LiveObjective:

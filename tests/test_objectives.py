@@ -9,8 +9,9 @@ import pytest
 
 from gradsweep.compare import compare_study
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import delta_m, study_baseline, study_trials
+from gradsweep.objectives import delta_m
 from gradsweep.query import query_frame
+from gradsweep.results import load_results
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord
@@ -76,11 +77,12 @@ def test_a_delta_m_study_is_scored_against_its_equal_weight_trials(db_url: str) 
     engine = open_engine(db_url)
     info = queries.find_study(engine, "dm")
     assert info.task_metrics == METRICS
-    trials = study_trials(engine, info).set_index("key")
+    results = load_results(engine, "dm")
+    trials = results.trials.set_index("key")
     for key, expected in EXPECTED.items():
         assert trials.loc[key, "objective"] == pytest.approx(expected)
     assert trials.loc["dwa/t=2/s0", "normalized_loss"] == 0.8
-    assert study_baseline(engine, info) == pytest.approx([0.7, 0.4])
+    assert results.baseline == pytest.approx([0.7, 0.4])
     comparison = compare_study(engine, "dm")
     assert comparison.objective == "delta_m"
     assert comparison.static_best.weights == [0.5, 1.5]  # best by Δm%, not by the loss
@@ -97,9 +99,9 @@ def test_a_delta_m_study_is_scored_against_its_equal_weight_trials(db_url: str) 
 def test_a_normalised_loss_study_keeps_its_stored_objective(db_url: str) -> None:
     build(db_url, objective="normalized_loss")
     engine = open_engine(db_url)
-    trials = study_trials(engine, queries.find_study(engine, "dm")).set_index("key")
-    assert trials["objective"].tolist() == [t[5] for t in TRIALS]
-    assert study_baseline(engine, queries.find_study(engine, "dm")) is None
+    results = load_results(engine, "dm")
+    assert results.trials["objective"].tolist() == [t[5] for t in TRIALS]
+    assert results.baseline is None and results.scoring_error is None
 
 
 def test_without_an_equal_weight_trial_there_is_no_baseline(sqlite_url: str) -> None:
@@ -107,4 +109,6 @@ def test_without_an_equal_weight_trial_there_is_no_baseline(sqlite_url: str) -> 
     engine = open_engine(sqlite_url)
     with pytest.raises(GradsweepError, match="no completed equal-weight static trial"):
         compare_study(engine, "dm")
-    assert study_baseline(engine, queries.find_study(engine, "dm")) is None
+    results = load_results(engine, "dm")
+    assert results.baseline is None and "no completed equal-weight" in str(results.scoring_error)
+    assert results.trials["objective"].isna().all()

@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
-from gradsweep.results.pareto import static_points
 from gradsweep.results.study import StudyResults, load_results
 from gradsweep.storage import queries
 
@@ -79,7 +78,7 @@ def page_figures(
             best=figures.best_so_far_figure(comparison, label),
         )
         if comparison.pareto is not None:
-            _, values = static_points(results)
+            _, values = results.static_points
             figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names)
     return figs
 

@@ -44,7 +44,7 @@ def _weights(row: pd.Series) -> list[float] | None:
 
 def exported_trials(results: StudyResults) -> list[optuna.trial.FrozenTrial]:
     """One frozen Optuna trial per completed trial with a value for every task."""
-    values = results.task_values()
+    values = results.task_values
     tasks = len(results.task_names)
     distribution = optuna.distributions.FloatDistribution(0.0, float(tasks))
     frozen = []

@@ -161,10 +161,8 @@ def pareto_view(
     mask = pareto_mask(values)
     front_values, front_weights = values[mask], weights[mask]
     order = np.lexsort(front_values.T[::-1])
-    front = [
-        FrontPoint([float(w) for w in front_weights[i]], [float(v) for v in front_values[i]])
-        for i in order
-    ]
+    pairs = zip(front_weights[order].tolist(), front_values[order].tolist(), strict=True)
+    front = [FrontPoint(w, v) for w, v in pairs]
     placements = {
         config: place(point, values, front_values)
         for config, point in adaptive.items()
@@ -185,25 +183,28 @@ def _mean_by(labels: list[object], values: np.ndarray) -> tuple[list[object], np
 
 
 def static_points(results: StudyResults) -> tuple[np.ndarray, np.ndarray]:
-    """Each static weighting (rows of weights) and its per-task values, mean over seeds."""
-    values = results.task_values()
+    """Each static weighting (rows of weights) and its per-task values, mean over seeds
+    (``results.static_points`` keeps them once computed)."""
+    values = results.task_values
     static = results.static()
     static = static[static["key"].isin(values.index)]
     tasks = len(results.task_names)
     if static.empty:
         return np.empty((0, tasks)), np.empty((0, tasks))
     weights = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
-    labels: list[object] = [tuple(w) for w in weights.tolist()]
-    order, means = _mean_by(labels, values.loc[static["key"]].to_numpy(dtype=float))
-    return np.array(order, dtype=float), means
+    unique, inverse = _unique(weights)
+    rows = values.loc[static["key"]].to_numpy(dtype=float)
+    sums = np.zeros((len(unique), rows.shape[1]))
+    np.add.at(sums, inverse, rows)
+    return unique, sums / np.bincount(inverse, minlength=len(unique))[:, None]
 
 
 def study_pareto(results: StudyResults) -> ParetoView | None:
     """The Pareto view of a study (None without scored static trials)."""
-    weights, means = static_points(results)
+    weights, means = results.static_points
     if len(weights) == 0:
         return None
-    values = results.task_values()
+    values = results.task_values
     adaptive = results.adaptive()
     adaptive = adaptive[adaptive["key"].isin(values.index)]
     configs: dict[str, np.ndarray] = {}

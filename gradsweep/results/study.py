@@ -11,6 +11,7 @@ and Δm% read them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -74,7 +75,7 @@ class StudyResults:
     planned: int | None
     created_at: datetime
     trials: pd.DataFrame
-    finals: pd.DataFrame
+    finals: Finals
     baseline: list[float] | None
     scoring_error: str | None
     info: StudyInfo
@@ -122,27 +123,29 @@ class StudyResults:
             return "metric change vs equal weights, % (lower is better)"
         return "test loss / test loss at initialisation"
 
+    @functools.cached_property
     def task_values(self) -> pd.DataFrame:
         """Per trial (index: key), one column per task, lower better: the normalised test
         loss ``L_i / L_i(0)``, or for a Δm% study ``100·s_i·(M_i − B_i)/B_i`` (whose mean
-        over tasks is the trial's Δm%). Only trials with every value."""
+        over tasks is the trial's Δm%). Only trials with every value; computed once."""
         finals = self.finals
         if self.objective is ObjectiveKind.DELTA_M:
             if self.baseline is None or self.directions is None:
                 return pd.DataFrame(columns=self.task_names)
-            table = finals.pivot_table(
-                index="key", columns="task", values="metric_value", aggfunc="first"
-            ).reindex(columns=self.task_names)
             base = np.array(self.baseline, dtype=float)
             signs = np.array([1.0 if d is Direction.MIN else -1.0 for d in self.directions])
-            values = 100.0 * signs * (table - base) / base
+            values = 100.0 * signs * (finals.metric_value - base) / base
         else:
-            ratio = finals.assign(value=finals["test_loss"] / finals["initial_test_loss"])
-            values = ratio.pivot_table(
-                index="key", columns="task", values="value", aggfunc="first"
-            ).reindex(columns=self.task_names)
+            values = finals.test_loss / finals.initial_test_loss
         values = values.replace([np.inf, -np.inf], np.nan).dropna()
         return values
+
+    @functools.cached_property
+    def static_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each static weighting and its per-task values (mean over seeds); computed once."""
+        from gradsweep.results.pareto import static_points  # the Pareto view's own reading
+
+        return static_points(self)
 
     def gradnorm_weights_mean(self, alpha: float) -> dict[int, list[float]]:
         """Per seed, ``E_t[w(t)]`` of the completed GradNorm trial at ``alpha``."""
@@ -166,13 +169,49 @@ def _planned(info: StudyInfo) -> int | None:
     return spec.planned_count(len(info.task_names))
 
 
+MAX_KEYS_IN_QUERY = 1000  # beyond, read the whole study (SQLite caps bound parameters)
+
+
+@dataclass(frozen=True)
+class Finals:
+    """Per completed trial (index: key) and task (columns, in task order): the test loss of
+    the untrained network and at the last evaluation, and the final primary metric."""
+
+    initial_test_loss: pd.DataFrame
+    test_loss: pd.DataFrame
+    metric_value: pd.DataFrame
+
+
+def final_values(
+    engine: Engine, study_id: int, trials: pd.DataFrame, task_names: list[str]
+) -> Finals:
+    """From the trials' rows where they hold them, else (trials from before revision 0006)
+    from their evaluations."""
+    stored = queries.trial_finals(engine, study_id, len(task_names))
+    parts = [
+        frame.set_axis(task_names, axis=1)
+        for frame in (stored[name] for name in queries.FINAL_COLUMNS)
+    ]
+    done = trials.loc[trials["status"] == TrialStatus.COMPLETED, "key"]
+    missing = done[~done.isin(parts[1].index)].tolist()
+    if missing:
+        chosen = missing if len(missing) <= MAX_KEYS_IN_QUERY else None
+        older = queries.final_task_values(engine, study_id, trial_keys=chosen)
+        older = older[older["key"].isin(missing)]
+        for i, column in enumerate(("initial_test_loss", "test_loss", "metric_value")):
+            wide = older.pivot_table(index="key", columns="task", values=column, aggfunc="first")
+            wide = wide.reindex(columns=task_names)
+            parts[i] = pd.concat([parts[i], wide]) if len(parts[i]) else wide
+    return Finals(*parts)
+
+
 def load_results(engine: Engine, study: str | int, lean: bool = False) -> StudyResults:
     """Read and score one study. ``lean`` leaves out the trial columns the comparison and
     the figures do not need (params, error, node, device, attempts, pack, started_at)."""
     info = queries.find_study(engine, study)
     trials = queries.trials(engine, study=info.id, lean=lean)
-    finals = queries.final_task_values(engine, info.id)
-    scored = score(info, trials, finals)
+    finals = final_values(engine, info.id, trials, list(info.task_names))
+    scored = score(info, trials, finals.metric_value)
     columns = [c for c in TRIAL_COLUMNS if c in scored.trials.columns]
     directions = (
         [Direction(str(t["direction"])) for t in info.task_metrics] if info.task_metrics else None

@@ -28,7 +28,7 @@ from gradsweep.arms import (
     is_equal_weighting,
 )
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import SEARCH_SCORE, LiveObjective, metric_table
+from gradsweep.objectives import SEARCH_SCORE, LiveObjective
 from gradsweep.results.study import StudyResults, load_results
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
@@ -207,7 +207,7 @@ def live_objective(results: StudyResults) -> LiveObjective:
         & (results.trials["status"] == TrialStatus.COMPLETED)
         & results.trials["static_weights"].map(is_equal_weighting)
     ]
-    table = metric_table(results.finals, results.task_names).reindex(equal["key"]).dropna()
+    table = results.finals.metric_value.reindex(equal["key"]).dropna()
     return LiveObjective(str(results.objective), directions, table.to_numpy(dtype=float).tolist())
 
 

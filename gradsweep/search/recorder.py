@@ -216,6 +216,9 @@ class StudyRecorder(tune.Callback):
             weights_final=list(outcome.weights_final) or None,
             weights_mean=list(outcome.weights_mean) or None,
             finished_at=now(),
+            initial_test_losses=list(outcome.initial_test_losses) or None,
+            test_losses=list(outcome.test_losses) or None,
+            final_metrics=list(outcome.final_metrics) or None,
         )
 
     def _finished(

@@ -56,6 +56,11 @@ class Outcome:
     weights_mean: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
+    # per task, in task order: test loss of the untrained network and at the end, and the
+    # final primary metric
+    initial_test_losses: list[float] = field(default_factory=list)
+    test_losses: list[float] = field(default_factory=list)
+    final_metrics: list[float | None] = field(default_factory=list)
 
 
 def failure(key: str, error: str) -> Outcome:

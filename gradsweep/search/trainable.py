@@ -147,6 +147,12 @@ class _Reporter:
             weights_mean=result.weights_mean,
             train_seconds=result.train_seconds,
             trace=result.trace,
+            initial_test_losses=list(result.initial_test_losses),
+            test_losses=list(result.test_losses),
+            final_metrics=[
+                metrics.get(info.metric)
+                for metrics, info in zip(result.test_metrics, self.problem.tasks, strict=True)
+            ],
         )
 
     def send(self, evaluations: list[Evaluation], outcomes: list[Outcome]) -> None:

@@ -87,6 +87,11 @@ class Trial(Base):
     normalized_loss: Mapped[float | None] = mapped_column(Float)
     weights_final: Mapped[list[Any] | None]
     weights_mean: Mapped[list[Any] | None]
+    # per task, in task order, of a completed trial (revision 0006): test loss of the
+    # untrained network and at the last evaluation, and the final primary metric
+    initial_test_losses: Mapped[list[Any] | None]
+    test_losses: Mapped[list[Any] | None]
+    final_metrics: Mapped[list[Any] | None]
 
 
 class EpochMetric(Base):

@@ -59,6 +59,10 @@ class TrialOutcome:
     weights_mean: list[float] | None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # per task, in task order (see models.Trial)
+    initial_test_losses: list[float] | None = None
+    test_losses: list[float] | None = None
+    final_metrics: list[float | None] | None = None
 
 
 @dataclass(frozen=True)

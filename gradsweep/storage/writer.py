@@ -329,6 +329,11 @@ class ResultsWriter:
                         if v is not None or k == "error"
                     }
                     values.setdefault("finished_at", utcnow())
+                    for name in ("initial_test_losses", "test_losses", "final_metrics"):
+                        if name in values:  # jsonb refuses NaN
+                            values[name] = [
+                                v if v is None or math.isfinite(v) else None for v in values[name]
+                            ]
                 conn.execute(update(Trial).where(Trial.id == end.trial_id).values(**values))
 
     def fail_trial(self, trial_id: int, error: str, rows: Sequence[EpochRow] = ()) -> None:

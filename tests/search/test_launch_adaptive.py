@@ -15,7 +15,7 @@ from gradsweep.compare import compare_study
 from gradsweep.dashboards import layout
 from gradsweep.dashboards.page import study_page
 from gradsweep.dashboards.report import write_report
-from gradsweep.objectives import LiveObjective, study_trials
+from gradsweep.objectives import LiveObjective
 from gradsweep.results import load_results, study_list
 from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.search.plan import TrialSpec
@@ -73,8 +73,7 @@ def test_every_adaptive_arm_on_a_user_problem_scored_by_delta_m(wine: str) -> No
     assert traces.groupby("key").size()[sorted(adaptive_keys)].tolist() == [16] * 4
 
     # the Optuna arm minimised Δm% against the equal-weight trial, not the normalised loss
-    info = queries.find_study(engine, "wine-adaptive")
-    scored = study_trials(engine, info).set_index("key")
+    scored = load_results(engine, "wine-adaptive").trials.set_index("key")
     stored = optuna.load_study(
         study_name="gradsweep:wine-adaptive",
         storage=engine.url.render_as_string(hide_password=False),
@@ -141,7 +140,7 @@ def test_export_every_arm_as_one_optuna_study(wine: str) -> None:
     assert len(study.directions) == 3 and len(study.trials) == 10
     by_key = {t.user_attrs["key"]: t for t in study.trials}
     trials = results.trials.set_index("key")
-    values = results.task_values()
+    values = results.task_values
     assert set(by_key) == set(trials.index)
     for key, trial in by_key.items():
         assert set(trial.params) == {"w0", "w1", "w2"}

@@ -1,10 +1,14 @@
-"""One word, one meaning: a trial's stored score is its normalised loss; the planned count.
+"""One word, one meaning: a trial's stored score is its normalised loss; per-task finals.
 
 ``gs_trials.objective`` held the normalised loss for every study, also where the study's
 objective is Δm% (which needs a baseline and is scored on read). It is renamed
 ``normalized_loss``; "objective" now always means the study's objective. The views are
 rebuilt on the new name. ``gs_studies.planned`` keeps the number of trials the study
 plans (null for studies launched before this revision: read from their spec).
+``gs_trials.initial_test_losses``, ``test_losses`` and ``final_metrics`` keep a completed
+trial's per-task test losses at its first and last evaluation and its final primary
+metrics (the Pareto view and Δm% read them without scanning every evaluation row; null
+before this revision: read from gs_epoch_metrics).
 
 Revision ID: 0006
 Revises: 0005
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 
 TRIAL_SUMMARY = """
 CREATE VIEW gs_trial_summary AS
@@ -61,5 +68,7 @@ def upgrade() -> None:
     # a plain rename (SQLite ≥ 3.25 and PostgreSQL): no table rebuild, so no cascade
     op.execute("ALTER TABLE gs_trials RENAME COLUMN objective TO normalized_loss")
     op.add_column("gs_studies", sa.Column("planned", sa.Integer, nullable=True))
+    for name in ("initial_test_losses", "test_losses", "final_metrics"):
+        op.add_column("gs_trials", sa.Column(name, JSONType, nullable=True))
     op.execute(TRIAL_SUMMARY)
     op.execute(STATIC_VS_ADAPTIVE)
