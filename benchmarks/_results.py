@@ -75,9 +75,13 @@ def verdict(what: str, figure: float, target: float, higher_is_better: bool, uni
     met = figure >= target if higher_is_better else figure <= target
     sign = "≥" if higher_is_better else "≤"
     return (
-        f"{what}: target {sign} {target:g}{unit}, measured {figure:.3g}{unit} — "
+        f"{what}: target {sign} {_number(target)}{unit}, measured {_number(figure)}{unit} — "
         f"**{'met' if met else 'not met'}**"
     )
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def targets(lines: list[str]) -> str:

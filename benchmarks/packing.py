@@ -27,7 +27,9 @@ from benchmarks._results import (
     machine,
     markdown_table,
     start_local_ray,
+    targets,
     update_section,
+    verdict,
 )
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, ToyRegression, train
 from gradsweep.trainers.balancer import Balancer
@@ -90,7 +92,7 @@ def study_section(steps: int) -> str:
     ]
     table = markdown_table(["setting", "Ray trials", "study wall s", "speed-up"], rows)
     print(table)
-    verdict = "met" if speedup >= STUDY_TARGET else "not met"
+    check = verdict("pack: auto against pack: 1, study wall time", speedup, STUDY_TARGET, True, "×")
     return (
         f"(a) A T=3 toy study (σ = 1, 10, 100; 20k samples) of {WEIGHTINGS} static weightings "
         f"(the random arm), 1 seed, {steps} steps a trial, {CONCURRENT} concurrent trials "
@@ -102,9 +104,7 @@ def study_section(steps: int) -> str:
         "training: 1 ulp of the toy's initialisation moves its objective by up to ~1e-2 after "
         "300 steps; packed members equal unpacked ones to 1e-15 in float64, "
         "tests/trainers/test_packed.py). Best weighting: "
-        f"`{best_alone}` alone, `{best_packed}` packed.\n\n"
-        f"Target: pack: auto ≥ {STUDY_TARGET}× shorter than pack: 1 — "
-        f"{speedup:.2f}×, **{verdict}**."
+        f"`{best_alone}` alone, `{best_packed}` packed.\n\n" + targets([check])
     )
 
 
@@ -149,15 +149,17 @@ def throughput_section(device: str, members: list[int], steps: int) -> str:
     print(table)
     name = torch.cuda.get_device_name() if device == "cuda" else machine()
     threads = f", {torch.get_num_threads()} thread(s)" if device == "cpu" else ""
-    verdict = ""
+    verdict_text = ""
     if device == "cuda" and at_256 is not None:
-        met = "met" if at_256 >= GPU_TARGET else "not met"
-        verdict = f"\n\nTarget (H100): ≥ {GPU_TARGET:.0f}× at K = 256 — {at_256:.0f}×, **{met}**."
+        check = verdict(
+            "member-steps/s at K = 256 against one (H100)", at_256, GPU_TARGET, True, "×"
+        )
+        verdict_text = "\n\n" + targets([check])
     return (
         f"(b) Member-steps per second on {device}{threads} ({name}, torch {torch.__version__}): "
         f"one run of {steps} steps (toy T=3, batch 100, evaluations every 200 steps on 2,000 "
         f"test samples included), packed at K members against one unpacked run.\n\n"
-        f"{table}{verdict}"
+        f"{table}{verdict_text}"
     )
 
 

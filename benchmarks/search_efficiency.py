@@ -21,7 +21,9 @@ from benchmarks._results import (
     machine,
     markdown_table,
     start_local_ray,
+    targets,
     update_section,
+    verdict,
 )
 from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.spec import load_spec
@@ -105,7 +107,13 @@ def main() -> None:
         "scheduling and actor reuse, per-worker problem setup (the data is built once per "
         "reused worker), the driver's recording, and the driver and Ray's own processes "
         f"sharing the 2 cores with the trials.\n\nMachine: {machine()}\n\n"
-        f"Command: `{command}`\n\n{table}\n\nTarget: busy fraction ≥ 0.90.",
+        f"Command: `{command}`\n\n{table}\n\n"
+        + targets(
+            [
+                verdict(f"busy fraction at {row[0]} steps a trial", float(row[6]), 0.90, True)
+                for row in rows
+            ]
+        ),
     )
 
 

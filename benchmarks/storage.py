@@ -18,7 +18,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from benchmarks._results import command_line, machine, markdown_table, update_section
+from benchmarks._results import (
+    command_line,
+    machine,
+    markdown_table,
+    targets,
+    update_section,
+    verdict,
+)
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord
@@ -118,10 +125,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    rows = []
+    rows, checks = [], []
     with databases() as found:
         for label, url in found:
             r = measure(url, args.trials, args.epochs)
+            if label == "SQLite":
+                checks.append(
+                    verdict("rows/s written on SQLite", r["write_rows_per_s"], 50_000, True)
+                )
+            checks.append(verdict(f"trials query on {label}", r["trials_ms"], 200, False, " ms"))
             rows.append(
                 [
                     label,
@@ -151,8 +163,7 @@ def main() -> None:
         f"Writes: 200 trials × 100 evaluations × 3 tasks, one `finish_trial` (300 rows, one "
         f"transaction) per trial. Reads: median of 7 on a study of {args.trials:,} trials × "
         f"{args.epochs} evaluations × 3 tasks ({args.trials * args.epochs * 3:,} metric rows)."
-        f"\n\nMachine: {machine()}\n\nCommand: `{command}`\n\n{table}\n\n"
-        "Targets: ≥ 50k rows/s written on SQLite; trials query < 200 ms.",
+        f"\n\nMachine: {machine()}\n\nCommand: `{command}`\n\n{table}\n\n{targets(checks)}",
     )
 
 

@@ -114,11 +114,11 @@ def test_every_reader_shows_the_same_delta_m(wine: str, tmp_path: Path) -> None:
     directions = [str(d) for d in results.directions or []]
     scorer = LiveObjective(str(results.objective), directions, [])  # as a fresh launch starts
     progress = LiveProgress("wine-adaptive", 10, 0, quiet=True, objective=scorer)
-    finals = results.finals.pivot_table(index="key", columns="task", values="metric_value")
+    finals = results.finals.metric_value
     for row in results.trials.itertuples():
         weights = tuple(row.static_weights) if isinstance(row.static_weights, list) else None
         trial = TrialSpec(row.key, row.arm, row.balancer, {}, row.seed, weights)
-        metrics = finals.loc[row.key, results.task_names].tolist()
+        metrics = finals.loc[row.key].tolist()
         progress.trial_finished(trial, "completed", row.normalized_loss, metrics)
     expected = results.scored().groupby("arm")["objective"].min()
     assert progress.best() == pytest.approx(expected.to_dict())
