@@ -20,6 +20,8 @@ from gradsweep.results.pareto import ParetoView
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
 CLIP_LOW, CLIP_HIGH = 0.05, 0.95  # the colour scale's quantiles
+FENCE = 3.0  # … and its far fences, in interquartile ranges beyond the quartiles
+OUTLIER_SPAN = 2.0  # clipped only when the whole range is over twice the clipped one
 MAX_PARETO_POINTS = 3000  # static weightings drawn beside the front
 
 
@@ -101,8 +103,10 @@ def simplex_figure(
 
 
 class ColourRange(NamedTuple):
-    """The colour scale's ends: the 5th and 95th percentiles, so that a few extreme trials
-    (a task switched off) cannot turn every other trial the same colour."""
+    """The colour scale's ends: the 5th and 95th percentiles, pulled in further to the far
+    fences (quartile ∓ 3 × interquartile range) when more than one trial in twenty is
+    extreme, so that a few extreme trials (a task switched off) cannot turn every other
+    trial the same colour. Data without such outliers keeps its whole range."""
 
     low: float
     high: float
@@ -114,16 +118,18 @@ def colour_range(values: pd.Series | np.ndarray) -> ColourRange:
     finite = finite[np.isfinite(finite)]
     if len(finite) == 0:
         return ColourRange(0.0, 1.0, False)
-    low, high = np.quantile(finite, [CLIP_LOW, CLIP_HIGH])
-    if high <= low:
-        low, high = float(finite.min()), float(finite.max())
-    clipped = bool(finite.min() < low or finite.max() > high)
-    return ColourRange(float(low), float(high), clipped)
+    low, q1, q3, high = np.quantile(finite, [CLIP_LOW, 0.25, 0.75, CLIP_HIGH])
+    spread = FENCE * (q3 - q1)
+    low, high = max(low, q1 - spread), min(high, q3 + spread)
+    full = float(finite.max() - finite.min())
+    if high <= low or full <= OUTLIER_SPAN * (high - low):  # no outliers worth cutting off
+        return ColourRange(float(finite.min()), float(finite.max()), False)
+    return ColourRange(float(low), float(high), True)
 
 
 def _marker(static: pd.DataFrame, objective: str, colorbar: bool = True) -> dict:
     scale = colour_range(static["objective"])
-    title = f"{objective} (5–95% of trials; beyond: end colours)" if scale.clipped else objective
+    title = f"{objective} (scale clipped to the bulk of trials)" if scale.clipped else objective
     return {
         "color": static["objective"],
         "colorscale": "Viridis_r",
@@ -246,7 +252,7 @@ def _segment(static, weights, trajectories, task_names, optimum, objective) -> g
 
 
 def _axis_range(values: pd.Series) -> list[float] | None:
-    """From the lowest value to a little above the 95th percentile: the outliers above
+    """From the lowest value to a little above the colour scale's top: the outliers above
     leave the plot instead of squashing it (None: let Plotly choose)."""
     scale = colour_range(values)
     if not scale.clipped:
@@ -329,7 +335,7 @@ def distance_figure(
             )
         )
     clipped = _axis_range(static["objective"])
-    note = " (axis cut above the 95th percentile)" if clipped else ""
+    note = " (axis cut above the bulk of trials)" if clipped else ""
     return figure.update_layout(
         title=f"{objective} vs distance to the converged weights",
         xaxis_title="L2 distance to E_t[w]",

@@ -186,3 +186,22 @@ def test_thin_keeps_the_last_point(limit: int) -> None:
     frame = pd.DataFrame({"step": range(1000)})
     thinned = figures.thin(frame, limit)
     assert thinned["step"].iloc[-1] == 999 and len(thinned) <= limit + 1
+
+
+def test_a_few_extreme_trials_do_not_flatten_the_colours_or_the_axis() -> None:
+    trials = trial_frame(3)
+    static = trials["arm"] == "random"
+    objectives = np.linspace(0.9, 1.1, int(static.sum()))
+    objectives[:2] = [95.0, 100.0]  # two trials near a single-task edge
+    trials.loc[static, "objective"] = objectives
+    figure = figures.simplex_figure(trials, pd.DataFrame(columns=["key", "arm", "step"]), names(3))
+    marker = figure.data[0].marker
+    assert marker.cmax < 2.0 and marker.cmin >= 0.9  # the scale spans the bulk of the trials
+    assert "clipped to the bulk of trials" in marker.colorbar.title.text
+    comparison = compare_trials("s", "normalized_loss", names(3), trials)
+    distance = figures.distance_figure(trials, comparison)
+    assert distance.layout.yaxis.range[1] < 2.0
+    assert "axis cut" in distance.layout.yaxis.title.text
+    no_traces = pd.DataFrame(columns=["key", "arm", "step"])
+    plain = figures.simplex_figure(trial_frame(3), no_traces, names(3)).data[0].marker
+    assert plain.colorbar.title.text == "objective"  # nothing to clip: no note
