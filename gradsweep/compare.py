@@ -22,7 +22,7 @@ from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, config_of
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import LABELS
 from gradsweep.results.pareto import ParetoView, study_pareto
-from gradsweep.results.study import StudyResults, load_results
+from gradsweep.results.study import StudyResults, collector_paused, load_results
 
 MIN_TRIALS_FOR_CORRELATION = 3
 MAX_FRONT_ROWS = 20
@@ -254,8 +254,9 @@ def compare_results(results: StudyResults) -> Comparison:
 
 def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comparison:
     """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
-    results = load_results(engine, study)
-    comparison = compare_results(results)
+    with collector_paused():
+        results = load_results(engine, study)
+        comparison = compare_results(results)
     if store:
         from gradsweep.storage.writer import ResultsWriter
 

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
-from gradsweep.results.study import StudyResults, load_results
+from gradsweep.results.study import StudyResults, collector_paused, load_results
 from gradsweep.storage import queries
 
 MAX_SIMPLEX_POINTS = 3000
@@ -84,6 +84,11 @@ def page_figures(
 
 
 def study_page(engine: Engine, study: str, lean: bool = True) -> StudyPage:
+    with collector_paused():
+        return _study_page(engine, study, lean)
+
+
+def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
     results = load_results(engine, study, lean=lean)
     comparison, message = _comparison(results)
     trials = results.trials

@@ -12,6 +12,9 @@ and Δm% read them.
 from __future__ import annotations
 
 import functools
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -203,6 +206,23 @@ def final_values(
             wide = wide.reindex(columns=task_names)
             parts[i] = pd.concat([parts[i], wide]) if len(parts[i]) else wide
     return Finals(*parts)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector off while a study is read and drawn, then back on.
+
+    Reading 50,000 trials allocates hundreds of thousands of small lists; the collector's
+    passes over them were a third of a study page's server time. Nothing built here forms
+    reference cycles, so deferring collection to the end loses nothing.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_results(engine: Engine, study: str | int, lean: bool = False) -> StudyResults:
