@@ -18,7 +18,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 from sqlalchemy import Engine
 
-from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, config_of
+from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, TrialStatus, config_of
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import LABELS
 from gradsweep.results.pareto import ParetoView, study_pareto
@@ -199,7 +199,7 @@ def compare_trials(
     study: str, objective: str, task_names: list[str], trials: pd.DataFrame
 ) -> Comparison:
     """The comparison, from a study's trials (a ``queries.trials`` frame)."""
-    done = trials[(trials["status"] == "completed") & trials["objective"].notna()]
+    done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
     done = done[np.isfinite(done["objective"].astype(float))]
     static = done[done["arm"].isin(STATIC_ARMS)]
     if static.empty:

@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from gradsweep.arms import STATIC_ARMS
+from gradsweep.arms import STATIC_ARMS, TrialStatus
 from gradsweep.compare import Comparison
 from gradsweep.results.pareto import ParetoView
 
@@ -27,7 +27,7 @@ MAX_PARETO_POINTS = 3000  # static weightings drawn beside the front
 
 def static_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """Completed static-weight trials with an objective."""
-    done = trials[(trials["status"] == "completed") & trials["objective"].notna()]
+    done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
     return done[done["arm"].isin(STATIC_ARMS)]
 
 

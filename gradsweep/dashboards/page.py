@@ -13,6 +13,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy import Engine
 
+from gradsweep.arms import TrialStatus
 from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
@@ -92,9 +93,11 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
     results = load_results(engine, study, lean=lean)
     comparison, message = _comparison(results)
     trials = results.trials
-    completed = int((trials["status"] == "completed").sum()) if len(trials) else 0
+    completed = int((trials["status"] == TrialStatus.COMPLETED).sum()) if len(trials) else 0
     best_static = comparison.static_best.keys[:1] if comparison else []
-    done = trials.loc[trials["status"] == "completed", "key"].tolist() if len(trials) else []
+    done = (
+        trials.loc[trials["status"] == TrialStatus.COMPLETED, "key"].tolist() if len(trials) else []
+    )
     return StudyPage(
         name=results.name,
         status=str(results.status),

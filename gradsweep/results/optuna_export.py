@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 from sqlalchemy import Engine
 
+from gradsweep.arms import TrialStatus
 from gradsweep.errors import GradsweepError
 from gradsweep.results.study import StudyResults, load_results
 
@@ -50,7 +51,11 @@ def exported_trials(results: StudyResults) -> list[optuna.trial.FrozenTrial]:
     frozen = []
     for _, row in results.trials.iterrows():
         weights = _weights(row)
-        if row["status"] != "completed" or row["key"] not in values.index or weights is None:
+        if (
+            row["status"] != TrialStatus.COMPLETED
+            or row["key"] not in values.index
+            or weights is None
+        ):
             continue
         objective = row["objective"]
         attributes = {

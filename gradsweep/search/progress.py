@@ -103,7 +103,7 @@ class LiveProgress:
 
     @property
     def done_now(self) -> int:
-        return sum(1 for _, status in self.ended.values() if status == "completed")
+        return sum(1 for _, status in self.ended.values() if status == TrialStatus.COMPLETED)
 
     @property
     def failed(self) -> int:

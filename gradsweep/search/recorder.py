@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ray import tune
 
+from gradsweep.arms import TrialStatus
 from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
 from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
@@ -211,7 +212,9 @@ class StudyRecorder(tune.Callback):
             error=outcome.error,
             node=where.node if where else None,
             device=where.describe_device() if where else None,
-            train_seconds=outcome.train_seconds if outcome.status == "completed" else None,
+            train_seconds=outcome.train_seconds
+            if outcome.status == TrialStatus.COMPLETED
+            else None,
             normalized_loss=self._normalized_loss(outcome),
             weights_final=list(outcome.weights_final) or None,
             weights_mean=list(outcome.weights_mean) or None,

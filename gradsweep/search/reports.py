@@ -12,6 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from gradsweep.arms import TrialStatus
 from gradsweep.objectives import SEARCH_SCORE
 from gradsweep.storage.records import EpochRow
 
@@ -47,7 +48,7 @@ class Outcome:
     """How one member ended; a failed member carries only its reason."""
 
     key: str
-    status: str  # completed | failed
+    status: str  # a TrialStatus: completed or failed
     error: str | None = None
     normalized_loss: float | None = None
     search_score: float | None = None
@@ -64,7 +65,7 @@ class Outcome:
 
 
 def failure(key: str, error: str) -> Outcome:
-    return Outcome(key=key, status="failed", error=error)
+    return Outcome(key=key, status=TrialStatus.FAILED.value, error=error)
 
 
 @dataclass(frozen=True)

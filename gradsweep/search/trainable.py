@@ -19,6 +19,7 @@ import ray
 import torch
 from ray import tune
 
+from gradsweep.arms import TrialStatus
 from gradsweep.objectives import delta_m
 from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec, optuna_trial
@@ -134,12 +135,12 @@ class _Reporter:
         return Evaluation(trial.key, record.epoch, record.step, record.objective, score, rows)
 
     def outcome(self, trial: TrialSpec, result: TrainResult) -> Outcome:
-        if result.status != "completed" or self.problem is None:
+        if result.status != TrialStatus.COMPLETED or self.problem is None:
             return failure(trial.key, result.error or "failed")
         score = search_score(result.epochs[-1], self.problem, self.baseline)
         return Outcome(
             key=trial.key,
-            status="completed",
+            status=TrialStatus.COMPLETED.value,
             normalized_loss=result.objective,
             search_score=score if result.objective is not None else float("nan"),
             steps=result.steps,

@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from gradsweep.arms import StudyStatus, TrialStatus
+
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
@@ -47,7 +49,7 @@ class Study(Base):
     objective_direction: Mapped[str] = mapped_column(String(3))
     # per task {"metric": name, "direction": "min"|"max"}; None for studies before 0004
     task_metrics: Mapped[list[Any] | None]
-    status: Mapped[str] = mapped_column(String(20), default="created")
+    status: Mapped[str] = mapped_column(String(20), default=StudyStatus.CREATED.value)
     planned: Mapped[int | None] = mapped_column(Integer)  # trials the study plans in all
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
@@ -72,7 +74,7 @@ class Trial(Base):
     static_weights: Mapped[list[Any] | None]
     alpha: Mapped[float | None] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
+    status: Mapped[str] = mapped_column(String(20), default=TrialStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
     node: Mapped[str | None] = mapped_column(String(300))
     device: Mapped[str | None] = mapped_column(String(100))

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Select, Text, case, cast, func, select
 
-from gradsweep.arms import STATIC_ARMS
+from gradsweep.arms import STATIC_ARMS, TrialStatus
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import EpochMetric, Study, Trial, WeightTrace
 
@@ -76,9 +76,9 @@ def studies(engine: Engine) -> pd.DataFrame:
             Study.created_at,
             Study.updated_at,
             func.count(Trial.id).label("trials"),
-            _count("completed").label("completed"),
-            _count("failed").label("failed"),
-            _count("running").label("running"),
+            _count(TrialStatus.COMPLETED).label("completed"),
+            _count(TrialStatus.FAILED).label("failed"),
+            _count(TrialStatus.RUNNING).label("running"),
             func.min(Trial.normalized_loss).label("best_normalized_loss"),
         )
         .outerjoin(Trial, Trial.study_id == Study.id)
@@ -124,7 +124,10 @@ def study_signature(engine: Engine, study: str | int) -> str:
     """Changes whenever a trial of the study is added, starts or ends: one aggregate row."""
     study_id = find_study(engine, study).id
     query = select(
-        func.count(Trial.id), _count("completed"), _count("running"), func.max(Trial.finished_at)
+        func.count(Trial.id),
+        _count(TrialStatus.COMPLETED),
+        _count(TrialStatus.RUNNING),
+        func.max(Trial.finished_at),
     ).where(Trial.study_id == study_id)
     with engine.connect() as conn:
         row = conn.execute(query).one()
@@ -227,7 +230,7 @@ def weight_traces(
 def best_static_trials(engine: Engine, study: str | int, n: int = 10) -> pd.DataFrame:
     """The n completed static-weight trials (static, grid, random, optuna) with the lowest
     normalised loss."""
-    frame = trials(engine, study=study, arm=STATIC_ARMS, status="completed")
+    frame = trials(engine, study=study, arm=STATIC_ARMS, status=TrialStatus.COMPLETED)
     best = frame.dropna(subset=["normalized_loss"]).nsmallest(n, "normalized_loss")
     return best.reset_index(drop=True)
 
@@ -236,7 +239,9 @@ def completed_keys(engine: Engine, study_id: int) -> set[str]:
     with engine.connect() as conn:
         return set(
             conn.scalars(
-                select(Trial.key).where(Trial.study_id == study_id, Trial.status == "completed")
+                select(Trial.key).where(
+                    Trial.study_id == study_id, Trial.status == TrialStatus.COMPLETED
+                )
             )
         )
 
@@ -261,7 +266,7 @@ def trial_finals(engine: Engine, study_id: int, tasks: int) -> dict[str, pd.Data
     columns = [cast(getattr(Trial, name), Text) for name in FINAL_COLUMNS]
     query = (
         select(Trial.key, *columns)
-        .where(Trial.study_id == study_id, Trial.status == "completed")
+        .where(Trial.study_id == study_id, Trial.status == TrialStatus.COMPLETED)
         .where(Trial.test_losses.is_not(None))
         .order_by(Trial.id)
     )

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gradsweep.arms import TrialStatus
+
 
 @dataclass(frozen=True)
 class StudyRecord:
@@ -77,7 +79,7 @@ class TrialEnd:
 
 def failed_outcome(error: str) -> TrialOutcome:
     return TrialOutcome(
-        status="failed",
+        status=TrialStatus.FAILED.value,
         error=error,
         node=None,
         device=None,

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from gradsweep.arms import StudyStatus, TrialStatus
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import (
     Comparison,
@@ -137,7 +138,7 @@ class ResultsWriter:
             values = {
                 **asdict(record),
                 "name": name,
-                "status": "created",
+                "status": StudyStatus.CREATED.value,
                 "created_at": utcnow(),
                 "updated_at": utcnow(),
             }
@@ -155,7 +156,12 @@ class ResultsWriter:
     def upsert_trials(self, study_id: int, records: Iterable[TrialRecord]) -> dict[str, int]:
         """Register trials as pending; known keys keep their status. Returns key → id."""
         rows = [
-            {**asdict(record), "study_id": study_id, "status": "pending", "attempts": 0}
+            {
+                **asdict(record),
+                "study_id": study_id,
+                "status": TrialStatus.PENDING.value,
+                "attempts": 0,
+            }
             for record in records
         ]
         with self.engine.begin() as conn:
@@ -197,7 +203,7 @@ class ResultsWriter:
             update(Trial)
             .where(Trial.id.in_(trial_ids))
             .values(
-                status="running",
+                status=TrialStatus.RUNNING.value,
                 node=None,
                 device=None,
                 pack=pack,
@@ -240,7 +246,7 @@ class ResultsWriter:
                 update(Trial)
                 .where(Trial.id.in_(chunk))
                 .values(
-                    status="pending",
+                    status=TrialStatus.PENDING.value,
                     error=None,
                     normalized_loss=None,
                     weights_final=None,
@@ -315,9 +321,9 @@ class ResultsWriter:
         with self.engine.begin() as conn:
             for end in ends:
                 self._write_epochs(conn, end.trial_id, end.rows)
-                if end.outcome.status == "failed":
+                if end.outcome.status == TrialStatus.FAILED:
                     values: dict[str, Any] = {
-                        "status": "failed",
+                        "status": TrialStatus.FAILED.value,
                         "error": end.outcome.error,
                         "finished_at": end.outcome.finished_at or utcnow(),
                     }
@@ -344,8 +350,8 @@ class ResultsWriter:
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(Trial)
-                .where(Trial.study_id == study_id, Trial.status == "running")
-                .values(status="interrupted", finished_at=utcnow())
+                .where(Trial.study_id == study_id, Trial.status == TrialStatus.RUNNING)
+                .values(status=TrialStatus.INTERRUPTED.value, finished_at=utcnow())
             )
             return int(result.rowcount or 0)
 
