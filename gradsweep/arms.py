@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from enum import Enum
 
 
-class ArmKind(str, Enum):
+class _Name(str, Enum):
+    """A closed set of names: each member is its stored text, and prints as it."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ArmKind(_Name):
     """A search method inside a study, in plan order."""
 
     STATIC = "static"
@@ -26,9 +33,6 @@ class ArmKind(str, Enum):
     RLW = "rlw"
     RETRAIN = "retrain"
 
-    def __str__(self) -> str:
-        return self.value
-
 
 ARM_ORDER: tuple[str, ...] = tuple(arm.value for arm in ArmKind)
 # the arms that search static weightings: the side the static optimum comes from
@@ -38,18 +42,15 @@ ADAPTIVE_ARMS: tuple[str, ...] = ("gradnorm", "uncertainty", "dwa", "rlw")
 RETRAIN = ArmKind.RETRAIN.value
 
 
-class TrialStatus(str, Enum):
+class TrialStatus(_Name):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class StudyStatus(str, Enum):
+class StudyStatus(_Name):
     CREATED = "created"
     RUNNING = "running"
     COMPLETED = "completed"
@@ -57,21 +58,15 @@ class StudyStatus(str, Enum):
     INTERRUPTED = "interrupted"  # Ctrl-C or a crash: resume runs the rest
     INCOMPLETE = "incomplete"  # ended without every planned trial (nothing failed)
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class Direction(str, Enum):
+class Direction(_Name):
     """Which way a metric is better."""
 
     MIN = "min"
     MAX = "max"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class ObjectiveKind(str, Enum):
+class ObjectiveKind(_Name):
     """What a study ranks trials by (lower is better for both)."""
 
     NORMALIZED_LOSS = "normalized_loss"
@@ -82,9 +77,6 @@ class ObjectiveKind(str, Enum):
         return (
             "normalised loss" if self is ObjectiveKind.NORMALIZED_LOSS else "Δm% vs equal weights"
         )
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def is_equal_weighting(weights: object) -> bool:

@@ -12,24 +12,12 @@ from gradsweep.results.study import TRIAL_COLUMNS, load_results
 from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
+# what `query trials` shows: the results layer's columns, a static trial's weights as
+# `weights`, without the bookkeeping columns
 TRIAL_FIELDS = [
-    "study",
-    "key",
-    "arm",
-    "balancer",
-    "seed",
-    "status",
-    "weights",
-    "alpha",
-    "objective",
-    "normalized_loss",
-    "weights_mean",
-    "weights_final",
-    "train_seconds",
-    "node",
-    "device",
-    "pack",
-    "error",
+    "weights" if column == "static_weights" else column
+    for column in TRIAL_COLUMNS
+    if column not in ("attempts", "started_at", "finished_at", "params")
 ]
 
 

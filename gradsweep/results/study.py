@@ -46,8 +46,8 @@ TRIAL_COLUMNS = (
     "status",
     "static_weights",  # a static trial's fixed weights, else None
     "alpha",  # GradNorm's α (and the α a retrain trial came from), else None
-    "normalized_loss",
     "objective",
+    "normalized_loss",
     "weights_mean",
     "weights_final",
     "train_seconds",
