@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import Annotated, Any, TypeVar
 
@@ -409,8 +410,41 @@ def train(
         raise typer.Exit(1)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """The command line as a function returning the exit code: 0 done, 1 an internal
+    failure, 2 a mistake in the command or its input, 130 interrupted. Every failure is
+    one line on stderr; ``GRADSWEEP_DEBUG=1`` adds the traceback of an internal one."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="gradsweep",
+            standalone_mode=False,
+        )
+    except typer.Abort:
+        typer.echo("error: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except typer.TyperException as exc:  # unknown option, bad value, missing argument …
+        message = _one_line(exc.format_message())  # type: ignore[attr-defined]
+        context = getattr(exc, "ctx", None)
+        where = f"{context.command_path}: " if context is not None else ""
+        if message:  # (no arguments at all: the help was printed instead)
+            typer.echo(f"error: {where}{message}", err=True)
+        return int(getattr(exc, "exit_code", EXIT_USER_ERROR))
+    except Exception as exc:  # a bug: say so in one line, the traceback on request
+        if os.environ.get("GRADSWEEP_DEBUG"):
+            traceback.print_exc()
+        typer.echo(f"error: internal error: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+        return 1
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
-    app()
+    sys.exit(run())
 
 
 if __name__ == "__main__":

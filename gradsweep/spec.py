@@ -26,6 +26,7 @@ from pydantic import (
 
 from gradsweep.arms import ARM_ORDER, format_weights, grid_size, is_equal_weighting
 from gradsweep.errors import GradsweepError, ProblemError
+from gradsweep.yaml_reader import UnreadableYaml, read_file, read_yaml
 
 SamplerName = Literal["tpe", "cmaes", "qmc", "gp", "random"]
 InitialLossName = Literal["first_batch", "theoretical", "first_epoch_mean"]
@@ -360,10 +361,19 @@ _BOUNDS = {
 }
 
 
+def _key(part: object) -> str:
+    """A key as it can be printed: control characters escaped, the length bounded."""
+    text = str(part)
+    if not text.isprintable():
+        text = repr(text)[1:-1]
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
 def _location(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        key = _key(part)
+        path += f"[{key}]" if isinstance(part, int) else (f".{key}" if path else key)
     return path or "spec"
 
 
@@ -406,14 +416,6 @@ def _one_line(source: str, error: ValidationError) -> SpecError:
 # -- reading YAML ----------------------------------------------------------------------
 
 
-def _yaml_error(source: str, exc: yaml.YAMLError) -> SpecError:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    problem = getattr(exc, "problem", None)
-    detail = f": {problem}" if problem else ""
-    return SpecError(f"{source}: invalid YAML{where}{detail}")
-
-
 def _check_duplicate_keys(node: yaml.Node, path: tuple[int | str, ...], source: str) -> None:
     """PyYAML keeps the last of two equal keys silently; a spec names each key once."""
     if isinstance(node, yaml.SequenceNode):
@@ -433,13 +435,14 @@ def _check_duplicate_keys(node: yaml.Node, path: tuple[int | str, ...], source: 
 
 
 def _read_yaml(text: str, source: str) -> Any:
+    """The document's data; size, depth, aliases and duplicate keys checked first."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        if root is not None:
-            _check_duplicate_keys(root, (), source)
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(source, exc) from None
+        data, root = read_yaml(text)
+    except UnreadableYaml as exc:
+        raise SpecError(f"{source}: {exc}") from None
+    if root is not None:
+        _check_duplicate_keys(root, (), source)
+    return data
 
 
 # -- public entry points -----------------------------------------------------------------
@@ -467,10 +470,9 @@ def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a spec file, including the checks that build the problem."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SpecError(f"{source}: cannot read: {reason}") from None
+        text = read_file(Path(path))
+    except UnreadableYaml as exc:
+        raise SpecError(f"{source}: {exc}") from None
     spec = parse_spec(text, source)
     validate_spec(spec, source)
     return spec
