@@ -37,9 +37,16 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
+def one_line(text: str) -> str:
+    """A message as one printable line: whitespace runs become one space, other control
+    characters (a terminal's escape codes among them) are shown escaped."""
+    flat = " ".join(text.split())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
+
+
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     return typer.Exit(code)
 
 
@@ -410,10 +417,6 @@ def train(
         raise typer.Exit(1)
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     """The command line as a function returning the exit code: 0 done, 1 an internal
     failure, 2 a mistake in the command or its input, 130 interrupted. Every failure is
@@ -429,7 +432,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         typer.echo("error: interrupted", err=True)
         return EXIT_INTERRUPTED
     except typer.TyperException as exc:  # unknown option, bad value, missing argument …
-        message = _one_line(exc.format_message())  # type: ignore[attr-defined]
+        message = one_line(exc.format_message())  # type: ignore[attr-defined]
         context = getattr(exc, "ctx", None)
         where = f"{context.command_path}: " if context is not None else ""
         if message:  # (no arguments at all: the help was printed instead)
@@ -438,7 +441,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so in one line, the traceback on request
         if os.environ.get("GRADSWEEP_DEBUG"):
             traceback.print_exc()
-        typer.echo(f"error: internal error: {type(exc).__name__}: {_one_line(str(exc))}", err=True)
+        typer.echo(f"error: internal error: {type(exc).__name__}: {one_line(str(exc))}", err=True)
         return 1
     return code if isinstance(code, int) else 0
 
