@@ -270,6 +270,8 @@ def report(
     from gradsweep.dashboards.report import write_report
 
     path = Path(out)
+    if not out.strip() or path.is_dir():
+        raise GradsweepError(f"--out: expected an HTML file to write, got {out!r}")
     if not path.parent.exists():
         raise GradsweepError(f"--out: folder {path.parent} does not exist")
     typer.echo(str(write_report(open_database(db, read_only=True), study, path)))

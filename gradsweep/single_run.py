@@ -11,6 +11,7 @@ from rich.table import Table
 
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
+from gradsweep.trainers.loop import resolve_device
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,18 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
     if run.weights is not None and len(run.weights) != len(problem.tasks):
         raise GradsweepError(f"--weights: {len(run.weights)} given for {len(problem.tasks)} tasks")
     budget = Budget(steps=run.steps)
-    if not progress:
-        return train(problem, balancer, budget, seed=run.seed, device=run.device)
+    device = resolve_device(run.device)  # a mistake here is said before any progress bar
+    console = Console(stderr=True)
+    if not progress or not console.is_terminal:  # a bar in a log is noise
+        return train(problem, balancer, budget, seed=run.seed, device=device)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
-    with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True)) as bar:
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"{run.balancer} on {problem.name}", total=run.steps, info="")
 
         def on_epoch(record: EpochRecord) -> None:
             bar.update(task, completed=record.step, info=f"objective {record.objective:.4f}")
 
-        return train(problem, balancer, budget, seed=run.seed, on_epoch=on_epoch, device=run.device)
+        return train(problem, balancer, budget, seed=run.seed, on_epoch=on_epoch, device=device)
 
 
 def summary(result: TrainResult) -> dict[str, Any]:

@@ -88,6 +88,29 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The device to train on (default: CUDA if any); a name torch does not know, or a
+    CUDA device on a machine without one, is a GradsweepError naming it."""
+    if device is None:
+        return default_device()
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise GradsweepError(f"device {device!r}: not a device torch knows (cpu, cuda …)") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise GradsweepError(
+            f"device {device!r}: this machine has no CUDA GPU that torch "
+            f"{torch.__version__} can use"
+        )
+    if (
+        chosen.type == "cuda"
+        and chosen.index is not None
+        and chosen.index >= torch.cuda.device_count()
+    ):
+        raise GradsweepError(f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return chosen
+
+
 def epoch_batches(size: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """Index batches forever, reshuffled each epoch; a last partial batch is dropped."""
     per_epoch = max(size // batch_size, 1)
@@ -281,12 +304,5 @@ def train(
         raise GradsweepError(
             f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
         )
-    run = _Run(
-        problem,
-        balancer,
-        budget,
-        seed,
-        torch.device(device) if device is not None else default_device(),
-        on_epoch,
-    )
+    run = _Run(problem, balancer, budget, seed, resolve_device(device), on_epoch)
     return run.run()

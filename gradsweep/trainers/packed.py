@@ -36,9 +36,9 @@ from gradsweep.trainers.loop import (
     TaskEpoch,
     TrainResult,
     balancer_context,
-    default_device,
     epoch_batches,
     evaluate,
+    resolve_device,
 )
 from gradsweep.trainers.pack_weights import pack_weights
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
@@ -322,8 +322,7 @@ def train_packed(
         raise GradsweepError(
             f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
         )
-    target = torch.device(device) if device is not None else default_device()
-    run = _PackedRun(problem, balancers, budget, seed, target, on_round)
+    run = _PackedRun(problem, balancers, budget, seed, resolve_device(device), on_round)
     results = run.run()
     if keep_models:
         for k, result in enumerate(results):
