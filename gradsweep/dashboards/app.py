@@ -8,6 +8,7 @@ import logging
 from dash import Dash
 from flask import Response, request
 from sqlalchemy import Engine
+from werkzeug.exceptions import HTTPException
 
 from gradsweep.dashboards.callbacks import register_callbacks
 from gradsweep.dashboards.layout import shell
@@ -30,9 +31,25 @@ def create_app(engine: Engine, token: str | None = None) -> Dash:
     )
     app.layout = shell()
     register_callbacks(app, engine)
+    _refuse_malformed_updates(app)
     if token:
         _require_token(app, token)
     return app
+
+
+def _refuse_malformed_updates(app: Dash) -> None:
+    """A callback request Dash cannot read (missing keys, wrong shapes: never what the page
+    itself sends) is the client's mistake: 400 and a line in the log, not a 500."""
+    server = app.server
+
+    @server.errorhandler(Exception)
+    def _refuse(exc: Exception) -> Response | HTTPException:
+        if isinstance(exc, HTTPException):
+            return exc
+        if request.path.endswith("/_dash-update-component"):
+            log.warning("malformed callback request: %s: %s", type(exc).__name__, exc)
+            return Response("malformed callback request", status=400, mimetype="text/plain")
+        raise exc
 
 
 def _require_token(app: Dash, token: str) -> None:

@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 STUDY_PREFIX = "/study/"
 
 
-def study_from_path(path: str | None) -> str | None:
-    if path and path.startswith(STUDY_PREFIX) and len(path) > len(STUDY_PREFIX):
+def study_from_path(path: object) -> str | None:
+    if isinstance(path, str) and path.startswith(STUDY_PREFIX) and len(path) > len(STUDY_PREFIX):
         return unquote(path[len(STUDY_PREFIX) :]).strip("/")
     return None
 
