@@ -55,12 +55,17 @@ def user_errors(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
         from gradsweep.storage.errors import StorageError
+        from gradsweep.storage.reconnect import describe
 
         try:
             return command(*args, **kwargs)
         except (GradsweepError, StorageError) as exc:
             raise fail(str(exc)) from None
+        except DBAPIError as exc:  # the database failed under a read: not the user's doing
+            raise fail(f"the results database failed: {describe(exc)}", 1) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
 

@@ -8,6 +8,7 @@ weights, which exist only once GradNorm has run. Completed trials are never run 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -34,9 +35,10 @@ from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.plan import plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
-from gradsweep.search.recorder import StudyRecorder, trial_record
+from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
 from gradsweep.spec import StudySpec, parse_spec, renamed, task_metrics, validate_spec
 from gradsweep.storage import queries
+from gradsweep.storage.errors import StorageError
 from gradsweep.storage.records import StudyRecord
 from gradsweep.storage.writer import ResultsWriter
 
@@ -177,6 +179,11 @@ def _run(
     except KeyboardInterrupt:  # a Ctrl-C outside Tune's own handler
         writer.mark_interrupted(study_id)
         writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
+        raise
+    except StorageError:  # the database went away for good: say so; resume finishes it
+        with contextlib.suppress(StorageError):
+            writer.mark_interrupted(study_id)
+            writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
         raise
     if interrupted:
         writer.mark_interrupted(study_id)
@@ -337,11 +344,14 @@ class _PhaseRunner:
                     name="study",
                     storage_path=storage_path,
                     callbacks=[recorder],
+                    stop=StopOnFailure(recorder),
                     verbose=0,
                     failure_config=tune.FailureConfig(max_failures=self.spec.max_failures),
                 ),
             )
             tuner.fit()
+        if recorder.failure is not None:
+            raise recorder.failure
         return bool(recorder.unfinished()) or len(recorder.finished) < expected
 
 

@@ -8,12 +8,13 @@ as the trial's last result at its end.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ray import tune
 
@@ -21,6 +22,7 @@ from gradsweep.arms import TrialStatus
 from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
 from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
+from gradsweep.storage.errors import StorageError
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
 
@@ -81,6 +83,38 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+Hook = TypeVar("Hook", bound=Callable[..., None])
+
+
+def _unless_failed(hook: Hook) -> Hook:
+    """A Tune callback hook that does nothing once the database failed, and that turns a
+    StorageError into the recorder's ``failure`` (Tune would only log it and go on)."""
+
+    @functools.wraps(hook)
+    def guarded(self: StudyRecorder, *args: Any, **kwargs: Any) -> None:
+        if self.failure is not None:
+            return
+        try:
+            hook(self, *args, **kwargs)
+        except StorageError as exc:
+            self.failure = exc
+
+    return guarded  # type: ignore[return-value]
+
+
+class StopOnFailure(tune.Stopper):
+    """Stops every trial once the recorder can no longer write the results."""
+
+    def __init__(self, recorder: StudyRecorder) -> None:
+        self.recorder = recorder
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.recorder.failure is not None
+
+    def stop_all(self) -> bool:
+        return self.recorder.failure is not None
+
+
 class StudyRecorder(tune.Callback):
     """Writes each member's start, per-evaluation rows and outcome through the writer.
 
@@ -103,6 +137,9 @@ class StudyRecorder(tune.Callback):
         self.progress = progress
         self.running: dict[str, _Running] = {}
         self.finished: dict[str, str] = {}
+        # the database could not be written (after reconnecting for a while): the study
+        # stops, writes nothing more, and launch reports this in one line
+        self.failure: StorageError | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks into its experiment state; the database handle and the
@@ -131,24 +168,29 @@ class StudyRecorder(tune.Callback):
     def _state(self, tune_trial: Any) -> _Running:
         return self.running.get(tune_trial.trial_id) or self._start(tune_trial)
 
+    @_unless_failed
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._start(trial)
 
+    @_unless_failed
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         state = self.running.pop(trial.trial_id, None)
         if state is not None:  # Tune runs the whole pack again: it starts afresh
             self.writer.reset_trials([m.trial_id for m in state.members.values()])
 
+    @_unless_failed
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         self._apply(self._state(trial), WorkerReport.from_result(result))
 
+    @_unless_failed
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         state = self._state(trial)
         self._apply(state, WorkerReport.from_result(trial.last_result))
         self._end(trial, state, "the trial ended without reporting an outcome")
 
+    @_unless_failed
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, self._state(trial), f"worker failed: {last_error_line(trial)}")
 

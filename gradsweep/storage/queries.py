@@ -14,6 +14,7 @@ from sqlalchemy import Engine, Select, Text, case, cast, func, select
 from gradsweep.arms import STATIC_ARMS, TrialStatus
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.models import EpochMetric, Study, Trial, WeightTrace
+from gradsweep.storage.reconnect import reconnecting_reads
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def _plain_frame(engine: Engine, query: Select, columns: Sequence[str]) -> pd.Da
     return pd.DataFrame.from_records(rows, columns=list(columns))
 
 
+@reconnecting_reads
 def find_study(engine: Engine, study: str | int) -> StudyInfo:
     """A study by name, or by id when given a number; unknown → StorageError."""
     query = select(Study)
@@ -65,6 +67,7 @@ def _count(status: str):  # type: ignore[no-untyped-def]
     return func.sum(case((Trial.status == status, 1), else_=0))
 
 
+@reconnecting_reads
 def studies(engine: Engine) -> pd.DataFrame:
     """One row per study with its trial counts and best objective, newest first."""
     query = (
@@ -120,6 +123,7 @@ TRIAL_COLUMNS = (
 LEAN_SKIPPED = {"params", "error", "node", "device", "attempts", "pack", "started_at"}
 
 
+@reconnecting_reads
 def study_signature(engine: Engine, study: str | int) -> str:
     """Changes whenever a trial of the study is added, starts or ends: one aggregate row."""
     study_id = find_study(engine, study).id
@@ -143,6 +147,7 @@ def decode_json_columns(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataF
     return frame
 
 
+@reconnecting_reads
 def trials(
     engine: Engine,
     study: str | int | None = None,
@@ -187,6 +192,7 @@ def _keys_filter(query: Select, trial_keys: Sequence[str] | None) -> Select:
     return query if trial_keys is None else query.where(Trial.key.in_(list(trial_keys)))
 
 
+@reconnecting_reads
 def curves(
     engine: Engine, study: str | int, trial_keys: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -213,6 +219,7 @@ def curves(
     return _frame(engine, _keys_filter(query, trial_keys))
 
 
+@reconnecting_reads
 def weight_traces(
     engine: Engine, study: str | int, trial_keys: Sequence[str] | None = None
 ) -> pd.DataFrame:
@@ -235,6 +242,7 @@ def best_static_trials(engine: Engine, study: str | int, n: int = 10) -> pd.Data
     return best.reset_index(drop=True)
 
 
+@reconnecting_reads
 def completed_keys(engine: Engine, study_id: int) -> set[str]:
     with engine.connect() as conn:
         return set(
@@ -259,6 +267,7 @@ def _number_rows(texts: list[str], width: int) -> np.ndarray:
     return values.reshape(len(texts), width)
 
 
+@reconnecting_reads
 def trial_finals(engine: Engine, study_id: int, tasks: int) -> dict[str, pd.DataFrame]:
     """Per completed trial that stores them (revision 0006 on): ``initial_test_losses``,
     ``test_losses`` and ``final_metrics``, each a frame indexed by key with one column per
@@ -278,6 +287,7 @@ def trial_finals(engine: Engine, study_id: int, tasks: int) -> dict[str, pd.Data
     }
 
 
+@reconnecting_reads
 def final_task_values(
     engine: Engine, study_id: int, trial_keys: Sequence[str] | None = None
 ) -> pd.DataFrame:

@@ -29,6 +29,7 @@ from gradsweep.storage.models import (
     WeightTrace,
     utcnow,
 )
+from gradsweep.storage.reconnect import reconnecting
 from gradsweep.storage.records import (
     EpochRow,
     StudyRecord,
@@ -106,11 +107,13 @@ def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
 
 
 class ResultsWriter:
-    """Writes studies, trials and their rows; every method is one transaction."""
+    """Writes studies, trials and their rows; every method is one transaction, run again
+    on a new connection when the database drops it (``storage/reconnect.py``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    @reconnecting
     def get_or_create_study(self, record: StudyRecord, *, new_if_different: bool = False) -> int:
         """Same name and spec → the same study; a different spec is refused unless asked
         for a new study, which gets the first free name ``<name>-2``, ``<name>-3``, …"""
@@ -153,6 +156,7 @@ class ResultsWriter:
             suffix += 1
         return f"{base}-{suffix}"
 
+    @reconnecting
     def upsert_trials(self, study_id: int, records: Iterable[TrialRecord]) -> dict[str, int]:
         """Register trials as pending; known keys keep their status. Returns key → id."""
         rows = [
@@ -179,6 +183,7 @@ class ResultsWriter:
                 found.update({key: int(trial_id) for key, trial_id in result})
         return found
 
+    @reconnecting
     def mark_running(
         self, trial_id: int, node: str | None, device: str | None, started_at: datetime
     ) -> None:
@@ -186,6 +191,7 @@ class ResultsWriter:
             self._mark_running(conn, [trial_id], started_at, pack=None)
             self._set_placement(conn, [trial_id], node, device)
 
+    @reconnecting
     def start_trials(
         self, trial_ids: Sequence[int], started_at: datetime, pack: str | None = None
     ) -> None:
@@ -214,6 +220,7 @@ class ResultsWriter:
             )
         )
 
+    @reconnecting
     def set_placement(
         self, trial_ids: int | Sequence[int], node: str | None, device: str | None
     ) -> None:
@@ -232,6 +239,7 @@ class ResultsWriter:
         """Forget what an earlier attempt of this trial wrote (it is about to run again)."""
         self.reset_trials([trial_id])
 
+    @reconnecting
     def reset_trials(self, trial_ids: Sequence[int]) -> None:
         with self.engine.begin() as conn:
             self._reset(conn, trial_ids)
@@ -259,6 +267,7 @@ class ResultsWriter:
     def write_epochs(self, trial_id: int, rows: Sequence[EpochRow]) -> None:
         self.write_epochs_of({trial_id: rows})
 
+    @reconnecting
     def write_epochs_of(self, rows_by_trial: Mapping[int, Sequence[EpochRow]]) -> None:
         """Several trials' rows (a pack's evaluation) in one transaction."""
         with self.engine.begin() as conn:
@@ -290,6 +299,7 @@ class ResultsWriter:
         for start in range(0, len(values), BATCH_ROWS):
             conn.exec_driver_sql(sql, values[start : start + BATCH_ROWS])
 
+    @reconnecting
     def write_trace(self, trial_id: int, points: Sequence[tuple[int, list[float]]]) -> None:
         with self.engine.begin() as conn:
             self._write_trace(conn, trial_id, points)
@@ -312,6 +322,7 @@ class ResultsWriter:
         """The outcome and the trial's last rows, in one transaction."""
         self.finish_trials([TrialEnd(trial_id, outcome, rows, trace)])
 
+    @reconnecting
     def finish_trials(self, ends: Sequence[TrialEnd]) -> None:
         """Several trials' outcomes (a pack's members ending together), in one transaction.
 
@@ -345,6 +356,7 @@ class ResultsWriter:
     def fail_trial(self, trial_id: int, error: str, rows: Sequence[EpochRow] = ()) -> None:
         self.finish_trials([TrialEnd(trial_id, failed_outcome(error), rows)])
 
+    @reconnecting
     def mark_interrupted(self, study_id: int) -> int:
         """Running trials of a study become ``interrupted`` (resume will run them)."""
         with self.engine.begin() as conn:
@@ -355,6 +367,7 @@ class ResultsWriter:
             )
             return int(result.rowcount or 0)
 
+    @reconnecting
     def set_study_status(self, study_id: int, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(
@@ -363,6 +376,7 @@ class ResultsWriter:
                 .values(status=str(status), updated_at=utcnow())
             )
 
+    @reconnecting
     def save_comparison(self, study_id: int, payload: dict[str, Any]) -> int:
         with self.engine.begin() as conn:
             row = insert(Comparison).values(study_id=study_id, payload=payload, created_at=utcnow())
