@@ -5,6 +5,7 @@ from gradsweep.trainers.digits import MultiDigits
 from gradsweep.trainers.dwa import DynamicWeightAverage
 from gradsweep.trainers.gradnorm import GradNorm
 from gradsweep.trainers.loop import Budget, EpochRecord, TaskEpoch, TrainResult, train
+from gradsweep.trainers.multimnist import MultiMNIST
 from gradsweep.trainers.nyuv2 import NYUv2
 from gradsweep.trainers.problem import (
     Batch,
@@ -39,6 +40,7 @@ __all__ = [
     "MetricAccumulator",
     "MultitaskModel",
     "MultiDigits",
+    "MultiMNIST",
     "MultitaskProblem",
     "NYUv2",
     "RandomLossWeighting",

@@ -14,6 +14,7 @@ import traceback
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from gradsweep.trainers.packed import stacked_task_losses
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
@@ -92,13 +93,27 @@ def _compare_step(problem: MultitaskProblem, model: MultitaskModel) -> str | Non
     return None
 
 
-def count_parameters(problem: MultitaskProblem) -> int:
-    """The model's parameter count (0 when it cannot be built: the check will say why)."""
+@dataclass(frozen=True)
+class ModelSize:
+    """What ``pack: auto`` looks at: the parameter count, and whether the model convolves
+    (a batched convolution under ``vmap`` is slower than one model's on the CPU)."""
+
+    parameters: int
+    convolutional: bool
+
+
+def model_size(problem: MultitaskProblem) -> ModelSize:
+    """The model's size (0 parameters when it cannot be built: the check will say why)."""
     with torch.random.fork_rng(devices=[]):
         try:
-            return sum(p.numel() for p in problem.build_model().parameters())
+            model = problem.build_model()
         except Exception:
-            return 0
+            return ModelSize(0, False)
+    convolutions = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
+    return ModelSize(
+        sum(p.numel() for p in model.parameters()),
+        any(isinstance(module, convolutions) for module in model.modules()),
+    )
 
 
 def check_packing(problem: MultitaskProblem) -> PackCheck:

@@ -13,6 +13,7 @@ from gradsweep.trainers.balancer import Balancer
 from gradsweep.trainers.digits import MultiDigits
 from gradsweep.trainers.dwa import DynamicWeightAverage
 from gradsweep.trainers.gradnorm import GradNorm
+from gradsweep.trainers.multimnist import MultiMNIST
 from gradsweep.trainers.nyuv2 import NYUv2
 from gradsweep.trainers.problem import MultitaskProblem
 from gradsweep.trainers.rlw import RandomLossWeighting
@@ -25,6 +26,7 @@ ProblemFactory = Callable[..., MultitaskProblem]
 PROBLEMS: dict[str, ProblemFactory] = {
     "toy": ToyRegression,
     "digits": MultiDigits,
+    "multimnist": MultiMNIST,
     "nyuv2": NYUv2,
 }
 

@@ -72,3 +72,9 @@ def test_an_unpackable_model_runs_alone_with_the_reason(requested: int | None) -
     assert decision.size == 1 and decision.notice
     assert decision.reason.startswith("packing off: the model does not run under torch.func.vmap")
     assert decision.reason.endswith("; each trial runs alone") and "\n" not in decision.reason
+
+
+def test_auto_leaves_convolutional_models_alone_on_the_cpu_only() -> None:
+    cpu = auto_size(47_450, "cpu", packable=40, concurrency=2, convolutional=True)
+    assert cpu.size == 1 and "convolutional model on the CPU" in cpu.reason
+    assert auto_size(47_450, "gpu", packable=40, concurrency=2, convolutional=True).size == 20

