@@ -370,7 +370,7 @@ def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
 @user_errors
 def train(
     problem: Annotated[
-        str, typer.Option(help="toy, digits, nyuv2, or package.module:callable")
+        str, typer.Option(help="toy, digits, multimnist, nyuv2, or package.module:callable")
     ] = "toy",
     tasks: Annotated[int, typer.Option(help="number of tasks (toy)")] = 2,
     sigmas: Annotated[str | None, typer.Option(help="toy task scales, e.g. 1,100")] = None,

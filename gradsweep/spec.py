@@ -69,7 +69,9 @@ def _first_repeat(labels: list[str]) -> int | None:
 class ProblemSpec(_Model):
     """The multitask problem every trial trains on."""
 
-    name: str = Field(description="a built-in problem (toy) or package.module:callable")
+    name: str = Field(
+        description="a built-in problem (toy, digits, multimnist, nyuv2) or package.module:callable"
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments of the problem's constructor"
     )
