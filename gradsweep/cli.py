@@ -395,6 +395,9 @@ def train(
         list[str] | None, typer.Option(help="extra problem parameter key=value (repeatable)")
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any)")] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or bf16 (bfloat16 autocast for the forward pass)")
+    ] = "fp32",
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Train one network with one balancer and print its weights and test losses."""
@@ -414,6 +417,7 @@ def train(
         steps=steps,
         seed=seed,
         device=device,
+        precision=precision,
     )
     result = run_single(run, progress=not as_json)
     if as_json:

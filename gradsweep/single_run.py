@@ -12,6 +12,7 @@ from rich.table import Table
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
 from gradsweep.trainers.loop import resolve_device
+from gradsweep.trainers.precision import parse_precision
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class SingleRun:
     steps: int = 2000
     seed: int = 0
     device: str | None = None
+    precision: str = "fp32"
 
     def problem_arguments(self) -> dict[str, Any]:
         if self.problem != "toy":
@@ -64,9 +66,10 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
         raise GradsweepError(f"--weights: {len(run.weights)} given for {len(problem.tasks)} tasks")
     budget = Budget(steps=run.steps)
     device = resolve_device(run.device)  # a mistake here is said before any progress bar
+    precision = parse_precision(run.precision)
     console = Console(stderr=True)
     if not progress or not console.is_terminal:  # a bar in a log is noise
-        return train(problem, balancer, budget, seed=run.seed, device=device)
+        return train(problem, balancer, budget, run.seed, None, device, precision)
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
     with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task(f"{run.balancer} on {problem.name}", total=run.steps, info="")
@@ -74,7 +77,7 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
         def on_epoch(record: EpochRecord) -> None:
             bar.update(task, completed=record.step, info=f"objective {record.objective:.4f}")
 
-        return train(problem, balancer, budget, seed=run.seed, on_epoch=on_epoch, device=device)
+        return train(problem, balancer, budget, run.seed, on_epoch, device, precision)
 
 
 def summary(result: TrainResult) -> dict[str, Any]:
@@ -90,6 +93,7 @@ def summary(result: TrainResult) -> dict[str, Any]:
         "status": result.status,
         "error": result.error,
         "device": result.device,
+        "precision": result.precision,
         "weights_final": result.weights_final,
         "weights_mean": result.weights_mean,
         "initial_test_losses": result.initial_test_losses,
@@ -106,6 +110,7 @@ def print_summary(result: TrainResult, console: Console | None = None) -> None:
     title = (
         f"{result.balancer.get('name')} on {result.problem.get('name')}: {result.status}, "
         f"{result.steps} steps, {result.train_seconds:.1f} s on {result.device}"
+        + ("" if result.precision == "fp32" else f" ({result.precision})")
     )
     table = Table(title=title)
     for column in ("task", "mean weight", "final weight", "test loss", "initial test loss"):

@@ -259,6 +259,11 @@ class StudySpec(_Model):
         "lower is better for both",
     )
     budget: BudgetSpec
+    precision: Literal["fp32", "bf16"] = Field(
+        default="fp32",
+        description="fp32, or bf16: the forward pass and losses under bfloat16 autocast "
+        "(parameters, gradients, optimizers and GradNorm's norms and weights stay fp32)",
+    )
     seeds: list[Seed] = Field(
         default=[0], min_length=1, description="initialisation and batch-order seeds, unique"
     )
@@ -305,9 +310,13 @@ class StudySpec(_Model):
     @property
     def spec_hash(self) -> str:
         """Same for specs that differ only in layout, key order, spelt-out defaults or the
-        pack size (packing is scheduling: a trial's result does not depend on it)."""
+        pack size (packing is scheduling: a trial's result does not depend on it).
+        ``precision: fp32`` is left out too, so the hashes of studies stored before the
+        field existed stay the same."""
         data = self.model_dump(mode="json")
         del data["resources"]["pack"]
+        if data["precision"] == "fp32":
+            del data["precision"]
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -41,6 +41,13 @@ def test_train_json_has_the_documented_keys() -> None:
     assert sum(data["weights_final"]) == pytest.approx(2.0)
 
 
+def test_train_in_bf16_says_so() -> None:
+    run = gradsweep("train", "--steps", "30", "--precision", "bf16", "--json", *SMALL)
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["precision"] == "bf16" and data["status"] == "completed"
+
+
 def test_train_table_for_static_weights() -> None:
     run = gradsweep("train", "--balancer", "static", "--weights", "1,3", "--steps", "20", *SMALL)
     assert run.returncode == 0, run.stderr
@@ -91,6 +98,7 @@ def test_a_failed_trial_exits_1_with_its_reason() -> None:
         (["--balancer", "static", "--alpha", "1"], "--alpha only applies to"),
         (["--weights", "1,1"], "--weights only applies to"),
         (["--param", "oops"], "--param: expected key=value"),
+        (["--precision", "fp16"], "precision must be one of fp32, bf16, got 'fp16'"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -217,6 +218,20 @@ def test_hash_ignores_layout_and_follows_values() -> None:
     assert packed.spec_hash == spec.spec_hash and packed.canonical_text() != spec.canonical_text()
     assert parse_spec(packed.canonical_text()).resources.pack == 8 and spec.resources.pack == "auto"
     assert len(spec.spec_hash) == 64 and json.loads(spec.canonical_text())["study"] == "s1"
+
+
+def test_bf16_is_another_study_and_fp32_keeps_the_hashes_of_older_studies() -> None:
+    spec = parse_spec(BASE)
+    assert spec.precision == "fp32"
+    assert parse_spec(BASE + "precision: fp32\n").spec_hash == spec.spec_hash
+    assert parse_spec(BASE + "precision: bf16\n").spec_hash != spec.spec_hash
+    # the hash before the field existed: the canonical JSON without pack and precision
+    data = json.loads(spec.canonical_text())
+    del data["precision"], data["resources"]["pack"]
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    assert spec.spec_hash == hashlib.sha256(text.encode()).hexdigest()
+    with pytest.raises(SpecError, match="precision"):
+        parse_spec(BASE + "precision: fp16\n")
 
 
 def test_a_spec_is_frozen() -> None:

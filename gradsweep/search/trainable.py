@@ -182,6 +182,7 @@ def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: s
             seed=trial.seed,
             on_epoch=lambda record: reporter.send([reporter.evaluation(trial, record)], []),
             device=device,
+            precision=spec.precision,
         )
     except Exception as exc:  # a user's problem may raise anything; record it, go on
         reporter.send([], [failure(trial.key, error_line(exc))])
@@ -204,7 +205,9 @@ def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -
         problem = reporter.problem = problem_for(spec)
         balancers = [make_balancer(t.balancer, dict(t.balancer_params)) for t in pack.trials]
         seed = pack.trials[0].seed
-        results = train_packed(problem, balancers, _budget(spec), seed, on_round, device)
+        results = train_packed(
+            problem, balancers, _budget(spec), seed, on_round, device, precision=spec.precision
+        )
     except Exception as exc:
         if rounds <= 1:  # before the first step was done: run the members one by one
             for trial in pack.trials:

@@ -12,7 +12,10 @@ import torch
 
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.problem import MultitaskData, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.finite import Failure, FiniteWatch, check_every
+from gradsweep.trainers.pipeline import BatchStream, batch_stream, on_device
+from gradsweep.trainers.precision import Precision, autocast, parse_precision, widened
+from gradsweep.trainers.problem import Batch, MultitaskData, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.step import TrainingStep
 
 
@@ -74,6 +77,7 @@ class TrainResult:
     epochs: list[EpochRecord] = field(default_factory=list)
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
     model: MultitaskModel | None = field(default=None, repr=False)
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, object]:
         data = asdict(self)  # type: ignore[call-overload]
@@ -120,48 +124,70 @@ def epoch_batches(size: int, batch_size: int, generator: torch.Generator) -> Ite
             yield order[i * batch_size : (i + 1) * batch_size]
 
 
+def split_batches(data: MultitaskData, batch_size: int, device: torch.device) -> BatchStream:
+    """A whole split in order, ``batch_size`` at a time (the last batch may be smaller)."""
+    starts = range(0, len(data), batch_size)
+    indices = (torch.arange(start, min(start + batch_size, len(data))) for start in starts)
+    return batch_stream(data, indices, device)
+
+
 @torch.no_grad()
 def mean_losses(
-    problem: MultitaskProblem, model: MultitaskModel, data: MultitaskData, device: torch.device
+    problem: MultitaskProblem,
+    model: MultitaskModel,
+    data: MultitaskData,
+    device: torch.device,
+    precision: Precision = Precision.FP32,
 ) -> torch.Tensor:
     """Each task's loss averaged over a whole split (batch-size weighted)."""
     total: torch.Tensor | None = None
-    size = problem.eval_batch_size
-    for start in range(0, len(data), size):
-        idx = torch.arange(start, min(start + size, len(data)))
-        batch = data.batch(idx, device)
-        losses = torch.stack(problem.task_losses(model(batch.inputs), batch)) * len(idx)
-        total = losses if total is None else total + losses
+    with split_batches(data, problem.eval_batch_size, device) as batches:
+        for batch in batches:
+            with autocast(precision, device):
+                losses = problem.task_losses(model(batch.inputs), batch)
+            weighted = torch.stack([widened(loss) for loss in losses]) * len(batch.inputs)
+            total = weighted if total is None else total + weighted
     assert total is not None, "empty data split"
     return total / len(data)
 
 
 @torch.no_grad()
 def evaluate(
-    problem: MultitaskProblem, model: MultitaskModel, device: torch.device
+    problem: MultitaskProblem,
+    model: MultitaskModel,
+    device: torch.device,
+    precision: Precision = Precision.FP32,
+    data: MultitaskData | None = None,
 ) -> tuple[list[float], list[dict[str, float]]]:
-    """Test losses and metrics of every task on the whole test split."""
+    """Test losses and metrics of every task on the whole test split (or ``data``)."""
     model.eval()
     accumulator = problem.metric_accumulator()
-    data = problem.test_data
-    size = problem.eval_batch_size
-    for start in range(0, len(data), size):
-        batch = data.batch(torch.arange(start, min(start + size, len(data))), device)
-        accumulator.update(model(batch.inputs), batch)
-    losses = mean_losses(problem, model, data, device).tolist()
+    split = problem.test_data if data is None else data
+    with split_batches(split, problem.eval_batch_size, device) as batches:
+        for batch in batches:
+            with autocast(precision, device):
+                outputs = model(batch.inputs)
+            accumulator.update([widened(output) for output in outputs], batch)
+    losses = mean_losses(problem, model, split, device, precision).tolist()
     model.train()
     return losses, accumulator.compute()
 
 
 def balancer_context(
-    problem: MultitaskProblem, model: MultitaskModel, device: torch.device, seed: int
+    problem: MultitaskProblem,
+    model: MultitaskModel,
+    device: torch.device,
+    seed: int,
+    precision: Precision = Precision.FP32,
+    train_data: MultitaskData | None = None,
 ) -> BalancerContext:
     """What a balancer learns before the first step of training ``model`` on ``problem``."""
+    data = problem.train_data if train_data is None else train_data
     return BalancerContext(
         task_count=len(problem.tasks),
         device=device,
         theoretical_initial_losses=problem.theoretical_initial_losses(),
-        first_epoch_mean_losses=lambda: mean_losses(problem, model, problem.train_data, device),
+        first_epoch_mean_losses=lambda: mean_losses(problem, model, data, device, precision),
         seed=seed,
         steps_per_epoch=max(len(problem.train_data) // problem.batch_size, 1),
     )
@@ -178,28 +204,38 @@ class _Run:
         seed: int,
         device: torch.device,
         on_epoch: EpochCallback | None,
+        precision: Precision,
     ) -> None:
         self.problem, self.balancer, self.budget = problem, balancer, budget
         self.seed, self.device, self.on_epoch = seed, device, on_epoch
+        self.precision = precision
         torch.manual_seed(seed)
         self.model = problem.build_model().to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=problem.learning_rate)
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
-        self.batches = epoch_batches(
+        self.train_data = on_device(problem.train_data, device)
+        self.test_data = on_device(problem.test_data, device)
+        self.indices = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
         task_count = len(problem.tasks)
         self.trace = torch.zeros(budget.steps, task_count, device=device)
         self.loss_sum = torch.zeros(task_count, device=device)
         self.loss_count = 0
+        self.watch = FiniteWatch(1, problem.task_names, device, check_every(device))
         self.epochs: list[EpochRecord] = []
         self.seconds = 0.0
-        self.initial_test_losses, _ = evaluate(problem, self.model, device)
-        balancer.start(balancer_context(problem, self.model, device, seed))
+        self.initial_test_losses, _ = self.evaluate()
+        balancer.start(
+            balancer_context(problem, self.model, device, seed, precision, self.train_data)
+        )
+
+    def evaluate(self) -> tuple[list[float], list[dict[str, float]]]:
+        return evaluate(self.problem, self.model, self.device, self.precision, self.test_data)
 
     def record(self, step: int) -> None:
         started = time.perf_counter()
-        test_losses, metrics = evaluate(self.problem, self.model, self.device)
+        test_losses, metrics = self.evaluate()
         train_losses = (
             (self.loss_sum / self.loss_count).tolist()
             if self.loss_count
@@ -221,69 +257,73 @@ class _Run:
         if self.on_epoch is not None:
             self.on_epoch(record)
 
-    def train_step(self, step: int) -> str | None:
-        """One optimisation step; returns the failure reason if a loss is not finite."""
-        batch = self.problem.train_data.batch(next(self.batches), self.device)
+    def train_step(self, step: int, batch: Batch) -> None:
+        """One optimisation step; a non-finite loss is left to the watch (on the CPU the
+        step then stops before any update)."""
         self.trace[step] = self.balancer.weights
         self.optimizer.zero_grad(set_to_none=True)
         training_step = TrainingStep(
-            self.model, self.problem, batch, self.balancer.needs_task_gradients
+            self.model, self.problem, batch, self.balancer.needs_task_gradients, self.precision
         )
         losses = training_step.losses.detach()
-        if not bool(torch.isfinite(losses).all()):
-            values = ", ".join(
-                f"{name}={value:g}"
-                for name, value in zip(self.problem.task_names, losses.tolist(), strict=True)
-            )
-            return f"non-finite loss at step {step}: {values}"
+        self.watch.observe(step, losses)
+        if self.watch.immediate and self.watch.failures_pending:
+            return
         self.balancer.step(training_step)
         self.optimizer.step()
         self.loss_sum += losses
         self.loss_count += 1
-        return None
 
     def run(self) -> TrainResult:
         self.record(0)
         eval_every = self.budget.eval_every or self.steps_per_epoch
-        error: str | None = None
+        failure: Failure | None = None
         done = 0
         started = time.perf_counter()
-        for step in range(self.budget.steps):
-            error = self.train_step(step)
-            if error is not None:
-                break
-            done = step + 1
-            if done % eval_every == 0 or done == self.budget.steps:
-                self.seconds += time.perf_counter() - started
-                self.record(done)
-                started = time.perf_counter()
+        with batch_stream(self.train_data, self.indices, self.device) as batches:
+            for step in range(self.budget.steps):
+                self.train_step(step, next(batches))
+                done = step + 1
+                evaluating = done % eval_every == 0 or done == self.budget.steps
+                if evaluating or self.watch.due(done):
+                    failure = next(iter(self.watch.failures()), None)
+                    if failure is not None:
+                        done = failure.step
+                        break
+                if evaluating:
+                    self.seconds += time.perf_counter() - started
+                    self.record(done)
+                    started = time.perf_counter()
         self.seconds += time.perf_counter() - started
-        return self.result(done, error)
+        return self.result(done, failure)
 
-    def result(self, done: int, error: str | None) -> TrainResult:
+    def result(self, done: int, failure: Failure | None) -> TrainResult:
         trace = self.trace[:done]
         last = self.epochs[-1]
         every = max(self.budget.trace_every, 1)
         points = [(s, trace[s].tolist()) for s in range(0, done, every)]
+        # a failed run ends with the weights of its failing step (later ones saw NaNs)
+        final = self.trace[done] if failure is not None else self.balancer.weights
         return TrainResult(
-            status="failed" if error else "completed",
-            error=error,
+            status="failed" if failure else "completed",
+            error=failure.reason if failure else None,
             problem=self.problem.describe(),
             balancer=self.balancer.describe(),
             tasks=self.problem.task_names,
             seed=self.seed,
             steps=done,
             device=str(self.device),
-            weights_final=self.balancer.weights.tolist(),
-            weights_mean=trace.mean(dim=0).tolist() if done else self.balancer.weights.tolist(),
+            weights_final=final.tolist(),
+            weights_mean=trace.mean(dim=0).tolist() if done else final.tolist(),
             initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],
-            objective=None if error or not math.isfinite(last.objective) else last.objective,
+            objective=None if failure or not math.isfinite(last.objective) else last.objective,
             train_seconds=self.seconds,
             epochs=self.epochs,
             trace=points,
             model=self.model,
+            precision=str(self.precision),
         )
 
 
@@ -294,15 +334,18 @@ def train(
     seed: int = 0,
     on_epoch: EpochCallback | None = None,
     device: str | torch.device | None = None,
+    precision: Precision | str = Precision.FP32,
 ) -> TrainResult:
     """Train one network with one balancer; every balancer goes through this same loop.
 
     ``train_seconds`` counts the steps and evaluations, not model setup nor ``on_epoch``.
-    A non-finite task loss stops the run with ``status="failed"`` and the reason.
+    A non-finite task loss stops the run with ``status="failed"``, the step and the reason.
+    ``precision``: ``fp32``, or ``bf16`` autocast for the forward pass (see precision.py).
     """
     if budget.steps < 1 or (budget.eval_every is not None and budget.eval_every < 1):
         raise GradsweepError(
             f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
         )
-    run = _Run(problem, balancer, budget, seed, resolve_device(device), on_epoch)
+    chosen = parse_precision(precision)
+    run = _Run(problem, balancer, budget, seed, resolve_device(device), on_epoch, chosen)
     return run.run()

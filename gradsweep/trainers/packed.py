@@ -13,7 +13,9 @@ copies of the shared features ``z``, one backward through the heads leaves each 
 product over members for a linear tail), and their sum goes back through the trunk.
 
 A member whose loss turns non-finite fails with the single run's message and is frozen
-(zero gradient, zero Adam moments); the others go on. Time is shared: each member is
+(zero gradient, zero Adam moments) once the watch reads it (finite.py: every step on a
+CPU, every few steps on a GPU; until then the NaNs stay in that member's own slices);
+the others go on. Time is shared: each member is
 charged its share of the pack's time while it is alive, so per-arm compute stays honest.
 """
 
@@ -30,6 +32,7 @@ from torch.func import vmap
 
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancer import Balancer
+from gradsweep.trainers.finite import Failure, FiniteWatch, check_every
 from gradsweep.trainers.loop import (
     Budget,
     EpochRecord,
@@ -39,8 +42,11 @@ from gradsweep.trainers.loop import (
     epoch_batches,
     evaluate,
     resolve_device,
+    split_batches,
 )
 from gradsweep.trainers.pack_weights import pack_weights
+from gradsweep.trainers.pipeline import batch_stream, on_device
+from gradsweep.trainers.precision import Precision, autocast, parse_precision, widened
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
 from gradsweep.trainers.stacked import StackedModel
 from gradsweep.trainers.stacked_adam import StackedAdam
@@ -81,22 +87,28 @@ class _PackedRun:
         seed: int,
         device: torch.device,
         on_round: PackCallback | None,
+        precision: Precision,
     ) -> None:
         self.problem, self.balancers, self.budget = problem, list(balancers), budget
         self.seed, self.device, self.on_round = seed, device, on_round
+        self.precision = precision
         self.weights = pack_weights(self.balancers)
         torch.manual_seed(seed)
         self.model = problem.build_model().to(device)
         members, tasks = len(self.balancers), len(problem.tasks)
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
-        self.batches = epoch_batches(
+        self.train_data = on_device(problem.train_data, device)
+        self.test_data = on_device(problem.test_data, device)
+        self.indices = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
         self.trace = torch.zeros(budget.steps, members, tasks, device=device)
         self.loss_sum = torch.zeros(members, tasks, device=device)
         self.loss_count = 0
         self.live = torch.ones(members, dtype=torch.bool, device=device)
+        self.live_count = members  # on the host: no read of ``live`` per step
         self.any_failed = False
+        self.watch = FiniteWatch(members, problem.task_names, device, check_every(device))
         self.stopped_at: list[int | None] = [None] * members
         self.errors: list[str | None] = [None] * members
         self.epochs: list[list[EpochRecord]] = [[] for _ in range(members)]
@@ -106,8 +118,12 @@ class _PackedRun:
         # Every member starts as this one network: its initial losses and the balancers'
         # start are the single run's, in the single run's order (a start that reads the
         # training split moves BatchNorm statistics before the members are copied).
-        self.initial_test_losses, _ = evaluate(problem, self.model, device)
-        self.weights.start(balancer_context(problem, self.model, device, seed))
+        self.initial_test_losses, _ = evaluate(
+            problem, self.model, device, precision, self.test_data
+        )
+        self.weights.start(
+            balancer_context(problem, self.model, device, seed, precision, self.train_data)
+        )
         self.stack = StackedModel(self.model, members)
         self.optimizer = StackedAdam(list(self.stack.params.values()), lr=problem.learning_rate)
         self._segment = time.perf_counter()  # setup is nobody's time, as in ``train``
@@ -130,15 +146,17 @@ class _PackedRun:
         self.stack.train(False)
         live = [k for k, stop in enumerate(self.stopped_at) if stop is None]
         accumulators = {k: self.problem.metric_accumulator() for k in live}
-        data, size = self.problem.test_data, self.problem.eval_batch_size
+        data = self.test_data
         total = torch.zeros(len(self.balancers), len(self.problem.tasks), device=self.device)
-        for start in range(0, len(data), size):
-            batch = data.batch(torch.arange(start, min(start + size, len(data))), self.device)
-            outputs = self.stack.forward(batch.inputs)
-            for k, accumulator in accumulators.items():
-                accumulator.update([output[k] for output in outputs], batch)
-            count = int(batch.inputs.shape[0])
-            total += stacked_task_losses(self.problem, outputs, batch) * count
+        with split_batches(data, self.problem.eval_batch_size, self.device) as batches:
+            for batch in batches:
+                with autocast(self.precision, self.device):
+                    outputs = self.stack.forward(batch.inputs)
+                    losses = stacked_task_losses(self.problem, outputs, batch)
+                outputs = [widened(output) for output in outputs]
+                for k, accumulator in accumulators.items():
+                    accumulator.update([output[k] for output in outputs], batch)
+                total += widened(losses) * int(batch.inputs.shape[0])
         self.stack.train(True)
         metrics = [
             accumulators[k].compute() if k in accumulators else [] for k in range(len(total))
@@ -181,10 +199,12 @@ class _PackedRun:
     def _task_gradient_norms(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Losses ``(K, T)`` and ``‖∇_W (w_i L_i)‖`` per member and task, with every network
         gradient accumulated (one backward through the heads, one through the trunk)."""
-        hidden, z = self.stack.shared_features(batch.inputs)
-        copies = [z.detach().requires_grad_() for _ in self.problem.tasks]
-        losses = self.stack.head_losses(self.problem, batch, copies)
-        if not self._check_finite(losses):
+        with autocast(self.precision, self.device):
+            hidden, z = self.stack.shared_features(batch.inputs)
+            copies = [z.detach().requires_grad_() for _ in self.problem.tasks]
+            losses = widened(self.stack.head_losses(self.problem, batch, copies))
+        self._observe(losses)
+        if not self.live_count:
             return losses, torch.zeros_like(losses)
         self._weighted_backward(losses)
         grads = [c.grad if c.grad is not None else torch.zeros_like(z) for c in copies]
@@ -196,14 +216,14 @@ class _PackedRun:
                 is_grads_batched=True,
                 retain_graph=True,
             )
-            norms = torch.linalg.vector_norm(at_w.flatten(start_dim=2), dim=2)
+            norms = torch.linalg.vector_norm(widened(at_w).flatten(start_dim=2), dim=2)
         else:
             # z = h Wᵀ + b: ∇_W (w_i L_i) = (∂(w_i L_i)/∂z)ᵀ h, per member and task
-            hidden_t = hidden.detach().flatten(start_dim=1, end_dim=-2).transpose(1, 2)
+            hidden_t = widened(hidden.detach()).flatten(start_dim=1, end_dim=-2).transpose(1, 2)
             norms = torch.stack(
                 [
                     torch.linalg.vector_norm(
-                        hidden_t @ g.flatten(start_dim=1, end_dim=-2), dim=(1, 2)
+                        hidden_t @ widened(g).flatten(start_dim=1, end_dim=-2), dim=(1, 2)
                     )
                     for g in grads
                 ]
@@ -211,40 +231,44 @@ class _PackedRun:
         z.backward(torch.stack(grads).sum(dim=0))
         return losses, norms.T
 
-    def _check_finite(self, losses: torch.Tensor) -> bool:
-        """Fail the live members whose loss is not finite; False when none is left."""
-        bad = self.live & ~torch.isfinite(losses.detach()).all(dim=1)
-        if bool(bad.any()):  # one host sync a step, as the single loop has
-            self._fail(bad, losses.detach())
-        return bool(self.live.any()) if self.any_failed else True
+    def _observe(self, losses: torch.Tensor) -> None:
+        """Hand the step's losses to the watch; on a CPU a failure is read at once, so the
+        failing members are masked out of this very step's update."""
+        self.watch.observe(self.done, losses)
+        if self.watch.immediate and self.watch.failures_pending:
+            self._fail(self.watch.failures())
 
-    def _fail(self, bad: torch.Tensor, losses: torch.Tensor) -> None:
+    def _fail(self, failures: list[Failure]) -> None:
+        """Stop the members that failed: their message, step and result, then freeze them."""
+        if not failures:
+            return
         self._charge()
-        names = self.problem.task_names
-        for k in bad.nonzero().flatten().tolist():
-            values = ", ".join(
-                f"{name}={value:g}" for name, value in zip(names, losses[k].tolist(), strict=True)
-            )
-            self.errors[k] = f"non-finite loss at step {self.done}: {values}"
-            self.stopped_at[k] = self.done
+        bad = torch.zeros_like(self.live)
+        for failure in failures:
+            k = failure.member
+            self.errors[k] = failure.reason
+            self.stopped_at[k] = failure.step
             self.failed_since[k] = self.result(k)
+            bad[k] = True
         self.live &= ~bad
+        self.live_count -= len(failures)
         self.any_failed = True
         self.weights.freeze(bad)
         self.optimizer.reset(bad)
 
-    def train_step(self) -> None:
-        batch = self.problem.train_data.batch(next(self.batches), self.device)
+    def train_step(self, batch: Batch) -> None:
         self.trace[self.done] = self.weights.weights
         self.optimizer.zero_grad()
         if self.weights.needs_task_gradients:
             losses, norms = self._task_gradient_norms(batch)
         else:
-            losses = self.stack.losses(self.problem, batch)
+            with autocast(self.precision, self.device):
+                losses = widened(self.stack.losses(self.problem, batch))
             norms = None
-            if self._check_finite(losses):
+            self._observe(losses)
+            if self.live_count:
                 self._weighted_backward(losses)
-        if not bool(self.live.any()):
+        if not self.live_count:
             return
         if self.any_failed:  # the failed members' slices get exactly no update
             for param in self.stack.params.values():
@@ -258,13 +282,19 @@ class _PackedRun:
     def run(self) -> list[TrainResult]:
         self.record(0)
         eval_every = self.budget.eval_every or self.steps_per_epoch
-        for _ in range(self.budget.steps):
-            self.train_step()
-            if not bool(self.live.any()):
-                break
-            self.done += 1
-            if self.done % eval_every == 0 or self.done == self.budget.steps:
-                self.record(self.done)
+        with batch_stream(self.train_data, self.indices, self.device) as batches:
+            for _ in range(self.budget.steps):
+                self.train_step(next(batches))
+                if not self.live_count:
+                    break
+                self.done += 1
+                evaluating = self.done % eval_every == 0 or self.done == self.budget.steps
+                if evaluating or self.watch.due(self.done):
+                    self._fail(self.watch.failures())
+                    if not self.live_count:
+                        break
+                if evaluating:
+                    self.record(self.done)
         self._charge()
         return [self.result(k) for k in range(len(self.balancers))]
 
@@ -273,7 +303,8 @@ class _PackedRun:
         done = self.done if stop is None else stop
         trace = self.trace[:done, k]
         every = max(self.budget.trace_every, 1)
-        weights = self.weights.weights[k]
+        # a failed member ends with the weights of its failing step (later ones saw NaNs)
+        weights = self.trace[stop, k] if stop is not None else self.weights.weights[k]
         epochs = self.epochs[k]
         last = epochs[-1]
         error = self.errors[k]
@@ -295,6 +326,7 @@ class _PackedRun:
             train_seconds=self.seconds[k],
             epochs=list(epochs),
             trace=[(s, trace[s].tolist()) for s in range(0, done, every)],
+            precision=str(self.precision),
         )
 
     def member_model(self, k: int) -> MultitaskModel:
@@ -311,6 +343,7 @@ def train_packed(
     on_round: PackCallback | None = None,
     device: str | torch.device | None = None,
     keep_models: bool = False,
+    precision: Precision | str = Precision.FP32,
 ) -> list[TrainResult]:
     """Train one member per balancer (all static, or all GradNorm) in one packed run.
 
@@ -322,7 +355,8 @@ def train_packed(
         raise GradsweepError(
             f"steps and eval_every must be >= 1, got {budget.steps} and {budget.eval_every}"
         )
-    run = _PackedRun(problem, balancers, budget, seed, resolve_device(device), on_round)
+    chosen = parse_precision(precision)
+    run = _PackedRun(problem, balancers, budget, seed, resolve_device(device), on_round, chosen)
     results = run.run()
     if keep_models:
         for k, result in enumerate(results):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -40,10 +40,15 @@ class MultitaskData(Protocol):
 
 @dataclass(frozen=True)
 class TensorData:
-    """A split held in memory as tensors (the default for small problems)."""
+    """A split held in memory as tensors (the default for small problems).
+
+    ``prefetch``: batches may be read on a background thread (indexing draws nothing
+    random), see pipeline.py.
+    """
 
     inputs: torch.Tensor
     targets: tuple[torch.Tensor, ...]
+    prefetch: ClassVar[bool] = True
 
     def __len__(self) -> int:
         return int(self.inputs.shape[0])
@@ -60,10 +65,13 @@ class MultitaskModel(nn.Module):
     """A shared trunk producing features ``z`` and one head per task.
 
     ``shared_layer`` is GradNorm's ``W``: the weight of the last shared layer, a parameter
-    of the trunk. When the trunk is an ``nn.Sequential`` ending in the ``nn.Linear`` that
-    owns ``W`` (so ``z = h Wᵀ + b``), per-task gradients at ``W`` are one batched product
-    ``∂L_i/∂z ᵀ h``; put parameter-free activations at the start of the heads to get this.
-    Any other trunk works too, through a slower batched autograd call.
+    of the trunk. When the trunk's output ``z`` is the output of the ``nn.Linear`` or
+    convolution owning ``W``, GradNorm's per-task gradients at ``W`` come from that layer
+    alone and cost about nothing in time or memory; put parameter-free activations and
+    normalisations at the start of the heads to get this. Any other trunk works too, but
+    keeps the step's whole graph until the norms are taken (more memory, see step.py).
+    ``linear_tail`` (an ``nn.Sequential`` ending in ``W``'s ``nn.Linear``) is what packed
+    GradNorm needs for its fast path.
     """
 
     def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: torch.Tensor):
@@ -74,12 +82,18 @@ class MultitaskModel(nn.Module):
         if not names:
             raise ValueError("shared_layer must be a parameter of the trunk")
         self._shared_layer_name = names[0]
+        self._shared_module_name = self._shared_layer_name.rpartition(".")[0]
         last = trunk[-1] if isinstance(trunk, nn.Sequential) and len(trunk) else None
         self.linear_tail = isinstance(last, nn.Linear) and last.weight is shared_layer
 
     @property
     def shared_layer(self) -> nn.Parameter:
         return self.trunk.get_parameter(self._shared_layer_name)
+
+    @property
+    def shared_module(self) -> nn.Module:
+        """The trunk's module that owns ``W`` (the trunk itself if ``W`` is its own)."""
+        return self.trunk.get_submodule(self._shared_module_name)
 
     @property
     def shared_layer_name(self) -> str:

@@ -3,16 +3,78 @@
 A balancer that needs each task's gradient at the last shared layer ``W`` (GradNorm)
 asks for a step that *captures task gradients*: every head reads its own view of the
 shared features ``z``, and a hook on each view keeps ``∂(w_i L_i)/∂z`` as the single
-ordinary backward pass goes by. Those are then pushed through ``W`` alone for the
+ordinary backward pass goes by. Those are then pushed through ``W``'s layer alone for the
 per-task norms. Nothing is differentiated twice and the network's backward is the
-ordinary one.
+ordinary one, which frees the graph as it goes.
+
+Three ways to the norms, chosen from how ``W``'s layer produced ``z``:
+
+- ``linear``: ``z`` is the output of the ``nn.Linear`` owning ``W``, so
+  ``∇_W (w_i L_i) = (∂(w_i L_i)/∂z)ᵀ h`` with ``h`` the layer's input: one product a task.
+- ``layer``: ``z`` is the output of a standard convolution owning ``W``; that one layer is
+  recomputed on its (detached) saved input and differentiated per task. Only the layer's
+  input is kept, which autograd held for ``W``'s own gradient anyway.
+- ``graph``: anything else (``W`` inside the trunk, a custom layer): the step's graph is
+  kept through the backward and ``z`` is differentiated again at ``W``, which holds every
+  activation until the norms are taken.
 """
 
 from __future__ import annotations
 
-import torch
+from enum import Enum
+from typing import Any
 
+import torch
+from torch import nn
+
+from gradsweep.trainers.precision import Precision, autocast, widened
 from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
+
+#: Layers whose forward is a pure function of input and parameters, safe to recompute.
+RECOMPUTABLE = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+
+
+class NormPath(str, Enum):
+    """How a capturing step reaches the per-task gradient norms at ``W``."""
+
+    LINEAR = "linear"
+    LAYER = "layer"
+    GRAPH = "graph"
+
+
+class _LayerTap:
+    """A forward hook on ``W``'s layer keeping its input and output of this step."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.calls = 0
+        self.input: torch.Tensor | None = None
+        self.output: torch.Tensor | None = None
+        self.handle = layer.register_forward_hook(self._keep)
+
+    def _keep(self, _: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        self.calls += 1
+        first = inputs[0] if inputs else None
+        self.input = first if isinstance(first, torch.Tensor) else None
+        self.output = output if isinstance(output, torch.Tensor) else None
+
+
+def norm_path(model: MultitaskModel, tap: _LayerTap, z: torch.Tensor) -> NormPath:
+    """The cheapest exact path for this step (see the module docstring)."""
+    layer = model.shared_module
+    if tap.calls != 1 or tap.output is not z or tap.input is None:
+        return NormPath.GRAPH
+    if isinstance(layer, nn.Linear):
+        return NormPath.LINEAR
+    if isinstance(layer, RECOMPUTABLE) and not list(layer.buffers()):
+        return NormPath.LAYER
+    return NormPath.GRAPH
 
 
 class TrainingStep:
@@ -24,25 +86,38 @@ class TrainingStep:
         problem: MultitaskProblem,
         batch: Batch,
         capture_task_gradients: bool = False,
+        precision: Precision = Precision.FP32,
     ) -> None:
         self.model = model
         self.capture = capture_task_gradients
         self._task_grads: list[torch.Tensor | None] = [None] * len(model.heads)
-        if self.capture:
-            self.shared_input, self.z = model.shared_features(batch.inputs)
-            features = [self._tapped_view(i) for i in range(len(model.heads))]
-        else:
-            self.shared_input, self.z = None, model.trunk(batch.inputs)
-            features = [self.z] * len(model.heads)
-        outputs = [head(feature) for head, feature in zip(model.heads, features, strict=True)]
-        self.losses = torch.stack(problem.task_losses(outputs, batch))
+        self.layer_input: torch.Tensor | None = None
+        self.path: NormPath | None = None
+        device = batch.inputs.device
+        with autocast(precision, device):
+            if self.capture:
+                tap = _LayerTap(model.shared_module)
+                try:
+                    self.z = model.trunk(batch.inputs)
+                finally:
+                    tap.handle.remove()
+                self.path = norm_path(model, tap, self.z)
+                if self.path is not NormPath.GRAPH:
+                    self.layer_input = tap.input
+                features = [self._tapped_view(i) for i in range(len(model.heads))]
+            else:
+                self.z = model.trunk(batch.inputs)
+                features = [self.z] * len(model.heads)
+            outputs = [head(feature) for head, feature in zip(model.heads, features, strict=True)]
+            losses = problem.task_losses(outputs, batch)
+        self.losses = torch.stack([widened(loss) for loss in losses])
 
     def _tapped_view(self, task: int) -> torch.Tensor:
         view = self.z.view_as(self.z)
         # The hook must not reach back to this step: the graph holds the hook, so a hook
         # holding ``self`` (and through it ``z`` and the losses) is a cycle through C++
         # autograd nodes that Python's collector cannot see, and a retained graph (the
-        # generic path) would then leak every step's activations.
+        # graph path) would then leak every step's activations.
         task_grads = self._task_grads
 
         def keep(grad: torch.Tensor) -> None:
@@ -53,8 +128,8 @@ class TrainingStep:
 
     def backward(self, weights: torch.Tensor) -> None:
         """Accumulate ``∇ Σ w_i L_i`` into every network parameter (weights held constant)."""
-        # The generic gradient-norm path differentiates z again, so it needs the graph kept.
-        keep_graph = self.capture and self.shared_input is None
+        # Only the graph path differentiates z again, so only it keeps the graph.
+        keep_graph = self.path is NormPath.GRAPH
         (self.losses * weights.detach()).sum().backward(retain_graph=keep_graph)
 
     def task_feature_gradients(self) -> torch.Tensor:
@@ -67,21 +142,42 @@ class TrainingStep:
         return [torch.zeros_like(self.z) if g is None else g for g in self._task_grads]
 
     def shared_layer_gradient_norms(self) -> torch.Tensor:
-        """``‖∇_W (w_i L_i)‖`` for every task, through the last shared layer alone."""
-        if self.shared_input is None:
-            (grads,) = torch.autograd.grad(
-                self.z,
-                self.model.shared_layer,
-                grad_outputs=self.task_feature_gradients(),
-                is_grads_batched=True,
+        """``‖∇_W (w_i L_i)‖`` for every task, in fp32, through ``W``'s layer alone."""
+        if self.path is NormPath.LINEAR:
+            assert self.layer_input is not None
+            # z = h Wᵀ + b, so ∇_W (w_i L_i) = (∂(w_i L_i)/∂z)ᵀ h: one small product per
+            # task, without stacking the task gradients into one large buffer first.
+            hidden_t = widened(self.layer_input.detach()).flatten(end_dim=-2).T
+            return torch.stack(
+                [
+                    torch.linalg.vector_norm(hidden_t @ widened(grad).flatten(end_dim=-2))
+                    for grad in self._captured()
+                ]
             )
-            return torch.linalg.vector_norm(grads.flatten(start_dim=1), dim=1)
-        # z = h Wᵀ + b, so ∇_W (w_i L_i) = (∂(w_i L_i)/∂z)ᵀ h: one small product per task,
-        # without stacking the task gradients into one large buffer first.
-        hidden_t = self.shared_input.detach().flatten(end_dim=-2).T
-        return torch.stack(
-            [
-                torch.linalg.vector_norm(hidden_t @ grad.flatten(end_dim=-2))
-                for grad in self._captured()
-            ]
+        if self.path is NormPath.LAYER:
+            return self._recomputed_layer_norms()
+        (grads,) = torch.autograd.grad(
+            self.z,
+            self.model.shared_layer,
+            grad_outputs=self.task_feature_gradients().to(self.z.dtype),
+            is_grads_batched=True,
         )
+        return torch.linalg.vector_norm(widened(grads).flatten(start_dim=1), dim=1)
+
+    def _recomputed_layer_norms(self) -> torch.Tensor:
+        """``W``'s layer run again, in fp32 and on its detached input, then differentiated
+        at ``W`` once per task: the rest of the step's graph is already freed."""
+        assert self.layer_input is not None
+        weight = self.model.shared_layer
+        with torch.enable_grad(), torch.autocast(self.z.device.type, enabled=False):
+            z = self.model.shared_module(widened(self.layer_input.detach()))
+            grads = self._captured()
+            norms = [
+                torch.linalg.vector_norm(
+                    torch.autograd.grad(
+                        z, weight, grad_outputs=widened(grad), retain_graph=i < len(grads) - 1
+                    )[0]
+                )
+                for i, grad in enumerate(grads)
+            ]
+        return torch.stack(norms)

@@ -134,3 +134,21 @@ def test_status_and_query_see_members_as_trials(tmp_path: Path, sqlite_url: str)
     )
     frame = pd.read_json(io.StringIO(out.stdout))
     assert len(frame) == 7 and frame["pack"].nunique() == 2  # 7 at auto (2 slots) → 4 + 3
+
+
+def test_a_bf16_study_trains_its_packs_and_loners_in_bf16(tmp_path: Path, sqlite_url: str) -> None:
+    """``precision: bf16`` reaches every trial, packed or alone, and is its own study."""
+    arms = {"static": {"weights": [[1, 1, 1]]}, "grid": {"resolution": 2}, "dwa": {}}
+    fp32_path = write_spec(tmp_path, "fp32", arms=arms)
+    bf16_path = write_spec(tmp_path, "bf16", arms=arms, precision="bf16")
+    engine = open_engine(sqlite_url)
+    fp32 = launch(load_spec(fp32_path), engine, QUIET)
+    bf16 = launch(load_spec(bf16_path), engine, QUIET)
+    assert fp32.status == bf16.status == "completed"
+    ours = queries.trials(engine, study="bf16").set_index("key").sort_index()
+    theirs = queries.trials(engine, study="fp32").set_index("key").sort_index()
+    assert list(ours.index) == list(theirs.index) and (ours["status"] == "completed").all()
+    assert (ours["pack"].notna()).any() and (ours["pack"].isna()).any()
+    differs = (ours["normalized_loss"] - theirs["normalized_loss"]).abs()
+    assert (differs > 0).all() and (differs < 0.1 * theirs["normalized_loss"]).all()
+    assert load_spec(bf16_path).spec_hash != load_spec(fp32_path).spec_hash

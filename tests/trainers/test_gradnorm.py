@@ -7,6 +7,7 @@ from gradsweep.errors import BalancerError
 from gradsweep.trainers import Budget, GradNorm, ToyRegression, train
 from gradsweep.trainers.loop import mean_losses
 from tests.trainers.conftest import small_toy_params
+from tests.trainers.conv_problem import ConvRegression
 from tests.trainers.reference_gradnorm import reference_gradnorm
 
 CASES = {
@@ -171,3 +172,17 @@ def test_generic_shared_layer_path_matches_literal_algorithm_1(float64: None) ->
     reference = reference_gradnorm(problem, alpha=0.12, steps=120, seed=5)
     ours = torch.tensor([w for _, w in result.trace])
     assert_close_relative(ours, torch.stack(reference.weights[:-1]))
+
+
+@pytest.mark.parametrize("cloned", [False, True], ids=["layer-path", "graph-path"])
+def test_convolutional_shared_layer_matches_literal_algorithm_1(
+    float64: None, cloned: bool
+) -> None:
+    """A conv ``W``: recomputed alone on its saved input (layer path), or differentiated
+    through the kept graph (graph path) — both exactly Algorithm 1."""
+    problem = ConvRegression(scales=(1.0, 10.0, 0.3), cloned_trunk=cloned)
+    result = train(problem, GradNorm(alpha=1.5), Budget(60, trace_every=1), seed=2, device="cpu")
+    reference = reference_gradnorm(problem, alpha=1.5, steps=60, seed=2)
+    ours = torch.tensor([w for _, w in result.trace])
+    assert_close_relative(ours, torch.stack(reference.weights[:-1]))
+    assert_close_relative(torch.tensor(result.weights_final), reference.weights[-1])

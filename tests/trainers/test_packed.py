@@ -16,13 +16,16 @@ from gradsweep.trainers import (
     TrainResult,
     UncertaintyWeighting,
 )
+from gradsweep.trainers import packed as packed_module
 from gradsweep.trainers import train as train_on
+from gradsweep.trainers.balancer import Balancer
 from gradsweep.trainers.pack_weights import NotPackable
 from gradsweep.trainers.packed import PackRound
 from gradsweep.trainers.packed import train_packed as train_packed_on
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.packing_problems import BatchNormToy, GenericTrunkToy
 from tests.trainers.reference_gradnorm import reference_gradnorm
+from tests.trainers.user_problem import make_exploding
 
 # on the CPU whatever the machine has: the comparisons are of two runs on one device
 train = functools.partial(train_on, device="cpu")
@@ -151,7 +154,11 @@ def test_theoretical_initial_losses_pack_exactly(float64: None) -> None:
         assert_same_run(member, alone, 1e-9)
 
 
-def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete() -> None:
+@pytest.mark.parametrize("every", [1, 4], ids=["read-every-step", "read-every-4"])
+def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete(
+    monkeypatch: pytest.MonkeyPatch, every: int
+) -> None:
+    monkeypatch.setattr(packed_module, "check_every", lambda _device: every)
     problem = toy3()
     budget = Budget(30, eval_every=10)
     weightings = [[1.0, 1.0, 1.0], [1e300, 1.0, 1.0], [1.0, 2.0, 0.0]]  # 1e300 → inf in fp32
@@ -170,6 +177,42 @@ def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete() -> No
             train(problem, StaticBalancer(weightings[k]), budget, seed=0).objective, rel=1e-4
         )
         assert [e.step for e in packed[k].epochs] == [0, 10, 20, 30]
+
+
+@pytest.mark.parametrize("family", ["static", "gradnorm"])
+def test_a_deferred_check_fails_members_as_an_immediate_one(
+    monkeypatch: pytest.MonkeyPatch, family: str
+) -> None:
+    """Read every 4 steps (as on a GPU), members that blew up at step 6 train on NaNs in
+    their own slices until step 8, then end exactly as when read at once."""
+    problem = make_exploding(at=6)
+    budget = Budget(20, eval_every=10, trace_every=1)
+
+    def members() -> list[Balancer]:
+        if family == "static":
+            return [StaticBalancer([1.0, 1.0]), StaticBalancer([0.5, 1.5])]
+        return [GradNorm(0.12), GradNorm(1.5)]
+
+    immediate = train_packed(problem, members(), budget, seed=0)
+    problem = make_exploding(at=6)
+    monkeypatch.setattr(packed_module, "check_every", lambda _device: 4)
+    deferred = train_packed(problem, members(), budget, seed=0)
+    for a, b in zip(immediate, deferred, strict=True):
+        assert a.status == b.status == "failed" and a.steps == b.steps == 6
+        assert a.error == b.error and str(a.error).startswith("non-finite loss at step 6")
+        assert a.trace == b.trace and a.weights_final == b.weights_final
+        assert [e.step for e in b.epochs] == [0]
+
+
+def test_a_bf16_pack_matches_bf16_runs_alone() -> None:
+    problem = toy3()
+    budget = Budget(20, eval_every=10)
+    balancers = [GradNorm(0.12), GradNorm(1.5)]
+    packed = train_packed(problem, balancers, budget, seed=0, precision="bf16")
+    for alpha, member in zip((0.12, 1.5), packed, strict=True):
+        alone = train(problem, GradNorm(alpha), budget, seed=0, precision="bf16")
+        assert member.precision == alone.precision == "bf16"
+        assert member.objective == pytest.approx(alone.objective, rel=0.05)
 
 
 def test_members_share_the_packs_time() -> None:

@@ -10,8 +10,9 @@ import torch
 
 from gradsweep.trainers import NYUv2, ToyRegression
 from gradsweep.trainers.problem import MultitaskProblem
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.step import NormPath, TrainingStep
 from tests.trainers.conftest import small_toy_params
+from tests.trainers.conv_problem import ConvRegression
 from tests.trainers.nyuv2_dataset import write_dataset
 
 
@@ -20,7 +21,7 @@ def _toy(_: Path) -> MultitaskProblem:
 
 
 def _segnet(tmp_path: Path) -> MultitaskProblem:
-    # A convolutional W: the generic gradient-norm path, which keeps the graph after backward.
+    # A convolutional W at the end of the trunk: GradNorm's layer path.
     return NYUv2(root=str(write_dataset(tmp_path / "nyuv2")), width=4, levels=2, batch_size=2)
 
 
@@ -41,3 +42,67 @@ def test_a_step_that_captured_task_gradients_frees_its_graph_when_dropped(
     del step
     gc.collect()
     assert losses() is None, "the dropped step's graph is still alive"
+
+
+class _Saved:
+    """What autograd stores for one saved tensor (through a saved-tensors hook), so a weak
+    reference tells when the graph lets it go."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        # detached: a saved output holding its own grad_fn would be a cycle through C++
+        self.tensor = tensor.detach()
+
+
+def _traced_step(
+    problem: MultitaskProblem, model: torch.nn.Module
+) -> tuple[TrainingStep, list[weakref.ref[_Saved]]]:
+    saved: list[weakref.ref[_Saved]] = []
+
+    def pack(tensor: torch.Tensor) -> _Saved:
+        holder = _Saved(tensor)
+        saved.append(weakref.ref(holder))
+        return holder
+
+    batch = problem.train_data.batch(torch.arange(problem.batch_size), torch.device("cpu"))
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda holder: holder.tensor):
+        step = TrainingStep(model, problem, batch, capture_task_gradients=True)  # type: ignore[arg-type]
+    return step, saved
+
+
+@pytest.mark.parametrize(
+    ("make_problem", "path"),
+    [
+        (lambda _: ToyRegression(**small_toy_params(2)), NormPath.LINEAR),
+        (lambda _: ConvRegression(), NormPath.LAYER),
+        (_segnet, NormPath.LAYER),
+        (lambda _: ConvRegression(cloned_trunk=True), NormPath.GRAPH),
+    ],
+    ids=["toy", "conv", "segnet", "cloned-conv"],
+)
+def test_the_norm_path_follows_how_w_made_z(
+    tmp_path: Path, make_problem: Callable[[Path], MultitaskProblem], path: NormPath
+) -> None:
+    problem = make_problem(tmp_path)
+    model = problem.build_model()
+    batch = problem.train_data.batch(torch.arange(problem.batch_size), torch.device("cpu"))
+    step = TrainingStep(model, problem, batch, capture_task_gradients=True)
+    assert step.path is path
+    assert not model.shared_module._forward_hooks, "the step left its hook on W's layer"
+
+
+@pytest.mark.parametrize("cloned", [False, True], ids=["layer-path", "graph-path"])
+def test_the_backward_frees_the_graph_unless_the_graph_path_needs_it(cloned: bool) -> None:
+    """GradNorm's layer path lets the ordinary backward free everything the graph saved, as
+    an equal-weight step does; only the graph path holds it until the step is dropped."""
+    problem = ConvRegression(cloned_trunk=cloned)
+    step, saved = _traced_step(problem, problem.build_model())
+    assert len(saved) > 5
+    step.backward(torch.ones(len(problem.tasks)))
+    gc.collect()
+    alive = sum(ref() is not None for ref in saved)
+    assert (alive > 0) is cloned, f"{alive} of {len(saved)} saved tensors alive"
+    norms = step.shared_layer_gradient_norms()
+    assert torch.isfinite(norms).all() and (norms > 0).all()
+    del step
+    gc.collect()
+    assert all(ref() is None for ref in saved), "the dropped step's graph is still alive"
