@@ -97,7 +97,15 @@ def config_of(key: str) -> str:
     return key.rsplit("/", 1)[0]
 
 
-def grid_size(tasks: int, resolution: int, include_vertices: bool = False) -> int:
-    """How many points a simplex grid has: C(R+T−1, T−1), minus the T vertices."""
+def grid_size(
+    tasks: int, resolution: int, include_vertices: bool = False, min_count: int = 0
+) -> int:
+    """How many points a simplex grid has: C(R+T−1, T−1), minus the T vertices; with every
+    ``k_i ≥ m`` (m ≥ 1), C(R − T·m + T − 1, T − 1), which has no vertex (T > 1)."""
+    if tasks == 1:  # the one point is the vertex
+        return int(include_vertices and resolution >= min_count)
+    if min_count >= 1:
+        rest = resolution - tasks * min_count
+        return math.comb(rest + tasks - 1, tasks - 1) if rest >= 0 else 0
     total = math.comb(resolution + tasks - 1, tasks - 1)
     return total if include_vertices else total - tasks

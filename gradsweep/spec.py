@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -119,6 +120,34 @@ class GridArm(_Model):
     include_vertices: bool = Field(
         default=False, description="include the T single-task points (all weight on one task)"
     )
+    min_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="only the points with every w_i >= min_weight (a filter of the same grid)",
+    )
+    interior: bool = Field(
+        default=False, description="only the points with every w_i > 0 (every task on)"
+    )
+
+    @model_validator(mode="after")
+    def _vertices_or_every_task_on(self) -> GridArm:
+        if self.include_vertices and (self.interior or self.min_weight > 0):
+            raise _FieldError(
+                ("include_vertices",),
+                "a vertex switches every task but one off: it cannot go with interior or "
+                "min_weight",
+            )
+        return self
+
+    def min_count(self, tasks: int) -> int:
+        """The least ``k_i`` of a point kept: ``w_i = T·k_i/R ≥ min_weight``, and ≥ 1 for
+        ``interior``."""
+        least = math.ceil(self.min_weight * self.resolution / tasks - 1e-9)
+        return max(least, 1) if self.interior else least
+
+    def size(self, tasks: int) -> int:
+        return grid_size(tasks, self.resolution, self.include_vertices, self.min_count(tasks))
 
 
 class RandomArm(_Model):
@@ -244,6 +273,24 @@ class ResourcesSpec(_Model):
         raise ValueError(f"must be an integer >= 1 or auto (got {_short(value)})")
 
 
+#: Fields added after studies were first stored, with their defaults: left out of the
+#: hash at those values (paths into the spec's JSON).
+LATER_DEFAULTS: tuple[tuple[tuple[str, ...], object], ...] = (
+    (("precision",), "fp32"),
+    (("arms", "grid", "min_weight"), 0.0),
+    (("arms", "grid", "interior"), False),
+)
+
+
+def _drop_later_defaults(data: dict[str, Any]) -> None:
+    for path, default in LATER_DEFAULTS:
+        parent: Any = data
+        for key in path[:-1]:
+            parent = parent.get(key) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path[-1] in parent and parent[path[-1]] == default:
+            del parent[path[-1]]
+
+
 class StudySpec(_Model):
     """One study: a problem, its arms, a budget and the seeds every arm runs over."""
 
@@ -311,12 +358,11 @@ class StudySpec(_Model):
     def spec_hash(self) -> str:
         """Same for specs that differ only in layout, key order, spelt-out defaults or the
         pack size (packing is scheduling: a trial's result does not depend on it).
-        ``precision: fp32`` is left out too, so the hashes of studies stored before the
-        field existed stay the same."""
+        Fields added after the first release are left out at their defaults, so the
+        hashes of studies stored before they existed stay the same."""
         data = self.model_dump(mode="json")
         del data["resources"]["pack"]
-        if data["precision"] == "fp32":
-            del data["precision"]
+        _drop_later_defaults(data)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -327,7 +373,7 @@ class StudySpec(_Model):
         if arms.static is not None:
             per_seed += len(arms.static.weights)
         if arms.grid is not None:
-            per_seed += grid_size(tasks, arms.grid.resolution, arms.grid.include_vertices)
+            per_seed += arms.grid.size(tasks)
         if arms.random is not None:
             per_seed += arms.random.n
         if arms.gradnorm is not None:
@@ -509,13 +555,29 @@ def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
                 )
     grid = spec.arms.grid
     if grid is not None:
-        points = grid_size(tasks, grid.resolution, grid.include_vertices)
+        points = grid.size(tasks)
+        if points == 0:
+            rule = "> 0" if grid.interior and grid.min_weight == 0 else f">= {grid.min_weight:g}"
+            raise SpecError(
+                f"{source}: arms.grid: no point at resolution {grid.resolution} has every one "
+                f"of its {tasks} weights {rule}; the least resolution with one is "
+                f"{_least_resolution(grid, tasks)}"
+            )
         if points > MAX_GRID_POINTS:
             raise SpecError(
                 f"{source}: arms.grid.resolution: {points} grid points for {tasks} tasks at "
                 f"resolution {grid.resolution} (at most {MAX_GRID_POINTS}; try random or optuna)"
             )
     return tasks
+
+
+def _least_resolution(grid: GridArm, tasks: int) -> int:
+    """The least resolution above ``grid``'s whose grid keeps a point (min_weight 1 keeps
+    only equal weights, at multiples of T)."""
+    resolution = grid.resolution
+    while grid.model_copy(update={"resolution": resolution}).size(tasks) == 0:
+        resolution += 1
+    return resolution
 
 
 def task_names(spec: StudySpec, source: str = "<string>") -> list[str]:

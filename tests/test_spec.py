@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from gradsweep.cli import app
 from gradsweep.spec import (
+    GridArm,
     SpecError,
     StudySpec,
     load_spec,
@@ -234,6 +236,59 @@ def test_bf16_is_another_study_and_fp32_keeps_the_hashes_of_older_studies() -> N
         parse_spec(BASE + "precision: fp16\n")
 
 
+@pytest.mark.parametrize(
+    ("grid", "points"),
+    [
+        ({"resolution": 6}, 25),
+        ({"resolution": 6, "interior": True}, 10),
+        ({"resolution": 6, "min_weight": 0.5}, 10),
+        ({"resolution": 6, "min_weight": 0.6}, 1),
+        ({"resolution": 12, "min_weight": 0.25}, 55),
+        ({"resolution": 3, "min_weight": 1.0}, 1),
+    ],
+)
+def test_grids_that_keep_every_task_on(grid: dict[str, object], points: int) -> None:
+    spec = parse_spec(mutate({"arms": {"grid": grid}, "seeds": [0]}))
+    assert spec.arms.grid is not None and validate_spec(spec) == 3
+    assert spec.arms.grid.size(3) == points == spec.planned_count(3)
+
+
+@pytest.mark.parametrize(
+    ("grid", "message"),
+    [
+        (
+            {"resolution": 2, "interior": True},
+            "arms.grid: no point at resolution 2 has every one of its 3 weights > 0; "
+            "the least resolution with one is 3",
+        ),
+        (
+            {"resolution": 4, "min_weight": 1.0},
+            "weights >= 1; the least resolution with one is 6",
+        ),
+    ],
+)
+def test_a_grid_with_no_point_left_says_which_resolution_has_one(
+    grid: dict[str, object], message: str
+) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        validate_spec(parse_spec(mutate({"arms.grid": grid})))
+
+
+def test_vertices_cannot_go_with_every_task_on() -> None:
+    change = {"arms.grid": {"resolution": 4, "interior": True, "include_vertices": True}}
+    with pytest.raises(SpecError, match="arms.grid.include_vertices: a vertex switches"):
+        parse_spec(mutate(change))
+    with pytest.raises(SpecError, match="arms.grid.min_weight"):
+        parse_spec(mutate({"arms.grid": {"resolution": 4, "min_weight": 1.5}}))
+
+
+def test_grid_filters_change_the_study_and_their_defaults_do_not() -> None:
+    spec = parse_spec(BASE)
+    spelt = mutate({"arms.grid": {"resolution": 4, "min_weight": 0, "interior": False}})
+    assert parse_spec(spelt).spec_hash == spec.spec_hash
+    assert parse_spec(mutate({"arms.grid.interior": True})).spec_hash != spec.spec_hash
+
+
 def test_a_spec_is_frozen() -> None:
     spec = parse_spec(BASE)
     with pytest.raises(ValueError, match="frozen"):
@@ -289,3 +344,20 @@ def test_a_new_name_is_validated_like_the_file() -> None:
     assert renamed(spec, "other-name").spec_hash != spec.spec_hash
     with pytest.raises(SpecError, match="--name: study: a study name is letters"):
         renamed(spec, "has spaces")
+
+
+def test_the_documented_grid_point_counts() -> None:
+    """docs/spec.md's table of point counts is the code's."""
+    text = (Path(__file__).parents[1] / "docs" / "spec.md").read_text()
+    section = text.split("### Grids that keep every task on", 1)[1].split("###", 1)[0]
+    rows = [line for line in section.splitlines() if re.match(r"\| \d", line)]
+    assert len(rows) == 5
+    for row in rows:
+        tasks, resolution, plain, interior, quarter, half = (int(c) for c in row.split("|")[1:-1])
+        grids = [
+            GridArm(resolution=resolution),
+            GridArm(resolution=resolution, interior=True),
+            GridArm(resolution=resolution, min_weight=0.25),
+            GridArm(resolution=resolution, min_weight=0.5),
+        ]
+        assert [g.size(tasks) for g in grids] == [plain, interior, quarter, half], row

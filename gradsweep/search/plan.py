@@ -105,7 +105,8 @@ def _static_points(spec: StudySpec, tasks: int) -> list[tuple[str, str, tuple[fl
             w = tuple(float(x) for x in weights)
             points.append(("static", f"w={format_weights(w)}", w))
     if arms.grid is not None:
-        for w in grid_points(tasks, arms.grid.resolution, arms.grid.include_vertices):
+        grid = arms.grid
+        for w in grid_points(tasks, grid.resolution, grid.include_vertices, grid.min_count(tasks)):
             points.append(("grid", f"w={format_weights(w)}", w))
     if arms.random is not None:
         for i, w in enumerate(dirichlet_points(tasks, arms.random.n, arms.random.seed)):

@@ -23,6 +23,7 @@ from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
 from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
 from gradsweep.storage.errors import StorageError
+from gradsweep.trainers.failures import clipped_traceback
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
 
@@ -192,12 +193,17 @@ class StudyRecorder(tune.Callback):
 
     @_unless_failed
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._end(trial, self._state(trial), f"worker failed: {last_error_line(trial)}")
+        text = error_text(trial)
+        reason = f"worker failed: {last_line(text) or 'the worker process died'}"
+        self._end(trial, self._state(trial), reason, text)
 
-    def _end(self, tune_trial: Any, state: _Running, reason: str) -> None:
+    def _end(
+        self, tune_trial: Any, state: _Running, reason: str, traceback: str | None = None
+    ) -> None:
         """The Tune trial is over: members that did not end fail with ``reason``."""
         self.running.pop(tune_trial.trial_id, None)
-        self._finish(state, [failure(m.trial.key, reason) for m in state.unended()])
+        ended = [failure(m.trial.key, reason, traceback) for m in state.unended()]
+        self._finish(state, ended)
 
     def _apply(self, state: _Running, report: WorkerReport | None) -> None:
         if report is None or report.seq <= state.seq:
@@ -264,6 +270,7 @@ class StudyRecorder(tune.Callback):
             initial_test_losses=list(outcome.initial_test_losses) or None,
             test_losses=list(outcome.test_losses) or None,
             final_metrics=list(outcome.final_metrics) or None,
+            traceback=outcome.traceback,
         )
 
     def _finished(
@@ -282,13 +289,15 @@ class StudyRecorder(tune.Callback):
         return [m.trial for state in self.running.values() for m in state.unended()]
 
 
-def last_error_line(trial: Any) -> str:
-    """The last line of Tune's error text for a trial, or a generic reason."""
+def error_text(trial: Any) -> str | None:
+    """Tune's error text for a trial (the worker's traceback), if it can still be read."""
     try:
         text = trial.get_error()
     except Exception:  # the error file may be gone with a dead node
-        text = None
-    if not text:
-        return "the worker process died"
-    lines = [line for line in str(text).strip().splitlines() if line.strip()]
-    return lines[-1] if lines else "the worker process died"
+        return None
+    return clipped_traceback(str(text)) if text else None
+
+
+def last_line(text: str | None) -> str | None:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None

@@ -50,6 +50,7 @@ class Outcome:
     key: str
     status: str  # a TrialStatus: completed or failed
     error: str | None = None
+    traceback: str | None = None  # a failure that raised: where, for debugging
     normalized_loss: float | None = None
     search_score: float | None = None
     steps: int = 0
@@ -64,8 +65,8 @@ class Outcome:
     final_metrics: list[float | None] = field(default_factory=list)
 
 
-def failure(key: str, error: str) -> Outcome:
-    return Outcome(key=key, status=TrialStatus.FAILED.value, error=error)
+def failure(key: str, error: str, traceback: str | None = None) -> Outcome:
+    return Outcome(key=key, status=TrialStatus.FAILED.value, error=error, traceback=traceback)
 
 
 @dataclass(frozen=True)

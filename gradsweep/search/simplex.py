@@ -32,16 +32,20 @@ def _compositions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
 
 
 def grid_points(
-    tasks: int, resolution: int, include_vertices: bool = False
+    tasks: int, resolution: int, include_vertices: bool = False, min_count: int = 0
 ) -> list[tuple[float, ...]]:
     """Every ``w_i = T·k_i/R`` with ``Σ k_i = R``: the exhaustive search at resolution R.
 
     Vertices (all weight on one task, i.e. single-task training) are left out unless asked.
+    ``min_count``: only the points with every ``k_i ≥ min_count`` (1: the interior, every
+    task on); a filter of the same lattice, so the points keep their trial keys.
     """
     _check(tasks >= 1 and resolution >= 1, f"need tasks, resolution >= 1: {tasks}, {resolution}")
     points = []
     for counts in _compositions(resolution, tasks):
         if not include_vertices and max(counts) == resolution:
+            continue
+        if min(counts) < min_count:
             continue
         points.append(tuple(tasks * k / resolution for k in counts))
     return points

@@ -11,7 +11,6 @@ a model that cannot be packed loses nothing.
 from __future__ import annotations
 
 import socket
-import traceback
 from dataclasses import asdict
 from typing import Any
 
@@ -35,6 +34,7 @@ from gradsweep.trainers import (
     make_balancer,
     train,
 )
+from gradsweep.trainers.failures import error_line, exception_traceback
 from gradsweep.trainers.packed import PackRound, train_packed
 from gradsweep.trainers.registry import built_problem
 
@@ -114,10 +114,6 @@ def placement(device: str) -> Placement:
     )
 
 
-def error_line(exc: BaseException) -> str:
-    return traceback.format_exception_only(type(exc), exc)[-1].strip()
-
-
 class _Reporter:
     """Builds the worker's reports: numbered, the first one saying where the trial runs."""
 
@@ -185,7 +181,7 @@ def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: s
             precision=spec.precision,
         )
     except Exception as exc:  # a user's problem may raise anything; record it, go on
-        reporter.send([], [failure(trial.key, error_line(exc))])
+        reporter.send([], [failure(trial.key, error_line(exc), exception_traceback(exc))])
         return
     reporter.send([], [reporter.outcome(trial, result)])
 
@@ -213,7 +209,8 @@ def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -
             for trial in pack.trials:
                 _run_alone(trial, spec, reporter, device)
             return
-        reporter.send([], [failure(t.key, error_line(exc)) for t in pack.trials])
+        line, text = error_line(exc), exception_traceback(exc)
+        reporter.send([], [failure(t.key, line, text) for t in pack.trials])
         return
     reporter.send([], [reporter.outcome(t, r) for t, r in zip(pack.trials, results, strict=True)])
 

@@ -76,6 +76,7 @@ class Trial(Base):
     seed: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default=TrialStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
+    traceback: Mapped[str | None] = mapped_column(Text)  # of a failure that raised
     node: Mapped[str | None] = mapped_column(String(300))
     device: Mapped[str | None] = mapped_column(String(100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -65,6 +65,7 @@ class TrialOutcome:
     initial_test_losses: list[float] | None = None
     test_losses: list[float] | None = None
     final_metrics: list[float | None] | None = None
+    traceback: str | None = None  # of a failure that raised
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,11 @@ class TrialEnd:
     trace: Sequence[tuple[int, list[float]]] = ()
 
 
-def failed_outcome(error: str) -> TrialOutcome:
+def failed_outcome(error: str, traceback: str | None = None) -> TrialOutcome:
     return TrialOutcome(
         status=TrialStatus.FAILED.value,
         error=error,
+        traceback=traceback,
         node=None,
         device=None,
         train_seconds=None,

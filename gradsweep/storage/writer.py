@@ -336,6 +336,7 @@ class ResultsWriter:
                     values: dict[str, Any] = {
                         "status": TrialStatus.FAILED.value,
                         "error": end.outcome.error,
+                        "traceback": end.outcome.traceback,
                         "finished_at": end.outcome.finished_at or utcnow(),
                     }
                 else:
@@ -353,8 +354,14 @@ class ResultsWriter:
                             ]
                 conn.execute(update(Trial).where(Trial.id == end.trial_id).values(**values))
 
-    def fail_trial(self, trial_id: int, error: str, rows: Sequence[EpochRow] = ()) -> None:
-        self.finish_trials([TrialEnd(trial_id, failed_outcome(error), rows)])
+    def fail_trial(
+        self,
+        trial_id: int,
+        error: str,
+        rows: Sequence[EpochRow] = (),
+        traceback: str | None = None,
+    ) -> None:
+        self.finish_trials([TrialEnd(trial_id, failed_outcome(error, traceback), rows)])
 
     @reconnecting
     def mark_interrupted(self, study_id: int) -> int:

@@ -58,7 +58,10 @@ class RandomLossWeighting(Balancer):
             alpha = torch.full((self._tasks,), self.concentration, dtype=torch.float64)
             # torch.distributions.Dirichlet takes no generator; this is what it samples with.
             share = torch._sample_dirichlet(alpha, generator=self._generator)
-        return (self._tasks * share).to(self._device, torch.get_default_dtype())
+        weights = (self._tasks * share).to(torch.get_default_dtype())
+        if self._device.type == "cuda":  # pinned: the copy does not wait for the GPU
+            return weights.pin_memory().to(self._device, non_blocking=True)
+        return weights.to(self._device)
 
     @property
     def weights(self) -> torch.Tensor:

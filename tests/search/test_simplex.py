@@ -37,6 +37,26 @@ def test_grid_is_every_point_of_the_lattice(tasks: int, resolution: int) -> None
     assert grid_points(tasks, resolution) == without  # deterministic order
 
 
+@pytest.mark.parametrize(("tasks", "resolution"), [(2, 10), (3, 3), (3, 6), (4, 8), (5, 4)])
+@pytest.mark.parametrize("least", [1, 2])
+def test_a_least_count_keeps_the_lattice_points_with_every_task_on(
+    tasks: int, resolution: int, least: int
+) -> None:
+    kept = grid_points(tasks, resolution, min_count=least)
+    assert len(kept) == grid_size(tasks, resolution, min_count=least)
+    expected = [p for p in grid_points(tasks, resolution) if min(p) >= least * tasks / resolution]
+    assert kept == expected  # a filter: the same points, keys and order
+    if least == 1:
+        assert len(kept) == math.comb(resolution - 1, tasks - 1)
+
+
+def test_a_coarse_grid_mostly_switches_tasks_off() -> None:
+    """T = 3, R = 3: 6 of the 7 points without vertices give some task weight 0."""
+    points = grid_points(3, 3)
+    assert len(points) == 7 and sum(min(p) == 0 for p in points) == 6
+    assert grid_points(3, 3, min_count=1) == [(1.0, 1.0, 1.0)]
+
+
 def test_grid_order_and_values() -> None:
     assert grid_points(2, 4, include_vertices=True) == [
         (2.0, 0.0),

@@ -1,0 +1,25 @@
+"""The traceback of a trial that failed by raising (its one-line reason stays in error).
+
+Revision ID: 0007
+Revises: 0006
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("gs_trials") as batch:
+        batch.add_column(sa.Column("traceback", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("gs_trials") as batch:
+        batch.drop_column("traceback")
