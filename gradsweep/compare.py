@@ -264,13 +264,16 @@ def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comp
     return comparison
 
 
-def _fmt(value: float | None, spread: float | None = None) -> str:
+def format_value(value: float | None, spread: float | None = None) -> str:
+    """``mean ± std`` (the spread over seeds, where there is one); ``–`` for no value.
+    The CLI's tables and the dashboard's comparison table show numbers this way."""
     if value is None:
         return "–"
     return f"{value:.4f}" if spread is None else f"{value:.4f} ± {spread:.4f}"
 
 
-def _weights(weights: list[float]) -> str:
+def format_weights(weights: list[float]) -> str:
+    """``1.500, 0.500``: a weighting as the comparison tables show it."""
     return ", ".join(f"{w:.3f}" for w in weights)
 
 
@@ -288,16 +291,16 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         head.add_column(column)
     head.add_row(
         "static optimum",
-        _weights(best.weights),
-        _fmt(best.objective, best.objective_std),
+        format_weights(best.weights),
+        format_value(best.objective, best.objective_std),
         str(best.trials),
     )
     if comparison.equal_weights is not None:
         eq = comparison.equal_weights
         head.add_row(
             "equal weights",
-            _weights(eq.weights),
-            _fmt(eq.objective, eq.objective_std),
+            format_weights(eq.weights),
+            format_value(eq.objective, eq.objective_std),
             str(eq.trials),
         )
     body = Table(title="adaptive configurations against the static optimum")
@@ -306,18 +309,18 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         body.add_column(a.config, justify="right")
     rows = {
         "seeds": [str(a.seeds) for a in comparison.adaptive],
-        "time-averaged w (Σ = T)": [_weights(a.weights_mean) for a in comparison.adaptive],
-        "final w": [_weights(a.weights_final) for a in comparison.adaptive],
-        "objective": [_fmt(a.objective, a.objective_std) for a in comparison.adaptive],
+        "time-averaged w (Σ = T)": [format_weights(a.weights_mean) for a in comparison.adaptive],
+        "final w": [format_weights(a.weights_final) for a in comparison.adaptive],
+        "objective": [format_value(a.objective, a.objective_std) for a in comparison.adaptive],
         "gap to static optimum": [f"{a.gap_to_static_best:+.4f}" for a in comparison.adaptive],
         "L2 distance to it": [f"{a.distance_to_static_best:.3f}" for a in comparison.adaptive],
         "static trials beaten %": [f"{a.rank_percentile:.1f}" for a in comparison.adaptive],
         "Spearman ρ (objective, distance)": [
-            _fmt(a.spearman_objective_vs_distance) for a in comparison.adaptive
+            format_value(a.spearman_objective_vs_distance) for a in comparison.adaptive
         ],
         "training seconds (all seeds)": [f"{a.compute_seconds:.1f}" for a in comparison.adaptive],
         "retrained static (GradNorm Static)": [
-            _fmt(a.retrain_objective, a.retrain_objective_std) for a in comparison.adaptive
+            format_value(a.retrain_objective, a.retrain_objective_std) for a in comparison.adaptive
         ],
     }
     for label, values in rows.items():
@@ -331,7 +334,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     compute.add_column("best objective", justify="right")
     for arm, seconds in comparison.compute.items():
         points = comparison.best_so_far.get(arm)
-        compute.add_row(arm, f"{seconds:.1f}", _fmt(points[-1][1]) if points else "–")
+        compute.add_row(arm, f"{seconds:.1f}", format_value(points[-1][1]) if points else "–")
     return [*tables, compute, *comparison.notes]
 
 
@@ -358,7 +361,7 @@ def pareto_tables(pareto: ParetoView, task_names: list[str]) -> list[Any]:
     for name in task_names:
         front.add_column(name, justify="right")
     for point in pareto.front[:MAX_FRONT_ROWS]:
-        front.add_row(_weights(point.weights), *(f"{v:.4f}" for v in point.task_values))
+        front.add_row(format_weights(point.weights), *(f"{v:.4f}" for v in point.task_values))
     if len(pareto.front) > MAX_FRONT_ROWS:
         front.caption = f"{len(pareto.front) - MAX_FRONT_ROWS} more in --format json"
     return [placed, front]

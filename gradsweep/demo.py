@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.console import Console
-
+from gradsweep.console import output_console
 from gradsweep.errors import GradsweepError
 from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.search.status import print_status, study_statuses
@@ -23,7 +22,7 @@ DB_URL = "sqlite:///demo.db"
 
 
 def main() -> int:
-    console = Console()
+    console = output_console()
     console.print(f"[bold]gradsweep demo[/bold]: {SPEC.name} on local Ray, results in {DB_URL}")
     try:
         spec = load_spec(SPEC)

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
+from gradsweep.output import write_csv
 from gradsweep.results.study import TRIAL_COLUMNS, load_results
 from gradsweep.storage import queries
 
@@ -81,7 +82,7 @@ def export_study(engine: Engine, study: str, out: Path, fmt: str = "parquet") ->
         if fmt == "parquet":
             frame.to_parquet(tmp, index=False)
         else:
-            frame.to_csv(tmp, index=False)
+            write_csv(frame, tmp)
         tmp.replace(path)  # a reader never sees half a file
         written.append(path)
     return written

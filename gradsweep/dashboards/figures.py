@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gradsweep.arms import STATIC_ARMS, TrialStatus
-from gradsweep.compare import Comparison
+from gradsweep.compare import Comparison, format_value, format_weights
 from gradsweep.results.pareto import ParetoView
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
@@ -362,39 +362,37 @@ def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> 
 
 
 def comparison_table_figure(comparison: Comparison) -> go.Figure:
-    """The comparison's numbers as a table (the same values ``gradsweep compare`` prints)."""
-    best = comparison.static_best
+    """The comparison's numbers as a table, formatted as ``gradsweep compare`` prints them
+    (objectives as ``mean ± std`` over seeds): the static optimum, equal weights when the
+    study has them, then each adaptive configuration."""
+    static = [("static optimum", comparison.static_best)]
+    if comparison.equal_weights is not None:
+        static.append(("equal weights", comparison.equal_weights))
     rows = [
-        [
-            "static optimum",
-            ", ".join(f"{w:.3f}" for w in best.weights),
-            f"{best.objective:.4f}",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
+        [label, format_weights(s.weights), format_value(s.objective, s.objective_std)] + [""] * 5
+        for label, s in static
     ]
     for a in comparison.adaptive:
         rows.append(
             [
                 a.config,
-                ", ".join(f"{w:.3f}" for w in a.weights_mean),
-                f"{a.objective:.4f}",
+                format_weights(a.weights_mean),
+                format_value(a.objective, a.objective_std),
                 f"{a.distance_to_static_best:.3f}",
                 f"{a.rank_percentile:.1f}",
                 ""
                 if a.spearman_objective_vs_distance is None
                 else f"{a.spearman_objective_vs_distance:.3f}",
-                "" if a.retrain_objective is None else f"{a.retrain_objective:.4f}",
+                ""
+                if a.retrain_objective is None
+                else format_value(a.retrain_objective, a.retrain_objective_std),
                 f"{a.compute_seconds:.1f}",
             ]
         )
     header = [
         "",
         "weights (E_t[w])",
-        "objective",
+        "objective (± std over seeds)",
         "distance",
         "static beaten %",
         "Spearman ρ",

@@ -23,9 +23,9 @@ from gradsweep.search.packing import Pack
 from gradsweep.search.plan import TrialSpec
 from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
 from gradsweep.storage.errors import StorageError
-from gradsweep.trainers.failures import clipped_traceback
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
+from gradsweep.trainers.failures import clipped_traceback
 
 FLUSH_SECONDS = 1.0
 

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from gradsweep.console import output_console, print_table
 from gradsweep.results.study import load_results, study_list, summarise
 
 
@@ -23,7 +24,7 @@ def study_statuses(engine: Engine, study: str | None = None) -> list[dict[str, A
 
 
 def print_status(statuses: list[dict[str, Any]], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or output_console()
     if not statuses:
         console.print("no studies yet: start one with `gradsweep launch SPEC.yaml`")
         return
@@ -49,4 +50,4 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
             "–" if best is None else f"{best:.4f}",
             str(row["created_at"])[:16],
         )
-    console.print(table)
+    print_table(table, console)

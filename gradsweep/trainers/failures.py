@@ -17,7 +17,9 @@ MAX_TRACEBACK = 20_000
 _PACKAGE = Path(__file__).resolve().parents[1]
 _LIBRARIES = {
     Path(p).resolve()
-    for p in {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    for p in {
+        sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")
+    }
 }
 
 

@@ -1,0 +1,85 @@
+"""The dashboard's and the report's comparison table: the spreads and the equal-weights
+row that ``gradsweep compare`` shows, with its numbers (the hand-built study of
+test_compare: two seeds per weighting)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gradsweep.cli import app as cli
+from gradsweep.compare import Comparison, compare_study, format_value
+from gradsweep.dashboards.app import create_app
+from gradsweep.dashboards.figures import comparison_table_figure
+from gradsweep.storage.engine import open_engine
+from tests.test_compare import build
+
+
+def expected_rows(comparison: Comparison) -> dict[str, str]:
+    """Each row's objective cell as the CLI's compare table prints it."""
+    best, equal = comparison.static_best, comparison.equal_weights
+    assert equal is not None
+    rows = {
+        "static optimum": format_value(best.objective, best.objective_std),
+        "equal weights": format_value(equal.objective, equal.objective_std),
+    }
+    for a in comparison.adaptive:
+        rows[a.config] = format_value(a.objective, a.objective_std)
+    return rows
+
+
+def check_cells(cells: list[list[str]], comparison: Comparison) -> None:
+    objectives = dict(zip(cells[0], cells[2], strict=True))
+    assert objectives == expected_rows(comparison)
+    assert objectives["static optimum"] == "0.4000 ± 0.1414"
+    assert objectives["equal weights"] == "0.6000 ± 0.1414"
+    assert cells[1][cells[0].index("equal weights")] == "1.000, 1.000"
+    gradnorm = cells[0].index("gradnorm/a=0.12")
+    assert cells[6][gradnorm] == "0.4000 ± 0.0283"  # GradNorm Static over its two seeds
+
+
+def test_figure_rows(sqlite_url: str) -> None:
+    build(sqlite_url)
+    comparison = compare_study(open_engine(sqlite_url), "known")
+    cells = comparison_table_figure(comparison).data[0].cells.values
+    check_cells([list(column) for column in cells], comparison)
+
+
+def test_report_html_carries_spreads_and_equal_weights(sqlite_url: str, tmp_path: Path) -> None:
+    build(sqlite_url)
+    out = tmp_path / "report.html"
+    run = CliRunner().invoke(cli, ["report", "known", "--out", str(out), "--db", sqlite_url])
+    assert run.exit_code == 0, run.stderr
+    # the table's cells as plotly wrote them into the page (JSON: ± as \u00b1)
+    match = re.search(r'\{"cells":\{"values":(\[\[.*?\]\])\}', out.read_text())
+    assert match is not None
+    check_cells(json.loads(match.group(1)), compare_study(open_engine(sqlite_url), "known"))
+
+
+def test_dashboard_serves_spreads_and_equal_weights(sqlite_url: str) -> None:
+    build(sqlite_url)
+    dash_app = create_app(open_engine(sqlite_url, read_only=True))
+    key = next(k for k in dash_app.callback_map if "comparison-table.figure" in k)
+    outputs = [
+        {"id": output.rsplit(".", 1)[0], "property": output.rsplit(".", 1)[1]}
+        for output in key.strip(".").split("...")
+    ]
+    body = {
+        "output": key,
+        "outputs": outputs,
+        "inputs": [
+            {"id": "refresh", "property": "n_intervals", "value": 1},
+            {"id": "url", "property": "pathname", "value": "/study/known"},
+        ],
+        "state": [{"id": "signature", "property": "data", "value": None}],
+        "changedPropIds": ["url.pathname"],
+    }
+    response = dash_app.server.test_client().post("/_dash-update-component", json=body)
+    assert response.status_code == 200
+    figure = response.get_json()["response"]["comparison-table"]["figure"]
+    check_cells(
+        figure["data"][0]["cells"]["values"], compare_study(open_engine(sqlite_url), "known")
+    )
