@@ -4,8 +4,9 @@ Static arms (static, grid, random, optuna) are grouped by weighting; the static 
 the weighting with the best mean objective over seeds. Each adaptive configuration
 (balancer, α) gets its converged weights (the time average ``E_t[w(t)]``, paper Sec. 5.3,
 averaged over seeds), their L2 distance to the static optimum, its objective and gap, its
-percentile rank among all static trials, and the Spearman correlation between static
-trials' objectives and their distance to the converged weights (the paper's Fig. 4).
+percentile rank among all static trials, the Spearman correlation between static trials'
+objectives and their distance to the converged weights (the paper's Fig. 4), and paired
+per-seed differences against equal weights and the static optimum (``PairedDifference``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
+from scipy.stats import t as student_t
 from sqlalchemy import Engine
 
 from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, TrialStatus, config_of
@@ -39,6 +41,25 @@ class StaticBest:
 
 
 @dataclass(frozen=True)
+class PairedDifference:
+    """An adaptive configuration minus a static baseline, seed by seed (same seed: same
+    initialisation and batch order), so seed-to-seed noise cancels.
+
+    ``mean`` of the per-seed differences (negative: the adaptive run is better, as the
+    objective is lower-is-better), its 95% Student-t interval ``[low, high]`` over the
+    ``seeds`` both ran (n − 1 degrees of freedom; none with one seed), and ``wins``: seeds
+    where the adaptive run was strictly better.
+    """
+
+    baseline: str  # "equal weights" or "static optimum"
+    seeds: int
+    mean: float
+    low: float | None
+    high: float | None
+    wins: int
+
+
+@dataclass(frozen=True)
 class AdaptiveResult:
     config: str  # the trial key without its seed, e.g. "gradnorm/a=0.12", "dwa/t=2"
     balancer: str
@@ -57,6 +78,8 @@ class AdaptiveResult:
     retrain_objective: float | None = None
     retrain_objective_std: float | None = None
     retrain_trials: int = 0
+    versus_equal: PairedDifference | None = None
+    versus_static_best: PairedDifference | None = None
 
 
 @dataclass(frozen=True)
@@ -144,12 +167,38 @@ def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None
     return float(rho), float(p_value)
 
 
+def by_seed(trials: pd.DataFrame) -> dict[int, float]:
+    """Each seed's objective (one trial per seed)."""
+    pairs = zip(trials["seed"], trials["objective"], strict=True)
+    return {int(seed): float(objective) for seed, objective in pairs}
+
+
+def paired_difference(
+    runs: pd.DataFrame, baseline: dict[int, float], name: str
+) -> PairedDifference | None:
+    """``runs`` minus ``baseline`` on the seeds both have (None when they share none)."""
+    ours = by_seed(runs)
+    seeds = sorted(set(ours) & set(baseline))
+    if not seeds:
+        return None
+    differences = np.array([ours[s] - baseline[s] for s in seeds])
+    mean = float(differences.mean())
+    low = high = None
+    if len(seeds) > 1:
+        half = float(
+            student_t.ppf(0.975, len(seeds) - 1) * differences.std(ddof=1) / np.sqrt(len(seeds))
+        )
+        low, high = mean - half, mean + half
+    return PairedDifference(name, len(seeds), mean, low, high, int((differences < 0).sum()))
+
+
 def adaptive_result(
     config: str,
     runs: pd.DataFrame,
     static: pd.DataFrame,
     best: StaticBest,
     retrain: pd.DataFrame,
+    equal: StaticBest | None,
 ) -> AdaptiveResult:
     balancer = str(runs["balancer"].iloc[0])
     alpha = None if pd.isna(runs["alpha"].iloc[0]) else float(runs["alpha"].iloc[0])
@@ -177,7 +226,18 @@ def adaptive_result(
         retrain_objective=float(retrained["objective"].mean()) if len(retrained) else None,
         retrain_objective_std=std_or_none(retrained["objective"]) if len(retrained) else None,
         retrain_trials=len(retrained),
+        versus_equal=None
+        if equal is None
+        else paired_difference(runs, by_seed(members(static, equal)), "equal weights"),
+        versus_static_best=paired_difference(
+            runs, by_seed(members(static, best)), "static optimum"
+        ),
     )
+
+
+def members(static: pd.DataFrame, group: StaticBest) -> pd.DataFrame:
+    """The trials of one static weighting (one per seed, bar Optuna's)."""
+    return static[static["key"].isin(group.keys)].drop_duplicates("seed")
 
 
 def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
@@ -211,10 +271,11 @@ def compare_trials(
         raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
     groups = static_groups(static)
     best = summarise(groups.loc[groups["objective"].idxmin()], static)
+    equal = equal_weights_row(groups, static)
     retrain = done[done["arm"] == RETRAIN]
     configs = adaptive["key"].map(config_of)
     results = [
-        adaptive_result(str(config), runs, static, best, retrain)
+        adaptive_result(str(config), runs, static, best, retrain, equal)
         for config, runs in adaptive.groupby(configs, sort=False)
     ]
     results.sort(key=lambda r: (ADAPTIVE_ORDER.get(r.balancer, len(ADAPTIVE_ORDER)), r.config))
@@ -232,7 +293,7 @@ def compare_trials(
         task_names=task_names,
         static_trials=len(static),
         static_best=best,
-        equal_weights=equal_weights_row(groups, static),
+        equal_weights=equal,
         adaptive=results,
         compute={
             str(arm): float(s) for arm, s in trials.groupby("arm")["train_seconds"].sum().items()
@@ -270,6 +331,15 @@ def format_value(value: float | None, spread: float | None = None) -> str:
     if value is None:
         return "–"
     return f"{value:.4f}" if spread is None else f"{value:.4f} ± {spread:.4f}"
+
+
+def format_paired(paired: PairedDifference | None) -> str:
+    """``−0.0120 [−0.0310, +0.0070]; 2/3 seeds``: the mean per-seed difference (negative:
+    the adaptive run is better), its 95% interval, and the seeds it won."""
+    if paired is None:
+        return "–"
+    interval = "" if paired.low is None else f" [{paired.low:+.4f}, {paired.high:+.4f}]"
+    return f"{paired.mean:+.4f}{interval}; {paired.wins}/{paired.seeds} seeds"
 
 
 def format_weights(weights: list[float]) -> str:
@@ -315,6 +385,12 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
         "gap to static optimum": [f"{a.gap_to_static_best:+.4f}" for a in comparison.adaptive],
         "L2 distance to it": [f"{a.distance_to_static_best:.3f}" for a in comparison.adaptive],
         "static trials beaten %": [f"{a.rank_percentile:.1f}" for a in comparison.adaptive],
+        "vs equal weights, paired (95% CI; wins)": [
+            format_paired(a.versus_equal) for a in comparison.adaptive
+        ],
+        "vs static optimum, paired (95% CI; wins)": [
+            format_paired(a.versus_static_best) for a in comparison.adaptive
+        ],
         "Spearman ρ (objective, distance)": [
             format_value(a.spearman_objective_vs_distance) for a in comparison.adaptive
         ],

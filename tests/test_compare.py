@@ -110,6 +110,37 @@ def test_known_answers(db_url: str) -> None:
     assert result.best_so_far["static"] == [(1.0, 0.5), (2.0, 0.5)]
 
 
+def test_paired_differences_seed_by_seed(db_url: str) -> None:
+    """GradNorm − equal weights on seeds 0 and 1: −0.15 and −0.25; − the optimum (1.5, 0.5):
+    +0.05 and −0.05. 95% interval: mean ± t(0.975, 1 dof) · sd / √2, t = 12.7062."""
+    build(db_url)
+    (gradnorm,) = compare_study(open_engine(db_url), "known").adaptive
+    equal, best = gradnorm.versus_equal, gradnorm.versus_static_best
+    assert equal is not None and best is not None
+    half = 12.7062 * math.sqrt(0.005) / math.sqrt(2)
+    assert (equal.baseline, equal.seeds, equal.wins) == ("equal weights", 2, 2)
+    assert equal.mean == pytest.approx(-0.2)
+    assert (equal.low, equal.high) == pytest.approx((-0.2 - half, -0.2 + half), rel=1e-4)
+    assert (best.baseline, best.seeds, best.wins) == ("static optimum", 2, 1)
+    assert best.mean == pytest.approx(0.0, abs=1e-12)
+    assert (best.low, best.high) == pytest.approx((-half, half), rel=1e-4)
+    table = CliRunner().invoke(app, ["compare", "known", "--db", db_url])
+    assert "-0.2000 [-0.8353, +0.4353]; 2/2 seeds" in table.stdout
+    data = json.loads(
+        CliRunner().invoke(app, ["compare", "known", "--format", "json", "--db", db_url]).stdout
+    )
+    assert data["adaptive"][0]["versus_equal"]["wins"] == 2
+    assert data["adaptive"][0]["versus_static_best"]["seeds"] == 2
+
+
+def test_one_seed_has_a_difference_but_no_interval(db_url: str) -> None:
+    build(db_url, "one", [t for t in TRIALS if t[4] == 0])
+    (gradnorm,) = compare_study(open_engine(db_url), "one").adaptive
+    assert gradnorm.versus_equal is not None
+    assert gradnorm.versus_equal.mean == pytest.approx(-0.15)
+    assert gradnorm.versus_equal.low is None and gradnorm.versus_equal.seeds == 1
+
+
 def test_json_keys_and_storage(db_url: str) -> None:
     build(db_url)
     run = CliRunner().invoke(app, ["compare", "known", "--format", "json", "--db", db_url])

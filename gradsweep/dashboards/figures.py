@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gradsweep.arms import STATIC_ARMS, TrialStatus
-from gradsweep.compare import Comparison, format_value, format_weights
+from gradsweep.compare import Comparison, format_paired, format_value, format_weights
 from gradsweep.results.pareto import ParetoView
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
@@ -363,13 +363,14 @@ def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> 
 
 def comparison_table_figure(comparison: Comparison) -> go.Figure:
     """The comparison's numbers as a table, formatted as ``gradsweep compare`` prints them
-    (objectives as ``mean ± std`` over seeds): the static optimum, equal weights when the
-    study has them, then each adaptive configuration."""
+    (objectives as ``mean ± std`` over seeds, paired per-seed differences with their 95%
+    interval): the static optimum, equal weights when the study has them, then each
+    adaptive configuration."""
     static = [("static optimum", comparison.static_best)]
     if comparison.equal_weights is not None:
         static.append(("equal weights", comparison.equal_weights))
     rows = [
-        [label, format_weights(s.weights), format_value(s.objective, s.objective_std)] + [""] * 5
+        [label, format_weights(s.weights), format_value(s.objective, s.objective_std)] + [""] * 7
         for label, s in static
     ]
     for a in comparison.adaptive:
@@ -387,6 +388,8 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
                 if a.retrain_objective is None
                 else format_value(a.retrain_objective, a.retrain_objective_std),
                 f"{a.compute_seconds:.1f}",
+                format_paired(a.versus_equal),
+                format_paired(a.versus_static_best),
             ]
         )
     header = [
@@ -398,6 +401,8 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
         "Spearman ρ",
         "GradNorm Static",
         "compute s",
+        "vs equal weights, paired (95% CI; wins)",
+        "vs static optimum, paired (95% CI; wins)",
     ]
     return go.Figure(
         go.Table(

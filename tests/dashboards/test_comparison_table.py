@@ -39,6 +39,9 @@ def check_cells(cells: list[list[str]], comparison: Comparison) -> None:
     assert cells[1][cells[0].index("equal weights")] == "1.000, 1.000"
     gradnorm = cells[0].index("gradnorm/a=0.12")
     assert cells[6][gradnorm] == "0.4000 ± 0.0283"  # GradNorm Static over its two seeds
+    # paired per-seed differences: against equal weights (−0.15, −0.25), the optimum (±0.05)
+    assert cells[8][gradnorm] == "-0.2000 [-0.8353, +0.4353]; 2/2 seeds"
+    assert cells[9][gradnorm] == "+0.0000 [-0.6353, +0.6353]; 1/2 seeds"
 
 
 def test_figure_rows(sqlite_url: str) -> None:
