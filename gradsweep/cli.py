@@ -134,9 +134,10 @@ def launch(
     """Run a study from a spec: every arm's trials on Ray Tune, every result in the database."""
     from gradsweep.search.launch import LaunchOptions
     from gradsweep.search.launch import launch as launch_study
-    from gradsweep.spec import load_spec
+    from gradsweep.spec import dry_run_problem, load_spec
 
     study_spec = load_spec(spec)
+    dry_run_problem(study_spec)  # before the database is opened: a broken problem writes nothing
     engine = open_database(db)
     options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack)
     print_outcome(launch_study(study_spec, engine, options), db)
@@ -189,9 +190,8 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """The static optimum against each adaptive configuration (stored in the database)."""
-    from rich.console import Console
-
     from gradsweep.compare import compare_study, comparison_tables
+    from gradsweep.console import output_console, print_table
 
     if output not in ("table", "json"):
         raise GradsweepError(f"--format: expected table or json, got {output!r}")
@@ -199,9 +199,9 @@ def compare(
     if output == "json":
         typer.echo(json.dumps(comparison.to_dict(), indent=2))
         return
-    console = Console()
+    console = output_console()
     for renderable in comparison_tables(comparison):
-        console.print(renderable)
+        print_table(renderable, console)
 
 
 @app.command()
@@ -307,18 +307,21 @@ def dashboard(
 @spec_app.command("check")
 @user_errors
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
-    """Validate a spec and say what it would run, and how it would pack its trials."""
+    """Validate a spec, dry-run its problem, and say what it would run and how it would pack
+    its trials."""
     from gradsweep.search.packing import decide
     from gradsweep.search.plan import plan_up_front
-    from gradsweep.spec import load_spec, validate_spec
+    from gradsweep.spec import dry_run_problem, load_spec, validate_spec
 
     study_spec = load_spec(path)
     tasks = validate_spec(study_spec)
+    dry_run_problem(study_spec)
     arms = ", ".join(study_spec.arms.names())
     typer.echo(
         f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
         f"{study_spec.planned_count(tasks)} trials"
     )
+    typer.echo("dry run: one training step and one test batch on the CPU, ok")
     planned = plan_up_front(study_spec, tasks)
     typer.echo(decide(study_spec, planned, None, study_spec.max_concurrent).reason)
 

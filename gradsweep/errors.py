@@ -13,3 +13,8 @@ class ProblemError(GradsweepError):
 
 class BalancerError(GradsweepError):
     """A balancer name or its hyperparameters are not usable."""
+
+
+class DryRunError(ProblemError):
+    """A problem broke its contract in the dry run (one training step and one test batch
+    before any trial); the message names the task and the method."""

@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from gradsweep.console import output_console, print_table
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
+from gradsweep.trainers.dry_run import call_user, dry_run
 from gradsweep.trainers.loop import resolve_device
 from gradsweep.trainers.precision import parse_precision
 
@@ -57,13 +59,19 @@ class SingleRun:
 
 
 def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
-    """Build the problem and balancer, train, and return the result (with a progress bar)."""
+    """Build the problem and balancer, dry-run the problem, train, and return the result
+    (with a progress bar). A user's problem that raises, in its factory or in any method
+    the dry run calls, is one line (a ``GradsweepError``), not a traceback."""
     if run.steps < 1:
         raise GradsweepError(f"--steps must be >= 1, got {run.steps}")
     balancer = make_balancer(run.balancer, run.balancer_arguments())
-    problem = make_problem(run.problem, run.problem_arguments())
+    factory = run.problem.rpartition(":")[2]
+    problem = call_user(
+        run.problem, factory, lambda: make_problem(run.problem, run.problem_arguments())
+    )
     if run.weights is not None and len(run.weights) != len(problem.tasks):
         raise GradsweepError(f"--weights: {len(run.weights)} given for {len(problem.tasks)} tasks")
+    dry_run(problem)
     budget = Budget(steps=run.steps)
     device = resolve_device(run.device)  # a mistake here is said before any progress bar
     precision = parse_precision(run.precision)
@@ -106,7 +114,7 @@ def summary(result: TrainResult) -> dict[str, Any]:
 
 def print_summary(result: TrainResult, console: Console | None = None) -> None:
     """A readable table of one trial's per-task outcome."""
-    console = console or Console()
+    console = console or output_console()
     title = (
         f"{result.balancer.get('name')} on {result.problem.get('name')}: {result.status}, "
         f"{result.steps} steps, {result.train_seconds:.1f} s on {result.device}"
@@ -115,15 +123,19 @@ def print_summary(result: TrainResult, console: Console | None = None) -> None:
     table = Table(title=title)
     for column in ("task", "mean weight", "final weight", "test loss", "initial test loss"):
         table.add_column(column, justify="right")
+    # one cell of `name=value` pairs: tasks of one problem can have different metrics
+    table.add_column("test metrics", justify="left")
     for i, task in enumerate(result.tasks):
+        metrics = result.test_metrics[i] if i < len(result.test_metrics) else {}
         table.add_row(
             task,
             f"{result.weights_mean[i]:.4f}",
             f"{result.weights_final[i]:.4f}",
             f"{result.test_losses[i]:.5g}",
             f"{result.initial_test_losses[i]:.5g}",
+            ", ".join(f"{name}={value:.5g}" for name, value in metrics.items()) or "–",
         )
-    console.print(table)
+    print_table(table, console)
     if result.error:
         console.print(f"[red]failed:[/red] {result.error}")
     else:

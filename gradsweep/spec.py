@@ -556,7 +556,7 @@ def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
     grid = spec.arms.grid
     if grid is not None:
         points = grid.size(tasks)
-        if points == 0:
+        if points == 0 and grid.min_count(tasks) >= 1:  # a plain grid may be empty (R = 1)
             rule = "> 0" if grid.interior and grid.min_weight == 0 else f">= {grid.min_weight:g}"
             raise SpecError(
                 f"{source}: arms.grid: no point at resolution {grid.resolution} has every one "
@@ -599,6 +599,14 @@ def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, st
         ) from None
 
 
+def dry_run_problem(spec: StudySpec) -> None:
+    """One training step and one test batch of the spec's problem on the CPU (see
+    ``trainers/dry_run.py``): a problem that breaks its contract fails here, in one line,
+    instead of in every trial. Once per problem in a process; call it after
+    ``validate_spec``, which builds the problem."""
+    _dry_run(spec.problem.name, spec.problem.params_json())
+
+
 def spec_json_schema() -> dict[str, Any]:
     """The JSON schema of a spec; the fields' descriptions come from the models."""
     return {
@@ -624,3 +632,11 @@ def _built_tasks(name: str, params_json: str) -> tuple[tuple[tuple[str, str], ..
     return tuple(
         (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _dry_run(name: str, params_json: str) -> None:
+    from gradsweep.trainers.dry_run import dry_run  # imports torch: only when asked
+    from gradsweep.trainers.registry import built_problem
+
+    dry_run(built_problem(name, params_json))

@@ -112,3 +112,49 @@ def test_bad_arguments_from_a_real_process() -> None:
     run = gradsweep("train", "--tasks", "1")
     assert run.returncode == 2
     assert run.stderr.strip() == "error: toy: tasks must be at least 2, got 1"
+
+
+BROKEN = "tests.trainers.broken_problems:"
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        ("make_two_losses", "problem two-losses: task_losses returned 2 losses for 3 tasks"),
+        ("make_two_heads", "problem two-heads: build_model returned 2 heads for 3 tasks"),
+        ("make_unlabelled_test", "task_losses: task task2: the initial test loss is 0"),
+        ("make_ignores_shared_features", "task task1: no gradient at the shared layer"),
+        ("make_missing_metric", "compute: task task0: no 'mse', its primary metric"),
+        ("make_wrong_shared_layer", "build_model raised ValueError: shared_layer must be a"),
+    ],
+)
+def test_a_broken_problem_is_one_line_and_exit_2_before_training(
+    problem: str, message: str
+) -> None:
+    result = CliRunner().invoke(app, ["train", "--problem", BROKEN + problem, "--steps", "2"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("problem", "message"),
+    [
+        (
+            "make_raising_factory",
+            f"error: problem {BROKEN}make_raising_factory: make_raising_factory raised "
+            "FileNotFoundError: no data at /data/mine (tests/trainers/broken_problems.py:",
+        ),
+        (
+            "make_raising_loss",
+            "error: problem raising-loss: task_losses raised RuntimeError: mat1 and mat2 shapes "
+            "cannot be multiplied (4x100 and 4x100) (tests/trainers/broken_problems.py:",
+        ),
+    ],
+)
+def test_a_problem_that_raises_is_one_line_from_a_real_process(problem: str, message: str) -> None:
+    run = gradsweep("train", "--problem", BROKEN + problem, "--steps", "2")
+    assert run.returncode == 2
+    assert run.stderr.startswith(message) and len(run.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in run.stderr

@@ -230,6 +230,7 @@ def test_bf16_is_another_study_and_fp32_keeps_the_hashes_of_older_studies() -> N
     # the hash before the field existed: the canonical JSON without pack and precision
     data = json.loads(spec.canonical_text())
     del data["precision"], data["resources"]["pack"]
+    del data["arms"]["grid"]["min_weight"], data["arms"]["grid"]["interior"]
     text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     assert spec.spec_hash == hashlib.sha256(text.encode()).hexdigest()
     with pytest.raises(SpecError, match="precision"):
@@ -327,6 +328,7 @@ def test_spec_commands(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["spec", "check", str(write(tmp_path, BASE))])
     # per seed: static 1 + grid 15-3 + random 3 + gradnorm 2 + retrain 1 = 19; × 2 + optuna 2
     assert ok.exit_code == 0 and "3 tasks" in ok.stdout and "40 trials" in ok.stdout
+    assert "dry run: one training step and one test batch on the CPU, ok" in ok.stdout
     bad = runner.invoke(app, ["spec", "check", str(write(tmp_path, mutate({"seeds": []})))])
     assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1
     schema = subprocess.run(
@@ -361,3 +363,58 @@ def test_the_documented_grid_point_counts() -> None:
             GridArm(resolution=resolution, min_weight=0.5),
         ]
         assert [g.size(tasks) for g in grids] == [plain, interior, quarter, half], row
+
+
+BROKEN_SPEC = """\
+study: broken
+problem: tests.trainers.broken_problems:make_ignores_shared_features
+objective: OBJECTIVE
+budget: {steps: 5}
+arms:
+  static: {weights: [[1, 1, 1]]}
+"""
+NO_GRADIENT = (
+    "error: problem ignores-shared: build_model/task_losses: task task1: no gradient at the "
+    "shared layer trunk.6.weight"
+)
+
+
+def test_spec_check_dry_runs_the_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, BROKEN_SPEC.replace("OBJECTIVE", "normalized_loss"))
+    result = CliRunner().invoke(app, ["spec", "check", str(path)])
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(NO_GRADIENT)
+
+
+@pytest.mark.parametrize(
+    ("problem", "objective", "message"),
+    [
+        ("make_ignores_shared_features", "normalized_loss", NO_GRADIENT),
+        (
+            "make_unlabelled_test",
+            "normalized_loss",
+            "error: problem unlabelled-test: task_losses: task task2: the initial test loss is 0",
+        ),
+        ("make_two_losses", "delta_m", "error: problem two-losses: task_losses returned 2 losses"),
+    ],
+)
+def test_launch_of_a_broken_problem_writes_nothing(
+    tmp_path: Path, problem: str, objective: str, message: str
+) -> None:
+    text = BROKEN_SPEC.replace("OBJECTIVE", objective)
+    path = write(tmp_path, text.replace("make_ignores_shared_features", problem))
+    database = tmp_path / "results.db"
+    result = CliRunner().invoke(app, ["launch", str(path), "--db", f"sqlite:///{database}"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message)
+    assert not database.exists()
+
+
+def test_a_zero_initial_test_loss_fails_spec_check_under_delta_m_too(tmp_path: Path) -> None:
+    """Every trial records its normalised loss, whatever the study's objective."""
+    text = BROKEN_SPEC.replace("OBJECTIVE", "delta_m")
+    path = write(tmp_path, text.replace("make_ignores_shared_features", "make_unlabelled_test"))
+    result = CliRunner().invoke(app, ["spec", "check", str(path)])
+    assert result.exit_code == 2 and "the initial test loss is 0" in result.stderr

@@ -36,7 +36,14 @@ from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.plan import plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
-from gradsweep.spec import StudySpec, parse_spec, renamed, task_metrics, validate_spec
+from gradsweep.spec import (
+    StudySpec,
+    dry_run_problem,
+    parse_spec,
+    renamed,
+    task_metrics,
+    validate_spec,
+)
 from gradsweep.storage import queries
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.records import StudyRecord
@@ -125,6 +132,7 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
     if options.name:
         spec = renamed(spec, options.name)
     tasks = validate_spec(spec)
+    dry_run_problem(spec)  # a broken problem stops here, before the study is written
     writer = ResultsWriter(engine)
     study_id = writer.get_or_create_study(study_record(spec, task_metrics(spec)))
     return _run(spec, tasks, engine, writer, study_id, options)
