@@ -15,6 +15,8 @@ from rich.table import Table
 from gradsweep.console import print_table
 
 FORMATS = ("table", "csv", "json")
+# columns too long for a table cell: in the CSV and the JSON only
+TABLE_OMITS = ("traceback",)
 
 
 def _cell(value: Any) -> str:
@@ -67,6 +69,7 @@ def frame_to_text(frame: pd.DataFrame, fmt: str) -> str | Table:
     if fmt == "json":
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
         return json.dumps(records, indent=2)
+    frame = frame.drop(columns=[c for c in TABLE_OMITS if c in frame.columns])
     table = Table(show_lines=False)
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")

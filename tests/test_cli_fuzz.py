@@ -3,6 +3,7 @@ line on failure, never a traceback."""
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,10 +42,17 @@ POSITIONAL = {"query": ["studies", "trials", "curves", "weights"]}
 
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
+    """The study, in a folder that is also the working directory: what export and report
+    write to generated paths lands there, not in the checkout."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'fuzz.db'}"
         build_three_task_study(url)
-        yield url
+        before = os.getcwd()
+        os.chdir(folder)
+        try:
+            yield url
+        finally:
+            os.chdir(before)
 
 
 @st.composite

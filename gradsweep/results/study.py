@@ -58,6 +58,7 @@ TRIAL_COLUMNS = (
     "started_at",
     "finished_at",
     "error",
+    "traceback",  # of a failure that raised: the worker's Python traceback
     "params",
 )
 

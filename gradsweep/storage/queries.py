@@ -107,6 +107,7 @@ TRIAL_COLUMNS = (
     Trial.seed,
     Trial.status,
     Trial.error,
+    Trial.traceback,
     Trial.node,
     Trial.device,
     Trial.attempts,
@@ -120,7 +121,16 @@ TRIAL_COLUMNS = (
 )
 
 
-LEAN_SKIPPED = {"params", "error", "node", "device", "attempts", "pack", "started_at"}
+LEAN_SKIPPED = {
+    "params",
+    "error",
+    "traceback",
+    "node",
+    "device",
+    "attempts",
+    "pack",
+    "started_at",
+}
 
 
 @reconnecting_reads
@@ -158,7 +168,8 @@ def trials(
 ) -> pd.DataFrame:
     """Trials (of one study, or all), filtered by arm(s), balancer and status.
 
-    ``lean`` leaves out params, error, node, device, attempts, pack and started_at: what the
+    ``lean`` leaves out params, error, traceback, node, device, attempts, pack and
+    started_at: what the
     comparison and the figures do not need, for studies of tens of thousands of trials.
     """
     columns = [c for c in TRIAL_COLUMNS if not lean or c.key not in LEAN_SKIPPED]

@@ -17,6 +17,7 @@ def trial_frame(tasks: int) -> pd.DataFrame:
         rows.append(
             {
                 "key": f"random/i{i:03d}/s0",
+                "seed": 0,
                 "arm": "random",
                 "balancer": "static",
                 "status": "completed",
@@ -33,6 +34,7 @@ def trial_frame(tasks: int) -> pd.DataFrame:
     rows.append(
         {
             "key": "gradnorm/a=0.12/s0",
+            "seed": 0,
             "arm": "gradnorm",
             "balancer": "gradnorm",
             "status": "completed",
@@ -178,7 +180,8 @@ def test_best_so_far_and_table() -> None:
     assert cells[0][1] == comparison.adaptive[0].config == "gradnorm/a=0.12"
     assert cells[2][0] == f"{comparison.static_best.objective:.4f}"
     assert cells[2][1] == f"{comparison.adaptive[0].objective:.4f}"
-    assert cells[-1][1] == f"{comparison.adaptive[0].compute_seconds:.1f}"
+    assert cells[7][1] == f"{comparison.adaptive[0].compute_seconds:.1f}"
+    assert cells[-1][1].endswith("1/1 seeds")  # paired against the static optimum, one seed
 
 
 @pytest.mark.parametrize("limit", [1, 5, 400])
