@@ -34,7 +34,9 @@ def _root() -> None:
 
 
 EXIT_USER_ERROR = 2
+EXIT_TRIALS_FAILED = 3  # launch/resume: the study finished, some of its trials failed
 EXIT_INTERRUPTED = 130
+FAILURES_LISTED = 3  # reasons a launch's summary prints; `status STUDY` lists them all
 
 
 def one_line(text: str) -> str:
@@ -104,7 +106,8 @@ def open_database(url: str | None, read_only: bool = False) -> Any:
 
 
 def print_outcome(outcome: Any, db: str | None) -> None:
-    """Say how a launch or resume ended and where to look; exit 130 when interrupted."""
+    """Say how a launch or resume ended and where to look; exit 130 when interrupted, 3
+    when the study finished with failed trials (their first reasons on stderr)."""
     from gradsweep.storage.engine import resolve_url
 
     url = resolve_url(db)
@@ -114,10 +117,25 @@ def print_outcome(outcome: Any, db: str | None) -> None:
     )
     if outcome.interrupted:
         typer.echo(f"resume with: gradsweep resume {outcome.study} --db {url}")
-    else:
-        typer.echo(f"results in {url}; see: gradsweep status {outcome.study} --db {url}")
-    if outcome.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)
+    typer.echo(f"results in {url}; see: gradsweep status {outcome.study} --db {url}")
+    if outcome.failed:
+        print_failure_summary(outcome, url)
+        raise typer.Exit(EXIT_TRIALS_FAILED)
+
+
+def print_failure_summary(outcome: Any, url: str) -> None:
+    """How many trials failed, the first reasons, and the commands that show the rest."""
+    typer.echo(f"{outcome.failed} trial(s) failed:", err=True)
+    for failure in outcome.failures[:FAILURES_LISTED]:
+        typer.echo(f"  {failure.key}: {one_line(failure.error)}", err=True)
+    if outcome.failed > FAILURES_LISTED:
+        typer.echo(f"  … and {outcome.failed - FAILURES_LISTED} more", err=True)
+    typer.echo(
+        f"tracebacks: gradsweep status {outcome.study} --db {url}  or  gradsweep query "
+        f"trials --study {outcome.study} --status failed --format json --db {url}",
+        err=True,
+    )
 
 
 @app.command()

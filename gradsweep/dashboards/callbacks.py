@@ -54,7 +54,7 @@ def _message(title: str, text: str) -> tuple:
 def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
     """New figures only when the study changed since the last refresh; the trial picker's
     choice is set only when a study page is first drawn (``known`` is None)."""
-    empty = (no_update,) * (len(layout.GRAPHS) + 4)
+    empty = (no_update,) * (len(layout.GRAPHS) + 5)
     study = study_from_path(path)
     if study is None:
         return empty
@@ -68,7 +68,8 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
         return empty
     graphs = [page.figures.get(name, go.Figure()) for _, name in layout.GRAPHS]
     chosen = page.default_keys if known is None else no_update
-    return (*graphs, layout.status_line(page), current, page.trial_keys, chosen)
+    failures = layout.failures_section(page.failures)
+    return (*graphs, layout.status_line(page), current, page.trial_keys, chosen, failures)
 
 
 def register_callbacks(app: Dash, engine: Engine) -> None:
@@ -89,6 +90,7 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
         Output(Ids.SIGNATURE, "data"),
         Output(Ids.TRIAL_PICKER, "options"),
         Output(Ids.TRIAL_PICKER, "value"),
+        Output(Ids.FAILURES, "children"),
         Input(Ids.REFRESH, "n_intervals"),
         Input(Ids.URL, "pathname"),
         State(Ids.SIGNATURE, "data"),

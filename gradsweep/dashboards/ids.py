@@ -24,3 +24,4 @@ class Ids(str, Enum):
     LOSSES = "loss-curves"
     TRIAL_PICKER = "trial-picker"
     LOSS_KIND = "loss-kind"
+    FAILURES = "failed-trials"

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import StudyPage
-from gradsweep.results.study import StudySummary
+from gradsweep.results.study import FailedTrial, StudySummary
 
 REFRESH_MS = 3000
 GRAPHS = (
@@ -80,6 +80,7 @@ def study_view() -> html.Div:
                 inline=True,
             ),
             dcc.Graph(id=Ids.LOSSES),
+            html.Div(id=Ids.FAILURES),
         ],
         id=Ids.STUDY_VIEW,
         style=HIDDEN,
@@ -92,6 +93,28 @@ def status_line(page: StudyPage) -> str:
         f"objective: {page.objective_label}"
     )
     return f"{text} · {page.message}" if page.message else text
+
+
+FAILURES_SHOWN = 100
+
+
+def failures_section(failures: list[FailedTrial]) -> html.Div:
+    """Each failed trial's reason, its traceback folded beneath it."""
+    if not failures:
+        return html.Div()
+    items: list[html.Details | html.P] = [
+        html.Details(
+            [
+                html.Summary(f"{failure.key}: {failure.error}"),
+                html.Pre(failure.traceback or "no traceback: the trial failed without raising"),
+            ]
+        )
+        for failure in failures[:FAILURES_SHOWN]
+    ]
+    more = len(failures) - FAILURES_SHOWN
+    if more > 0:
+        items.append(html.P(f"… and {more} more: gradsweep query trials --status failed"))
+    return html.Div([html.H2(f"failed trials ({len(failures)})"), *items])
 
 
 def message_page(title: str, text: str) -> html.Div:

@@ -17,7 +17,13 @@ from gradsweep.arms import TrialStatus
 from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
-from gradsweep.results.study import StudyResults, collector_paused, load_results
+from gradsweep.results.study import (
+    FailedTrial,
+    StudyResults,
+    collector_paused,
+    failed_trials,
+    load_results,
+)
 from gradsweep.storage import queries
 
 MAX_SIMPLEX_POINTS = 3000
@@ -36,6 +42,7 @@ class StudyPage:
     figures: dict[str, go.Figure]
     trial_keys: list[str]
     default_keys: list[str]
+    failures: list[FailedTrial]
 
 
 def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.DataFrame:
@@ -109,6 +116,7 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
         figures=page_figures(engine, results, comparison),
         trial_keys=done,
         default_keys=[*best_static, *results.adaptive_keys()[:2]],
+        failures=failed_trials(engine, results.id) if results.counts()["failed"] else [],
     )
 
 

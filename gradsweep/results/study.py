@@ -283,6 +283,32 @@ class StudySummary:
         }
 
 
+@dataclass(frozen=True)
+class FailedTrial:
+    """A failed trial as a person debugs it: its key, the one-line reason (naming the
+    user's file:line where it can) and the worker's traceback when the failure raised."""
+
+    key: str
+    error: str
+    traceback: str | None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"key": self.key, "error": self.error, "traceback": self.traceback}
+
+
+def failed_trials(engine: Engine, study: str | int) -> list[FailedTrial]:
+    """Every failed trial of a study, in the order they were planned."""
+    failed = queries.trials(engine, study=study, status=str(TrialStatus.FAILED))
+    return [
+        FailedTrial(
+            key=str(row.key),
+            error=str(row.error or "no reason recorded"),
+            traceback=None if pd.isna(row.traceback) else str(row.traceback),
+        )
+        for row in failed.itertuples()
+    ]
+
+
 def summarise(results: StudyResults) -> StudySummary:
     return StudySummary(
         id=results.id,

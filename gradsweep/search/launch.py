@@ -30,7 +30,7 @@ from gradsweep.arms import (
 )
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE, LiveObjective
-from gradsweep.results.study import StudyResults, load_results
+from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.plan import plan_up_front, retrain_trials
@@ -73,6 +73,7 @@ class StudyOutcome:
     completed: int
     failed: int
     interrupted: bool
+    failures: tuple[FailedTrial, ...] = ()
 
     @property
     def status(self) -> StudyStatus:
@@ -211,6 +212,7 @@ def _outcome(
         completed=counts[TrialStatus.COMPLETED],
         failed=counts[TrialStatus.FAILED],
         interrupted=interrupted,
+        failures=tuple(failed_trials(engine, study_id)) if counts[TrialStatus.FAILED] else (),
     )
 
 

@@ -9,12 +9,17 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from gradsweep.console import output_console, print_table
-from gradsweep.results.study import load_results, study_list, summarise
+from gradsweep.results.study import failed_trials, load_results, study_list, summarise
+
+TRACEBACK_LINES = 8  # of the first failed trial's traceback, in the table view
 
 
 def study_status(engine: Engine, study: str) -> dict[str, Any]:
-    """Counts by trial status, the planned total and the best study objective."""
-    return summarise(load_results(engine, study, lean=True)).to_dict()
+    """Counts by trial status, the planned total, the best study objective and every
+    failed trial (key, reason, traceback)."""
+    summary = summarise(load_results(engine, study, lean=True))
+    failures = failed_trials(engine, summary.id) if summary.counts["failed"] else []
+    return {**summary.to_dict(), "failures": [f.to_dict() for f in failures]}
 
 
 def study_statuses(engine: Engine, study: str | None = None) -> list[dict[str, Any]]:
@@ -51,3 +56,25 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
             str(row["created_at"])[:16],
         )
     print_table(table, console)
+    for row in statuses:
+        print_failures(row, console)
+
+
+def print_failures(row: dict[str, Any], console: Console) -> None:
+    """Each failed trial's reason, and the tail of the first traceback (lines never
+    wrapped, so a pipe gets them whole)."""
+    failures = row.get("failures") or []
+    if not failures:
+        return
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    say(f"failed trials of {row['study']}:")
+    for failure in failures:
+        say(f"  {failure['key']}: {failure['error']}")
+    first = next((f for f in failures if f["traceback"]), None)
+    if first is not None:
+        say(f"traceback of {first['key']} (last {TRACEBACK_LINES} lines):")
+        say("\n".join(first["traceback"].rstrip().splitlines()[-TRACEBACK_LINES:]))
+    say("every traceback: add --format json, or gradsweep query trials --status failed --format json")

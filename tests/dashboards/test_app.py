@@ -78,3 +78,28 @@ def test_an_empty_study_gets_a_page_not_an_error(sqlite_url: str) -> None:
     assert page.trials == 0 and page.comparison is None
     assert page.message is not None and "no completed static-weight trial" in page.message
     assert render_page(engine, "/study/empty")[4] == "empty"
+
+
+def test_failed_trials_are_listed_with_their_tracebacks(sqlite_url: str) -> None:
+    from gradsweep.dashboards.callbacks import refresh_study
+    from gradsweep.storage.records import TrialOutcome, TrialRecord
+    from gradsweep.storage.writer import ResultsWriter
+
+    study = build_three_task_study(sqlite_url)
+    writer = ResultsWriter(open_engine(sqlite_url))
+    key = "random/i099/s0"
+    trial = writer.upsert_trials(
+        study, [TrialRecord(key, "random", "static", {}, [1.0, 1.0, 1.0], None, 0)]
+    )[key]
+    writer.mark_running(trial, "n", "cpu", None)
+    error = "ValueError: bad batch (problem.py:12 in sample)"
+    trace = 'Traceback (most recent call last):\n  File "problem.py", line 12\nValueError: bad batch'
+    writer.finish_trial(
+        trial, TrialOutcome("failed", error, "n", "cpu", None, None, None, None, traceback=trace)
+    )
+    engine = open_engine(sqlite_url, read_only=True)
+    assert [(f.key, f.error) for f in study_page(engine, "three").failures] == [(key, error)]
+    section = refresh_study(engine, "/study/three", None)[-1]
+    text = str(section.to_plotly_json())
+    assert "failed trials (1)" in text and error in text and "line 12" in text
+    assert "Details" in text  # the traceback folded under its reason

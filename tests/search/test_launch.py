@@ -90,6 +90,12 @@ def test_launching_the_same_spec_again_runs_nothing(tmp_path: Path, sqlite_url: 
 def test_a_failing_problem_fails_its_trials_and_the_study_goes_on(
     tmp_path: Path, sqlite_url: str
 ) -> None:
+    """Through the command line: launch finishes the study, says which trials failed and
+    why on stderr and exits 3; status and query show each failure's traceback."""
+    from typer.testing import CliRunner
+
+    from gradsweep.cli import EXIT_TRIALS_FAILED, app
+
     path = write_spec(
         tmp_path,
         "failing",
@@ -97,15 +103,60 @@ def test_a_failing_problem_fails_its_trials_and_the_study_goes_on(
         seeds=[0, 1],
         arms={"grid": {"resolution": 2}, "gradnorm": {"alphas": [0.5]}},
     )
-    engine = open_engine(sqlite_url)
-    outcome = launch(load_spec(path), engine, QUIET)
-    trials = queries.trials(engine, study="failing")
-    assert len(trials) == outcome.planned == 8
+    cli = CliRunner()
+    run = cli.invoke(app, ["launch", str(path), "--quiet", "--db", sqlite_url])
+    assert run.exit_code == EXIT_TRIALS_FAILED == 3, run.stderr
+    assert "failing (id 1): failed, 4/8 completed, 4 failed" in run.stdout
+    assert "4 trial(s) failed:" in run.stderr and "… and 1 more" in run.stderr
+    assert (
+        "cannot build a model for seed 1" in run.stderr
+        and "tests/search/problems.py:" in run.stderr
+    )
+    assert "--status failed --format json" in run.stderr
+
+    trials = queries.trials(open_engine(sqlite_url), study="failing")
+    assert len(trials) == 8
     failed = trials[trials["status"] == "failed"]
     assert set(failed["seed"]) == {1} and len(failed) == 4
     assert all("cannot build a model for seed 1" in error for error in failed["error"])
     assert set(trials[trials["seed"] == 0]["status"]) == {"completed"}
-    assert outcome.status == "failed"
+
+    status = cli.invoke(app, ["status", "failing", "--db", sqlite_url])
+    assert status.exit_code == 0, status.stderr
+    assert "failed trials of failing:" in status.stdout
+    reasons = [line for line in status.stdout.splitlines() if line.startswith("  gradnorm/")]
+    assert len(reasons) == 1 and "cannot build a model for seed 1" in reasons[0]
+    assert "raise RuntimeError" in status.stdout  # the traceback's tail, where it raised
+    as_json = json.loads(
+        cli.invoke(app, ["status", "failing", "--format", "json", "--db", sqlite_url]).stdout
+    )
+    assert len(as_json["failures"]) == 4
+    assert all(
+        "Traceback" in f["traceback"] and "build_model" in f["traceback"]
+        for f in as_json["failures"]
+    )
+    query = cli.invoke(
+        app,
+        [
+            "query",
+            "trials",
+            "--study",
+            "failing",
+            "--status",
+            "failed",
+            "--format",
+            "json",
+            "--db",
+            sqlite_url,
+        ],
+    )
+    rows = json.loads(query.stdout)
+    assert len(rows) == 4 and all("RuntimeError" in row["traceback"] for row in rows)
+    table = cli.invoke(app, ["query", "trials", "--study", "failing", "--db", sqlite_url])
+    assert "Traceback" not in table.stdout  # too long for a table cell: JSON and CSV only
+
+    again = cli.invoke(app, ["resume", "failing", "--quiet", "--db", sqlite_url])
+    assert again.exit_code == EXIT_TRIALS_FAILED and "4 trial(s) failed:" in again.stderr
 
 
 def test_logical_gpus_are_shared_by_fractional_trials(tmp_path: Path, sqlite_url: str) -> None:
