@@ -77,4 +77,7 @@ def print_failures(row: dict[str, Any], console: Console) -> None:
     if first is not None:
         say(f"traceback of {first['key']} (last {TRACEBACK_LINES} lines):")
         say("\n".join(first["traceback"].rstrip().splitlines()[-TRACEBACK_LINES:]))
-    say("every traceback: add --format json, or gradsweep query trials --status failed --format json")
+    say(
+        "every traceback: add --format json, or "
+        "gradsweep query trials --status failed --format json"
+    )

@@ -93,7 +93,8 @@ def test_failed_trials_are_listed_with_their_tracebacks(sqlite_url: str) -> None
     )[key]
     writer.mark_running(trial, "n", "cpu", None)
     error = "ValueError: bad batch (problem.py:12 in sample)"
-    trace = 'Traceback (most recent call last):\n  File "problem.py", line 12\nValueError: bad batch'
+    trace = "Traceback (most recent call last):\n"
+    trace += '  File "problem.py", line 12\nValueError: bad batch'
     writer.finish_trial(
         trial, TrialOutcome("failed", error, "n", "cpu", None, None, None, None, traceback=trace)
     )
