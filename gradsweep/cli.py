@@ -327,6 +327,7 @@ def dashboard(
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
     """Validate a spec, dry-run its problem, and say what it would run and how it would pack
     its trials."""
+    from gradsweep.arms import format_weights
     from gradsweep.search.packing import decide
     from gradsweep.search.plan import plan_up_front
     from gradsweep.spec import dry_run_problem, load_spec, validate_spec
@@ -340,6 +341,11 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
         f"{study_spec.planned_count(tasks)} trials"
     )
     typer.echo("dry run: one training step and one test batch on the CPU, ok")
+    for weights in study_spec.shared_weightings(tasks):
+        typer.echo(
+            f"static weighting {format_weights(weights)} is also a grid point: "
+            "trained once per seed, counted for both arms"
+        )
     planned = plan_up_front(study_spec, tasks)
     typer.echo(decide(study_spec, planned, None, study_spec.max_concurrent).reason)
 

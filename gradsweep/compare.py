@@ -24,7 +24,7 @@ from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, TrialStatus, con
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import LABELS
 from gradsweep.results.pareto import ParetoView, study_pareto
-from gradsweep.results.study import StudyResults, collector_paused, load_results
+from gradsweep.results.study import StudyResults, belongs_to, collector_paused, load_results
 
 MIN_TRIALS_FOR_CORRELATION = 3
 MAX_FRONT_ROWS = 20
@@ -244,7 +244,12 @@ def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
     """Per arm: (cumulative training seconds, best objective so far) at every improvement
     and at the arm's end, in finishing order."""
     curves: dict[str, list[tuple[float, float]]] = {}
-    for arm, runs in trials.sort_values("finished_at").groupby("arm", sort=True):
+    ordered = trials.sort_values("finished_at")
+    arms = set(ordered["arm"])
+    if "also_arms" in ordered.columns:
+        arms |= {a for others in ordered["also_arms"] if isinstance(others, list) for a in others}
+    for arm in sorted(arms):
+        runs = ordered[belongs_to(ordered, arm)]
         compute = runs["train_seconds"].fillna(0.0).cumsum().to_numpy()
         best = runs["objective"].cummin().to_numpy()
         keep = np.r_[True, best[1:] < best[:-1]]

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
 from gradsweep.output import write_csv
-from gradsweep.results.study import TRIAL_COLUMNS, load_results
+from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results
 from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
@@ -33,7 +33,7 @@ def trial_frame(
     frames = [load_results(engine, name).trials for name in names]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TRIAL_COLUMNS)
     if arm is not None:
-        frame = frame[frame["arm"] == arm]
+        frame = frame[belongs_to(frame, arm)]
     if status is not None:
         frame = frame[frame["status"] == status]
     return frame.rename(columns={"static_weights": "weights"})[TRIAL_FIELDS]

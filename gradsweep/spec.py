@@ -149,6 +149,19 @@ class GridArm(_Model):
     def size(self, tasks: int) -> int:
         return grid_size(tasks, self.resolution, self.include_vertices, self.min_count(tasks))
 
+    def holds(self, weights: list[float], tasks: int) -> bool:
+        """Whether this grid has a point equal to ``weights`` to 6 significant digits (as
+        trial keys spell weights): such a weighting trains once, for both arms."""
+        if len(weights) != tasks:
+            return False
+        counts = [round(w * self.resolution / tasks) for w in weights]
+        if sum(counts) != self.resolution or min(counts) < self.min_count(tasks):
+            return False
+        if not self.include_vertices and max(counts) == self.resolution:
+            return False
+        point = [tasks * k / self.resolution for k in counts]
+        return format_weights(point) == format_weights(weights)
+
 
 class RandomArm(_Model):
     """Weightings drawn uniformly on the simplex (the paper's Sec. 5.3 protocol)."""
@@ -373,13 +386,20 @@ class StudySpec(_Model):
         if arms.static is not None:
             per_seed += len(arms.static.weights)
         if arms.grid is not None:
-            per_seed += arms.grid.size(tasks)
+            per_seed += arms.grid.size(tasks) - len(self.shared_weightings(tasks))
         if arms.random is not None:
             per_seed += arms.random.n
         if arms.gradnorm is not None:
             per_seed += len(arms.gradnorm.alphas)
         optuna = arms.optuna.n_trials if arms.optuna is not None else 0
         return per_seed * len(self.seeds) + optuna
+
+    def shared_weightings(self, tasks: int) -> list[list[float]]:
+        """The static arm's weightings that the grid also holds: each trains once a seed."""
+        static, grid = self.arms.static, self.arms.grid
+        if static is None or grid is None:
+            return []
+        return [w for w in static.weights if grid.holds(w, tasks)]
 
     def task_count(self) -> int:
         """T: the toy's ``tasks`` parameter (2 by default), else the built problem's tasks."""

@@ -43,6 +43,7 @@ TRIAL_COLUMNS = (
     "arm",
     "balancer",
     "seed",
+    "also_arms",  # the other arms that asked for this static weighting (trained once)
     "status",
     "static_weights",  # a static trial's fixed weights, else None
     "alpha",  # GradNorm's α (and the α a retrain trial came from), else None
@@ -160,6 +161,16 @@ class StudyResults:
             & (trials["alpha"] == alpha)
         ]
         return {int(row.seed): list(row.weights_mean) for row in runs.itertuples()}
+
+
+def belongs_to(trials: pd.DataFrame, arm: str) -> pd.Series:
+    """Which trials are the arm's: its own, and those another arm trained for it (a static
+    weighting the grid also holds is one trial of both; ``also_arms`` names the others)."""
+    own = trials["arm"] == arm
+    if "also_arms" not in trials.columns:
+        return own
+    claimed = trials["also_arms"].map(lambda others: isinstance(others, list) and arm in others)
+    return own | claimed.astype(bool)
 
 
 def _planned(info: StudyInfo) -> int | None:

@@ -21,19 +21,22 @@ from typing import Any
 from sqlalchemy import Engine
 
 from gradsweep.arms import (
+    RETRAIN,
     ArmKind,
     Direction,
     ObjectiveKind,
     StudyStatus,
     TrialStatus,
+    format_weights,
     is_equal_weighting,
 )
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE, LiveObjective
 from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
+from gradsweep.search.extend import check_extension
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
-from gradsweep.search.plan import plan_up_front, retrain_trials
+from gradsweep.search.plan import TrialSpec, plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
 from gradsweep.spec import (
@@ -135,7 +138,14 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
     tasks = validate_spec(spec)
     dry_run_problem(spec)  # a broken problem stops here, before the study is written
     writer = ResultsWriter(engine)
-    study_id = writer.get_or_create_study(study_record(spec, task_metrics(spec)))
+    record = study_record(spec, task_metrics(spec))
+    stored = queries.find_study_or_none(engine, spec.study)
+    if stored is not None and stored.spec_hash != spec.spec_hash:
+        old = parse_spec(stored.spec_text, source=f"study {stored.name}")
+        check_extension(old, spec, tasks)  # one line naming each change it cannot take
+        writer.extend_study(stored.id, record)
+        logging.getLogger(__name__).info("study %s extended", spec.study)
+    study_id = writer.get_or_create_study(record)
     return _run(spec, tasks, engine, writer, study_id, options)
 
 
@@ -228,6 +238,20 @@ def live_objective(results: StudyResults) -> LiveObjective:
     return LiveObjective(str(results.objective), directions, table.to_numpy(dtype=float).tolist())
 
 
+def stale_retrain(results: StudyResults, todo: list[TrialSpec]) -> set[str]:
+    """Keys of stored retrain trials trained at other weights than ``todo`` now asks for."""
+    trials = results.trials
+    stored = trials[trials["arm"] == RETRAIN].set_index("key")["static_weights"]
+    return {
+        t.key
+        for t in todo
+        if t.key in stored.index
+        and t.weights is not None
+        and isinstance(stored[t.key], list)
+        and format_weights(stored[t.key]) != format_weights(t.weights)
+    }
+
+
 class _PhaseRunner:
     """Runs the phases of one study against one Ray session."""
 
@@ -292,10 +316,21 @@ class _PhaseRunner:
             )
             return False
         todo = retrain_trials(self.spec, weights)
+        stale = stale_retrain(load_results(self.engine, self.study_id, lean=True), todo)
+        if stale:  # seeds were added: GradNorm's mean weights moved, so retrain runs again
+            logging.getLogger(__name__).warning(
+                "retrain: GradNorm's mean weights changed; %d retrain trial(s) run again",
+                len(stale),
+            )
+            self.writer.replan_trials(
+                self.study_id, [trial_record(t) for t in todo if t.key in stale]
+            )
         self.trial_ids.update(
             self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
         )
-        return self.run_planned(make_packs([t for t in todo if t.key not in done], 1))
+        return self.run_planned(
+            make_packs([t for t in todo if t.key not in done or t.key in stale], 1)
+        )
 
     def _optuna_search(self) -> Any:
         import optuna

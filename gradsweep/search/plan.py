@@ -33,6 +33,7 @@ class TrialSpec:
     seed: int
     weights: tuple[float, ...] | None = None
     alpha: float | None = None
+    also_arms: tuple[str, ...] = ()  # other arms asking for this weighting: trained once
 
     def params(self) -> dict[str, Any]:
         """What is stored as the trial's parameters (JSON-able)."""
@@ -44,7 +45,12 @@ def alpha_label(alpha: float) -> str:
 
 
 def static_trial(
-    arm: str, label: str, weights: tuple[float, ...], seed: int, alpha: float | None = None
+    arm: str,
+    label: str,
+    weights: tuple[float, ...],
+    seed: int,
+    alpha: float | None = None,
+    also_arms: tuple[str, ...] = (),
 ) -> TrialSpec:
     return TrialSpec(
         key=f"{arm}/{label}/s{seed}",
@@ -54,6 +60,7 @@ def static_trial(
         seed=seed,
         weights=weights,
         alpha=alpha,
+        also_arms=also_arms,
     )
 
 
@@ -96,21 +103,41 @@ def gradnorm_trial(arm: GradNormArm, alpha: float, seed: int) -> TrialSpec:
     return adaptive_trial("gradnorm", alpha_label(alpha), params, seed, alpha=alpha)
 
 
-def _static_points(spec: StudySpec, tasks: int) -> list[tuple[str, str, tuple[float, ...]]]:
-    """(arm, label, weights) of the static arms known up front, in plan order."""
+@dataclass(frozen=True)
+class StaticPoint:
+    """A static weighting known up front: its arm, its label in the key, and the other
+    arms that ask for the same weighting (it trains once per seed and belongs to each)."""
+
+    arm: str
+    label: str
+    weights: tuple[float, ...]
+    also_arms: tuple[str, ...] = ()
+
+
+def static_points(spec: StudySpec, tasks: int) -> list[StaticPoint]:
+    """The static arms' weightings known up front, in plan order, each weighting once: a
+    grid point equal to a listed static weighting (to 6 significant digits, as keys spell
+    weights) is that static trial, which the grid then also claims."""
     arms = spec.arms
-    points: list[tuple[str, str, tuple[float, ...]]] = []
+    points: list[StaticPoint] = []
+    listed: dict[str, int] = {}  # a static weighting as keys spell it → its index
     if arms.static is not None:
         for weights in arms.static.weights:
             w = tuple(float(x) for x in weights)
-            points.append(("static", f"w={format_weights(w)}", w))
+            listed[format_weights(w)] = len(points)
+            points.append(StaticPoint("static", f"w={format_weights(w)}", w))
     if arms.grid is not None:
         grid = arms.grid
         for w in grid_points(tasks, grid.resolution, grid.include_vertices, grid.min_count(tasks)):
-            points.append(("grid", f"w={format_weights(w)}", w))
+            same = listed.get(format_weights(w))
+            if same is None:
+                points.append(StaticPoint("grid", f"w={format_weights(w)}", w))
+            else:
+                first = points[same]
+                points[same] = StaticPoint(first.arm, first.label, first.weights, ("grid",))
     if arms.random is not None:
         for i, w in enumerate(dirichlet_points(tasks, arms.random.n, arms.random.seed)):
-            points.append(("random", f"i{i:03d}", w))
+            points.append(StaticPoint("random", f"i{i:03d}", w))
     return points
 
 
@@ -120,12 +147,14 @@ def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
 
     Seed by seed, so that every arm has results early in a long study.
     """
-    points = _static_points(spec, tasks)
+    points = static_points(spec, tasks)
     gradnorm = spec.arms.gradnorm
     adaptive = _other_adaptive(spec)
     trials: list[TrialSpec] = []
     for seed in spec.seeds:
-        trials.extend(static_trial(arm, label, w, seed) for arm, label, w in points)
+        trials.extend(
+            static_trial(p.arm, p.label, p.weights, seed, also_arms=p.also_arms) for p in points
+        )
         if gradnorm is not None:
             trials.extend(gradnorm_trial(gradnorm, alpha, seed) for alpha in gradnorm.alphas)
         trials.extend(adaptive_trial(arm, label, params, seed) for arm, label, params in adaptive)

@@ -53,6 +53,7 @@ def trial_record(trial: TrialSpec) -> TrialRecord:
         static_weights=list(trial.weights) if trial.weights is not None else None,
         alpha=trial.alpha,
         seed=trial.seed,
+        also_arms=list(trial.also_arms) or None,
     )
 
 

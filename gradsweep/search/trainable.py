@@ -49,6 +49,7 @@ def pack_to_config(pack: Pack) -> dict[str, Any]:
 def _trial_from_dict(data: dict[str, Any]) -> TrialSpec:
     data = dict(data)
     data["weights"] = None if data["weights"] is None else tuple(data["weights"])
+    data["also_arms"] = tuple(data.get("also_arms") or ())
     return TrialSpec(**data)
 
 

@@ -74,6 +74,9 @@ class Trial(Base):
     static_weights: Mapped[list[Any] | None]
     alpha: Mapped[float | None] = mapped_column(Float)
     seed: Mapped[int] = mapped_column(Integer)
+    # the other arms that asked for this same static weighting (revision 0008): it trains
+    # once per seed, under the first arm's key, and belongs to each
+    also_arms: Mapped[list[Any] | None]
     status: Mapped[str] = mapped_column(String(20), default=TrialStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)  # of a failure that raised

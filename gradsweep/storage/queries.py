@@ -63,6 +63,16 @@ def find_study(engine: Engine, study: str | int) -> StudyInfo:
     return StudyInfo(**{field: row[field] for field in StudyInfo.__dataclass_fields__})
 
 
+@reconnecting_reads
+def find_study_or_none(engine: Engine, name: str) -> StudyInfo | None:
+    """The study of exactly this name, or None."""
+    with engine.connect() as conn:
+        row = conn.execute(select(Study).where(Study.name == name)).mappings().first()
+    if row is None:
+        return None
+    return StudyInfo(**{field: row[field] for field in StudyInfo.__dataclass_fields__})
+
+
 def _count(status: str):  # type: ignore[no-untyped-def]
     return func.sum(case((Trial.status == status, 1), else_=0))
 
@@ -94,7 +104,7 @@ def studies(engine: Engine) -> pd.DataFrame:
     return frame
 
 
-JSON_TRIAL_COLUMNS = ("params", "static_weights", "weights_final", "weights_mean")
+JSON_TRIAL_COLUMNS = ("params", "static_weights", "also_arms", "weights_final", "weights_mean")
 FINAL_COLUMNS = ("initial_test_losses", "test_losses", "final_metrics")
 TRIAL_COLUMNS = (
     Trial.id,
@@ -105,6 +115,7 @@ TRIAL_COLUMNS = (
     cast(Trial.static_weights, Text).label("static_weights"),
     Trial.alpha,
     Trial.seed,
+    cast(Trial.also_arms, Text).label("also_arms"),
     Trial.status,
     Trial.error,
     Trial.traceback,

@@ -32,6 +32,7 @@ class TrialRecord:
     static_weights: list[float] | None
     alpha: float | None
     seed: int
+    also_arms: list[str] | None = None  # other arms asking for this same weighting
 
 
 @dataclass(frozen=True)

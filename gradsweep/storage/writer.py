@@ -148,6 +148,37 @@ class ResultsWriter:
             created = insert(Study).values(**values).returning(Study.id)
             return int(conn.execute(created).scalar_one())
 
+    @reconnecting
+    def replan_trials(self, study_id: int, records: Sequence[TrialRecord]) -> None:
+        """Trials whose training configuration changed (retrain weights after seeds were
+        added): their new parameters, and pending again, so they run once more."""
+        with self.engine.begin() as conn:
+            for record in records:
+                conn.execute(
+                    update(Trial)
+                    .where(Trial.study_id == study_id, Trial.key == record.key)
+                    .values(
+                        params=record.params,
+                        static_weights=record.static_weights,
+                        status=TrialStatus.PENDING.value,
+                    )
+                )
+
+    @reconnecting
+    def extend_study(self, study_id: int, record: StudyRecord) -> None:
+        """Store a study's new spec (one that only adds trials): text, hash, planned count."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(Study)
+                .where(Study.id == study_id)
+                .values(
+                    spec_text=record.spec_text,
+                    spec_hash=record.spec_hash,
+                    planned=record.planned,
+                    updated_at=utcnow(),
+                )
+            )
+
     @staticmethod
     def _free_name(conn: Connection, base: str) -> str:
         taken = set(conn.scalars(select(Study.name).where(Study.name.like(f"{base}-%"))))
@@ -158,7 +189,8 @@ class ResultsWriter:
 
     @reconnecting
     def upsert_trials(self, study_id: int, records: Iterable[TrialRecord]) -> dict[str, int]:
-        """Register trials as pending; known keys keep their status. Returns key → id."""
+        """Register trials as pending; known keys keep their status (and take the arms
+        that now also ask for them). Returns key → id."""
         rows = [
             {
                 **asdict(record),
@@ -170,7 +202,7 @@ class ResultsWriter:
         ]
         with self.engine.begin() as conn:
             if rows:
-                upsert(conn, TRIAL_TABLE, rows, ("study_id", "key"), ())
+                upsert(conn, TRIAL_TABLE, rows, ("study_id", "key"), ("also_arms",))
             keys = [row["key"] for row in rows]
             found: dict[str, int] = {}
             for start in range(0, len(keys), BATCH_ROWS):

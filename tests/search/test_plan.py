@@ -59,6 +59,7 @@ def test_a_trial_survives_its_config_round_trip() -> None:
     trial = plan_up_front(parse_spec(BASE), 3)[5]
     data = json.loads(json.dumps(asdict(trial)))
     data["weights"] = tuple(data["weights"])
+    data["also_arms"] = tuple(data["also_arms"])
     assert TrialSpec(**data) == trial
 
 

@@ -1,0 +1,109 @@
+"""Extending a stored study: a changed spec under the same name continues the study when the
+change only adds trials, and is refused, naming each differing field, when it would change
+a trial already planned.
+
+Adding is: seeds, GradNorm αs, static weightings, whole arms, grid points (a finer or
+wider grid whose points include the old ones), more random or Optuna trials. Scheduling
+fields (resources, max_concurrent, max_failures) may change freely: they never change a
+result. Every other field trains differently (problem, objective, budget, precision, a
+balancer's settings, the random or Optuna seed, the retrain α) and is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradsweep.errors import GradsweepError
+from gradsweep.search.plan import plan_up_front
+from gradsweep.spec import StudySpec
+
+# Paths (into the spec's JSON) whose change can only add trials: checked by comparing the
+# planned keys, old against new, instead of their values.
+ADDITIVE = (
+    ("study",),
+    ("seeds",),
+    ("arms", "static", "weights"),
+    ("arms", "grid"),
+    ("arms", "random", "n"),
+    ("arms", "gradnorm", "alphas"),
+    ("arms", "optuna", "n_trials"),
+)
+SCHEDULING = (("resources",), ("max_concurrent",), ("max_failures",))
+SHOWN_KEYS = 3
+
+
+class ExtensionError(GradsweepError):
+    """A relaunch whose spec changes trials the study already has."""
+
+
+def _flatten(data: Any, path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    if isinstance(data, dict) and data:
+        flat: dict[tuple[str, ...], Any] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, (*path, str(key))))
+        return flat
+    return {path: data}
+
+
+def _under(path: tuple[str, ...], prefixes: tuple[tuple[str, ...], ...]) -> bool:
+    return any(path[: len(prefix)] == prefix for prefix in prefixes)
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is None else str(value).replace(" ", "")
+
+
+def changed_fields(old: StudySpec, new: StudySpec) -> list[str]:
+    """Every field whose change alters trials the old spec planned, as ``path old → new``."""
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    problems = [
+        f"arms.{arm} removed"
+        for arm, settings in before["arms"].items()
+        if settings is not None and after["arms"].get(arm) is None
+    ]
+    # an arm added or removed whole: its fields are not compared one by one
+    whole = {
+        arm
+        for arm in before["arms"]
+        if (before["arms"][arm] is None) != (after["arms"].get(arm) is None)
+    }
+    flat_before, flat_after = _flatten(before), _flatten(after)
+    for path in sorted(set(flat_before) | set(flat_after)):
+        if path[:1] == ("arms",) and len(path) > 1 and path[1] in whole:
+            continue
+        if _under(path, ADDITIVE + SCHEDULING):
+            continue
+        was, now = flat_before.get(path), flat_after.get(path)
+        if was != now:
+            problems.append(f"{'.'.join(path)} {_show(was)} → {_show(now)}")
+    old_optuna, new_optuna = old.arms.optuna, new.arms.optuna
+    if old_optuna and new_optuna and new_optuna.n_trials < old_optuna.n_trials:
+        problems.append(
+            f"arms.optuna.n_trials {old_optuna.n_trials} → {new_optuna.n_trials} (fewer)"
+        )
+    return problems
+
+
+def dropped_keys(old: StudySpec, new: StudySpec, tasks: int) -> list[str]:
+    """Trials the old spec planned up front that the new one does not."""
+    kept = {trial.key for trial in plan_up_front(new, tasks)}
+    return [trial.key for trial in plan_up_front(old, tasks) if trial.key not in kept]
+
+
+def check_extension(old: StudySpec, new: StudySpec, tasks: int) -> None:
+    """Nothing when ``new`` only adds trials to ``old``; else one line naming each field
+    that changes, or the trials dropped."""
+    problems = changed_fields(old, new)
+    if not problems:
+        dropped = dropped_keys(old, new, tasks)
+        if dropped:
+            shown = ", ".join(dropped[:SHOWN_KEYS])
+            more = f" and {len(dropped) - SHOWN_KEYS} more" if len(dropped) > SHOWN_KEYS else ""
+            problems.append(f"it drops planned trials {shown}{more}")
+    if problems:
+        raise ExtensionError(
+            f"study {new.study!r} exists and this spec changes its trials: "
+            f"{'; '.join(problems)}. Launch it under another name (--name), or change only "
+            "what adds trials (seeds, αs, weightings, arms, grid points, random or Optuna "
+            "trials)"
+        )
