@@ -99,10 +99,12 @@ app.add_typer(spec_app, name="spec")
 app.add_typer(db_app, name="db")
 
 
-def open_database(url: str | None, read_only: bool = False) -> Any:
+def open_database(url: str | None, read_only: bool = False, create: bool = False) -> Any:
+    """The results database, its schema upgraded if older. Only ``launch`` and ``db
+    upgrade`` create one; every other command refuses a path where none exists."""
     from gradsweep.storage.engine import open_engine
 
-    return open_engine(url, read_only=read_only)
+    return open_engine(url, read_only=read_only, create=create)
 
 
 def print_outcome(outcome: Any, db: str | None) -> None:
@@ -156,7 +158,7 @@ def launch(
 
     study_spec = load_spec(spec)
     dry_run_problem(study_spec)  # before the database is opened: a broken problem writes nothing
-    engine = open_database(db)
+    engine = open_database(db, create=True)
     options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack)
     print_outcome(launch_study(study_spec, engine, options), db)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import math
 import re
@@ -76,6 +77,16 @@ class ProblemSpec(_Model):
     params: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments of the problem's constructor"
     )
+
+    def canonical_params(self) -> dict[str, Any]:
+        """The parameters without those spelt out at the problem's own defaults: the same
+        problem, whichever way it was written."""
+        defaults = _problem_defaults(self.name)
+        return {
+            key: value
+            for key, value in self.params.items()
+            if key not in defaults or defaults[key] != value
+        }
 
     def params_json(self) -> str:
         """The parameters as canonical JSON: the key of a built problem's cache."""
@@ -369,13 +380,14 @@ class StudySpec(_Model):
 
     @property
     def spec_hash(self) -> str:
-        """Same for specs that differ only in layout, key order, spelt-out defaults or the
-        pack size (packing is scheduling: a trial's result does not depend on it).
+        """Same for specs that differ only in layout, key order, spelt-out defaults (a
+        problem's parameters included) or the pack size (packing is scheduling: a trial's result does not depend on it).
         Fields added after the first release are left out at their defaults, so the
         hashes of studies stored before they existed stay the same."""
         data = self.model_dump(mode="json")
         del data["resources"]["pack"]
         _drop_later_defaults(data)
+        data["problem"]["params"] = self.problem.canonical_params()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -625,14 +637,24 @@ def dry_run_problem(spec: StudySpec) -> None:
     instead of in every trial. Once per problem in a process; call it after
     ``validate_spec``, which builds the problem."""
     _dry_run(spec.problem.name, spec.problem.params_json())
+    gradnorm = spec.arms.gradnorm
+    if gradnorm is not None and gradnorm.initial_loss == "theoretical":
+        known = _theoretical_losses(spec.problem.name, spec.problem.params_json())
+        if known is None:
+            raise SpecError(
+                f"arms.gradnorm.initial_loss: theoretical, but problem {spec.problem.name} "
+                "has no theoretical initial losses: use first_batch or first_epoch_mean"
+            )
 
 
 def spec_json_schema() -> dict[str, Any]:
     """The JSON schema of a spec; the fields' descriptions come from the models."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        **StudySpec.model_json_schema(),
+    schema = StudySpec.model_json_schema()
+    problem = schema["properties"]["problem"]
+    schema["properties"]["problem"] = {  # `problem: NAME` is short for `{name: NAME}`
+        "anyOf": [{"type": "string", "description": "a problem name, no parameters"}, problem]
     }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def _check_problem_name(spec: StudySpec, source: str) -> None:
@@ -652,6 +674,35 @@ def _built_tasks(name: str, params_json: str) -> tuple[tuple[tuple[str, str], ..
     return tuple(
         (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _problem_defaults(name: str) -> dict[str, Any]:
+    """A problem factory's keyword defaults, as JSON values (none for an unknown name or
+    a factory that takes ``**params``)."""
+    from gradsweep.trainers.registry import resolve_problem  # imports torch: only when asked
+
+    try:
+        signature = inspect.signature(resolve_problem(name))
+    except (ProblemError, TypeError, ValueError):
+        return {}
+    defaults = {}
+    for parameter in signature.parameters.values():
+        if parameter.default is inspect.Parameter.empty:
+            continue
+        try:
+            defaults[parameter.name] = json.loads(json.dumps(parameter.default))
+        except (TypeError, ValueError):  # a default JSON cannot hold: never spelt out equal
+            continue
+    return defaults
+
+
+@functools.lru_cache(maxsize=8)
+def _theoretical_losses(name: str, params_json: str) -> tuple[float | None, ...] | None:
+    from gradsweep.trainers.registry import built_problem  # imports torch: only when asked
+
+    values = built_problem(name, params_json).theoretical_initial_losses()
+    return None if values is None else tuple(values)
 
 
 @functools.lru_cache(maxsize=8)

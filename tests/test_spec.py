@@ -222,6 +222,16 @@ def test_hash_ignores_layout_and_follows_values() -> None:
     assert len(spec.spec_hash) == 64 and json.loads(spec.canonical_text())["study"] == "s1"
 
 
+def test_a_problem_parameter_spelt_out_at_its_default_is_the_same_study() -> None:
+    spec = parse_spec(BASE)
+    params = yaml.safe_load(BASE)["problem"].get("params", {})
+    for default in ({"data_seed": 0}, {"learning_rate": 0.001, "data_seed": 0}):
+        spelt = parse_spec(mutate({"problem": {"name": "toy", "params": {**params, **default}}}))
+        assert spelt.spec_hash == spec.spec_hash and spelt.problem.params != spec.problem.params
+    other = parse_spec(mutate({"problem": {"name": "toy", "params": {**params, "data_seed": 1}}}))
+    assert other.spec_hash != spec.spec_hash
+
+
 def test_bf16_is_another_study_and_fp32_keeps_the_hashes_of_older_studies() -> None:
     spec = parse_spec(BASE)
     assert spec.precision == "fp32"
@@ -418,3 +428,46 @@ def test_a_zero_initial_test_loss_fails_spec_check_under_delta_m_too(tmp_path: P
     path = write(tmp_path, text.replace("make_ignores_shared_features", "make_unlabelled_test"))
     result = CliRunner().invoke(app, ["spec", "check", str(path)])
     assert result.exit_code == 2 and "the initial test loss is 0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("problem", "refused"),
+    [("{name: toy, params: {tasks: 2, train_samples: 40, test_samples: 20, batch_size: 20}}", True),
+     ("{name: digits}", False)],
+)  # fmt: skip
+def test_theoretical_initial_losses_are_checked_before_any_trial(
+    tmp_path: Path, problem: str, refused: bool
+) -> None:
+    """The toy (a regression) has no closed-form initial loss; digits' classifiers do."""
+    path = write(
+        tmp_path,
+        f"study: theory\nproblem: {problem}\nbudget: {{steps: 10}}\n"
+        "arms: {gradnorm: {alphas: [1.0], initial_loss: theoretical}}\n",
+    )
+    result = CliRunner().invoke(app, ["spec", "check", str(path)])
+    if refused:
+        assert result.exit_code == 2, result.stdout
+        assert result.stderr.strip() == (
+            "error: arms.gradnorm.initial_loss: theoretical, but problem toy has no theoretical "
+            "initial losses: use first_batch or first_epoch_mean"
+        )
+    else:
+        assert result.exit_code == 0, result.stderr
+
+
+def test_every_shipped_spec_is_valid_against_the_published_schema() -> None:
+    """`spec schema` is what editors validate with: the configs and examples pass it,
+    the `problem: NAME` short form included."""
+    import glob
+
+    import jsonschema
+    import yaml
+
+    from gradsweep.spec import spec_json_schema
+
+    validator = jsonschema.Draft202012Validator(spec_json_schema())
+    paths = sorted(glob.glob("configs/*.yaml") + glob.glob("examples/*.yaml"))
+    assert any("wine" in p for p in paths) and len(paths) >= 8
+    for path in paths:
+        errors = [e.message for e in validator.iter_errors(yaml.safe_load(Path(path).read_text()))]
+        assert errors == [], (path, errors)

@@ -56,6 +56,8 @@ def _show(value: Any) -> str:
 def changed_fields(old: StudySpec, new: StudySpec) -> list[str]:
     """Every field whose change alters trials the old spec planned, as ``path old → new``."""
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    before["problem"]["params"] = old.problem.canonical_params()  # defaults spelt out or not
+    after["problem"]["params"] = new.problem.canonical_params()
     problems = [
         f"arms.{arm} removed"
         for arm, settings in before["arms"].items()

@@ -50,13 +50,16 @@ def parse_url(url: str) -> URL:
     raise StorageError(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql")
 
 
-def _sqlite_engine(url: URL, read_only: bool) -> Engine:
+def _sqlite_engine(url: URL, read_only: bool, create: bool) -> Engine:
     database = url.database or ""
     if database in ("", ":memory:"):
         raise StorageError("an in-memory SQLite database cannot be shared: give a file path")
     path = Path(database)
-    if read_only and not path.exists():
-        raise StorageError(f"no database at {path}")
+    if (read_only or not create) and not path.exists():
+        raise StorageError(
+            f"no database at {path}: launch a study there, or create it with "
+            "`gradsweep db upgrade`"
+        )
     if not read_only and not path.parent.exists():
         raise StorageError(f"cannot create {path}: folder {path.parent} does not exist")
 
@@ -146,15 +149,25 @@ def check_schema(engine: Engine, upgrade: bool) -> None:
         command.upgrade(alembic_config(conn), "head")
 
 
-def open_engine(url: str | None = None, *, read_only: bool = False, upgrade: bool = True) -> Engine:
-    """An engine on ``url`` (see resolve_url) whose schema is current; errors are one line."""
+def open_engine(
+    url: str | None = None, *, read_only: bool = False, upgrade: bool = True, create: bool = True
+) -> Engine:
+    """An engine on ``url`` (see resolve_url) whose schema is current; errors are one line.
+
+    An older schema is upgraded first (``upgrade``), also for a read-only engine, through
+    a short-lived writable one: every command opens an older database the same way.
+    ``create=False``: a SQLite file that does not exist is an error, not a new database
+    (a mistyped path in a read command must not leave an empty database behind).
+    """
     text = resolve_url(url)
     parsed = parse_url(text)
     if parsed.get_backend_name() == "sqlite":
-        engine = _sqlite_engine(parsed, read_only)
+        engine = _sqlite_engine(parsed, read_only, create)
     else:
         engine = _postgres_engine(parsed, read_only)
     try:
+        if read_only and upgrade and current_revision(engine) != head_revision():
+            open_engine(text, upgrade=True, create=False).dispose()
         check_schema(engine, upgrade=upgrade and not read_only)
     except OperationalError as exc:
         engine.dispose()

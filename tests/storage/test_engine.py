@@ -98,3 +98,66 @@ def test_read_only_engine_cannot_write(sqlite_url: str, tmp_path: Path) -> None:
         conn.execute(text("DELETE FROM gs_studies"))
     with pytest.raises(StorageError, match="no database at"):
         open_engine(f"sqlite:///{tmp_path / 'missing.db'}", read_only=True)
+
+
+READ_COMMANDS = (
+    ["status"],
+    ["status", "old"],
+    ["query", "studies"],
+    ["query", "trials", "--study", "old"],
+    ["compare", "old"],
+    ["export", "old", "--out", "EXPORT"],
+    ["report", "old", "--out", "REPORT"],
+    ["resume", "old"],
+)
+
+
+@pytest.mark.parametrize("argv", READ_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
+def test_commands_other_than_launch_never_create_a_database(
+    argv: list[str], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from gradsweep.cli import app
+
+    missing = tmp_path / "typo.db"
+    argv = [
+        a.replace("EXPORT", str(tmp_path / "x")).replace("REPORT", str(tmp_path / "r.html"))
+        for a in argv
+    ]
+    run = CliRunner().invoke(app, [*argv, "--db", f"sqlite:///{missing}"])
+    assert run.exit_code == 2 and run.stderr.startswith(f"error: no database at {missing}")
+    assert len(run.stderr.strip().splitlines()) == 1 and not missing.exists()
+
+
+@pytest.mark.parametrize("argv", [["status", "old"], ["query", "trials"], ["compare", "old"]])
+def test_every_command_opens_an_older_database_the_same_way(
+    argv: list[str], tmp_path: Path
+) -> None:
+    """A database at revision 0001 is upgraded by a read command as by launch; the read
+    then answers (compare: with its own one-line error, as the study has no trials)."""
+    from typer.testing import CliRunner
+
+    from gradsweep.cli import app
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    raw = create_engine(url)
+    with raw.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(
+            text(
+                "INSERT INTO gs_studies (id, name, spec_text, spec_hash, problem, task_names, "
+                "objective_name, objective_direction, status, created_at, updated_at) VALUES "
+                "(1, 'old', 'spec', 'h', 'toy', '[\"a\"]', 'normalized_loss', 'min', 'completed', "
+                "'2025-01-01', '2025-01-01')"
+            )
+        )
+    raw.dispose()
+    run = CliRunner().invoke(app, [*argv, "--db", url])
+    assert "db upgrade" not in run.stderr and "revision" not in run.stderr, run.stderr
+    assert run.exit_code in (0, 2) and "Traceback" not in run.stderr
+    with raw.connect() as conn:
+        assert (
+            conn.execute(text("SELECT version_num FROM gs_alembic_version")).scalar()
+            == head_revision()
+        )
