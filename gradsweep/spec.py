@@ -381,9 +381,10 @@ class StudySpec(_Model):
     @property
     def spec_hash(self) -> str:
         """Same for specs that differ only in layout, key order, spelt-out defaults (a
-        problem's parameters included) or the pack size (packing is scheduling: a trial's result does not depend on it).
-        Fields added after the first release are left out at their defaults, so the
-        hashes of studies stored before they existed stay the same."""
+        problem's parameters included) or the pack size (packing is scheduling: a trial's
+        result does not depend on it). Fields added after the first release are left out
+        at their defaults, so the hashes of studies stored before they existed stay the
+        same."""
         data = self.model_dump(mode="json")
         del data["resources"]["pack"]
         _drop_later_defaults(data)
