@@ -57,8 +57,7 @@ def _sqlite_engine(url: URL, read_only: bool, create: bool) -> Engine:
     path = Path(database)
     if (read_only or not create) and not path.exists():
         raise StorageError(
-            f"no database at {path}: launch a study there, or create it with "
-            "`gradsweep db upgrade`"
+            f"no database at {path}: launch a study there, or create it with `gradsweep db upgrade`"
         )
     if not read_only and not path.parent.exists():
         raise StorageError(f"cannot create {path}: folder {path.parent} does not exist")
