@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from scipy.stats import t as student_t
+from scipy.special import stdtr, stdtrit  # scipy.stats alone takes 0.8 s to import
 from sqlalchemy import Engine
 
 from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, TrialStatus, config_of
@@ -163,8 +162,20 @@ def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None
     distances = np.linalg.norm(points - weights, axis=1)
     if len(np.unique(distances)) < 2 or static["objective"].nunique() < 2:
         return None, None
-    rho, p_value = spearmanr(static["objective"], distances)
-    return float(rho), float(p_value)
+    return spearman(static["objective"].to_numpy(dtype=float), distances)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's ρ (Pearson's r of average ranks) and its two-sided p-value from the
+    t-distribution with n − 2 degrees of freedom, as scipy.stats.spearmanr computes them."""
+    ranks_x = pd.Series(x).rank().to_numpy()
+    ranks_y = pd.Series(y).rank().to_numpy()
+    rho = float(np.corrcoef(ranks_x, ranks_y)[0, 1])
+    n = len(x)
+    if abs(rho) >= 1.0:
+        return rho, 0.0
+    t = rho * np.sqrt((n - 2) / (1.0 - rho * rho))
+    return rho, float(2.0 * stdtr(n - 2, -abs(t)))
 
 
 def by_seed(trials: pd.DataFrame) -> dict[int, float]:
@@ -186,7 +197,7 @@ def paired_difference(
     low = high = None
     if len(seeds) > 1:
         half = float(
-            student_t.ppf(0.975, len(seeds) - 1) * differences.std(ddof=1) / np.sqrt(len(seeds))
+            stdtrit(len(seeds) - 1, 0.975) * differences.std(ddof=1) / np.sqrt(len(seeds))
         )
         low, high = mean - half, mean + half
     return PairedDifference(name, len(seeds), mean, low, high, int((differences < 0).sum()))

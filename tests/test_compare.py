@@ -6,6 +6,7 @@ import json
 import math
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
@@ -195,3 +196,20 @@ def test_too_little_to_compare(db_url: str) -> None:
         run = CliRunner().invoke(app, ["compare", study, "--db", db_url])
         assert run.exit_code == 2 and message in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_spearman_is_scipys(seed: int) -> None:
+    """compare's own Spearman (scipy.stats is too slow to import for a read command)."""
+    from scipy.stats import spearmanr
+
+    from gradsweep.compare import spearman
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=12)
+    y = np.round(x + rng.normal(size=12), 1 if seed % 2 else 3)  # ties on odd seeds
+    y[:3] = y[0]
+    expected = spearmanr(x, y)
+    rho, p_value = spearman(x, y)
+    assert rho == pytest.approx(expected.statistic, abs=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9)

@@ -1,0 +1,36 @@
+"""The read commands stay light: none imports torch, Ray, Optuna, scipy.stats or Dash (a
+second each on import); their speed is measured in benchmarks/read_commands.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.dashboards.study import build_three_task_study
+
+HEAVY = ("torch", "ray", "optuna", "scipy.stats", "dash")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["status"], ["status", "three"], ["query", "trials", "--study", "three"],
+     ["compare", "three"], ["compare", "three", "--format", "json"]],
+    ids=lambda argv: " ".join(argv),
+)  # fmt: skip
+def test_a_read_command_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build_three_task_study(url)
+    probe = (
+        "import contextlib, io, sys\n"
+        "from gradsweep.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = run({[*argv, '--db', url]!r})\n"
+        f"print(code, [m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "0 []", done.stdout + done.stderr
