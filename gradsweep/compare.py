@@ -196,9 +196,7 @@ def paired_difference(
     mean = float(differences.mean())
     low = high = None
     if len(seeds) > 1:
-        half = float(
-            stdtrit(len(seeds) - 1, 0.975) * differences.std(ddof=1) / np.sqrt(len(seeds))
-        )
+        half = float(stdtrit(len(seeds) - 1, 0.975) * differences.std(ddof=1) / np.sqrt(len(seeds)))
         low, high = mean - half, mean + half
     return PairedDifference(name, len(seeds), mean, low, high, int((differences < 0).sum()))
 
