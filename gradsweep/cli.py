@@ -416,12 +416,18 @@ def train(
     ] = "first_batch",
     balancer_param: Annotated[
         list[str] | None,
-        typer.Option(help="other balancer parameter key=value, e.g. temperature=2 (repeatable)"),
+        typer.Option(
+            help="other balancer parameters key=value, e.g. temperature=2 (several pairs, or "
+            "the flag repeated)"
+        ),
     ] = None,
     steps: Annotated[int, typer.Option(help="training steps")] = 2000,
     seed: Annotated[int, typer.Option(help="initialisation and batch-order seed")] = 0,
     param: Annotated[
-        list[str] | None, typer.Option(help="extra problem parameter key=value (repeatable)")
+        list[str] | None,
+        typer.Option(
+            help="extra problem parameters key=value ... (several pairs, or the flag repeated)"
+        ),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any)")] = None,
     precision: Annotated[
@@ -457,11 +463,45 @@ def train(
         raise typer.Exit(1)
 
 
+def _add_to_parser_taking_pairs(self: Any, parser: Any, ctx: Any) -> None:
+    """A repeatable ``key=value`` option that also takes the pairs after it: ``--param a=1
+    b=2`` is ``--param a=1 --param b=2`` (the command has no positional argument that a
+    ``key=value`` word could be)."""
+    base: Any = type(self).__mro__[1]
+    base.add_to_parser(self, parser, ctx)
+    for name in self.opts:
+        option = parser._long_opt.get(name)
+        if option is None:
+            continue
+        single = option.process
+
+        def process(value: Any, state: Any, single: Any = single) -> None:
+            single(value, state)
+            while state.rargs and "=" in state.rargs[0] and not state.rargs[0].startswith("-"):
+                single(state.rargs.pop(0), state)
+
+        option.process = process
+
+
+def take_several_pairs(group: Any, command: str, options: Sequence[str]) -> None:
+    """Let ``options`` of ``command`` take several ``key=value`` pairs after one flag."""
+    target = getattr(group, "commands", {}).get(command)
+    for param in getattr(target, "params", []):
+        if set(getattr(param, "opts", ())) & set(options):
+            base = type(param)
+            param.__class__ = type(
+                "SeveralPairs" + base.__name__,
+                (base,),
+                {"add_to_parser": _add_to_parser_taking_pairs},
+            )
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """The command line as a function returning the exit code: 0 done, 1 an internal
     failure, 2 a mistake in the command or its input, 130 interrupted. Every failure is
     one line on stderr; ``GRADSWEEP_DEBUG=1`` adds the traceback of an internal one."""
     command = typer.main.get_command(app)
+    take_several_pairs(command, "train", ("--param", "--balancer-param"))
     try:
         code = command.main(
             args=list(argv) if argv is not None else None,

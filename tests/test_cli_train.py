@@ -41,6 +41,21 @@ def test_train_json_has_the_documented_keys() -> None:
     assert sum(data["weights_final"]) == pytest.approx(2.0)
 
 
+def test_one_flag_takes_several_pairs() -> None:
+    """``--param a=1 b=2`` is ``--param a=1 --param b=2``, for --balancer-param too."""
+    pairs = ["train_samples=400", "test_samples=100", "batch_size=40"]
+    common = ["train", "--steps", "10", "--balancer", "dwa", "--json"]
+    several = gradsweep(*common, "--param", *pairs, "--balancer-param", "temperature=3")
+    repeated = gradsweep(*common, *SMALL, "--balancer-param", "temperature=3")
+    assert several.returncode == repeated.returncode == 0, several.stderr
+    one, other = json.loads(several.stdout), json.loads(repeated.stdout)
+    for data in (one, other):
+        data.pop("train_seconds")
+    assert one == other
+    stray = CliRunner().invoke(app, ["train", "--param", "train_samples=400", "oops"])
+    assert stray.exit_code == 2
+
+
 def test_train_in_bf16_says_so() -> None:
     run = gradsweep("train", "--steps", "30", "--precision", "bf16", "--json", *SMALL)
     assert run.returncode == 0, run.stderr
