@@ -3,13 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Where torch comes from: empty = pip's configured index (PyPI: on Linux x86-64 the CUDA
+# build). TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the small CPU build.
+TORCH_INDEX ?=
 
 .PHONY: demo test lint bench clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so the CPU build on this machine's disk is used
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
