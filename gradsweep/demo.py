@@ -39,7 +39,7 @@ def main() -> int:
         f"  gradsweep compare {outcome.study} --db {DB_URL}\n"
         f"  gradsweep dashboard --db {DB_URL}   (then open http://127.0.0.1:8050)\n"
         f"  gradsweep report {outcome.study} --db {DB_URL} --out report.html\n"
-        "  sqlite3 demo.db 'SELECT key, objective FROM gs_trials ORDER BY objective'\n"
+        "  sqlite3 demo.db 'SELECT key, normalized_loss FROM gs_trials ORDER BY normalized_loss'\n"
         "Run `make demo` again and nothing is re-run (every trial is complete); "
         "delete demo.db to start afresh.",
         soft_wrap=True,  # whole command lines, to copy and paste
