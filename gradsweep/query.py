@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
 from gradsweep.output import write_csv
-from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results
+from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results, study_list
 from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
@@ -39,6 +39,16 @@ def trial_frame(
     return frame.rename(columns={"static_weights": "weights"})[TRIAL_FIELDS]
 
 
+def study_frame(engine: Engine) -> pd.DataFrame:
+    """Every study with its counts, and its objective and best objective as ``status``
+    scores them (Δm% for a Δm% study; ``best_normalized_loss`` stays the stored one)."""
+    frame = queries.studies(engine)
+    scored = {summary.name: summary for summary in study_list(engine)}
+    frame["objective"] = [str(scored[name].objective) for name in frame["name"]]
+    frame["best_objective"] = [scored[name].best_objective for name in frame["name"]]
+    return frame
+
+
 def query_frame(
     engine: Engine,
     kind: str,
@@ -49,7 +59,7 @@ def query_frame(
     if kind not in KINDS:
         raise GradsweepError(f"unknown query {kind!r}: use one of {', '.join(KINDS)}")
     if kind == "studies":
-        return queries.studies(engine)
+        return study_frame(engine)
     if kind == "trials":
         return trial_frame(engine, study, arm, status)
     if study is None:

@@ -94,6 +94,9 @@ def test_a_delta_m_study_is_scored_against_its_equal_weight_trials(db_url: str) 
     frame = query_frame(engine, "trials", study="dm", arm="dwa")
     assert frame["objective"].tolist() == pytest.approx([-10.0])
     assert frame["normalized_loss"].tolist() == [0.8]
+    studies = query_frame(engine, "studies").set_index("name")
+    assert studies.loc["dm", "objective"] == "delta_m"  # as status and the dashboard score it
+    assert studies.loc["dm", "best_objective"] == pytest.approx(min(EXPECTED.values()))
 
 
 def test_a_normalised_loss_study_keeps_its_stored_objective(db_url: str) -> None:
