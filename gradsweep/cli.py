@@ -152,11 +152,12 @@ def launch(
     db: DbOption = None,
 ) -> None:
     """Run a study from a spec: every arm's trials on Ray Tune, every result in the database."""
-    from gradsweep.search.launch import LaunchOptions
+    from gradsweep.search.launch import LaunchOptions, check_ray_address
     from gradsweep.search.launch import launch as launch_study
     from gradsweep.spec import dry_run_problem, load_spec
 
     study_spec = load_spec(spec)
+    check_ray_address(ray_address)  # before the database is opened: nothing written
     dry_run_problem(study_spec)  # before the database is opened: a broken problem writes nothing
     engine = open_database(db, create=True)
     options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack)

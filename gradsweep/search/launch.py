@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,6 +88,25 @@ class StudyOutcome:
         return StudyStatus.FAILED if self.failed else StudyStatus.INCOMPLETE
 
 
+RAY_PROBE_SECONDS = 10.0
+
+
+def check_ray_address(address: str | None) -> None:
+    """Fail fast, before anything is written, when a cluster's address does not answer:
+    ``ray.init`` would otherwise retry for minutes. ``auto``/``local``/none: nothing to
+    probe."""
+    if address is None or address in ("auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise GradsweepError(f"--ray-address: expected HOST:PORT, got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=RAY_PROBE_SECONDS):
+            pass
+    except OSError as exc:
+        raise GradsweepError(f"cannot reach Ray at {address}: {exc.strerror or exc}") from None
+
+
 @contextmanager
 def ray_session(address: str | None) -> Iterator[None]:
     """Use the Ray session already open in this process, or open one (local if no address)."""
@@ -135,6 +155,7 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
     """Create (or find) the study for this spec and run every trial not yet completed."""
     if options.name:
         spec = renamed(spec, options.name)
+    check_ray_address(options.ray_address)
     tasks = validate_spec(spec)
     dry_run_problem(spec)  # a broken problem stops here, before the study is written
     writer = ResultsWriter(engine)
@@ -152,6 +173,7 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
 def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     """Run exactly the trials of a stored study that have not completed."""
     info = queries.find_study(engine, study)
+    check_ray_address(options.ray_address)
     spec = parse_spec(info.spec_text, source=f"study {info.name}")
     tasks = len(info.task_names)
     return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options)
@@ -203,6 +225,10 @@ def _run(
         with contextlib.suppress(StorageError):
             writer.mark_interrupted(study_id)
             writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
+        raise
+    except GradsweepError:  # e.g. Ray could not start: the study stays resumable
+        writer.mark_interrupted(study_id)
+        writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
         raise
     if interrupted:
         writer.mark_interrupted(study_id)

@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from gradsweep.search.launch import LaunchOptions, launch, resume
-from gradsweep.spec import load_spec
+from gradsweep.search.launch import LaunchOptions, launch, resume, study_record
+from gradsweep.spec import load_spec, task_metrics
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
+from gradsweep.storage.writer import ResultsWriter
 from tests.search.specs import TINY_TOY, write_spec
 
 pytestmark = pytest.mark.usefixtures("ray_session")
@@ -327,3 +328,28 @@ def test_status_json_from_the_command_line(tmp_path: Path, sqlite_url: str) -> N
     assert "status-cli (id 1): completed, 3/3 completed, 0 failed" in resumed.stdout
     unknown = CliRunner().invoke(app, ["resume", "nope", "--db", sqlite_url])
     assert unknown.exit_code == 2 and "unknown study 'nope'" in unknown.stderr
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_ray_address_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """Refused before the database is opened (launch) or touched (resume), not after Ray's
+    minutes of retries; the study stays as it was."""
+    from typer.testing import CliRunner
+
+    from gradsweep.cli import app
+
+    path = write_spec(tmp_path, "unreachable", arms={"grid": {"resolution": 2}})
+    database = tmp_path / "results.db"
+    url = f"sqlite:///{database}"
+    cli = CliRunner()
+    run = cli.invoke(app, ["launch", str(path), "--ray-address", "127.0.0.1:1", "--db", url])
+    assert run.exit_code == 2 and run.stderr.startswith("error: cannot reach Ray at 127.0.0.1:1")
+    assert len(run.stderr.strip().splitlines()) == 1 and not database.exists()
+
+    engine = open_engine(url)
+    ResultsWriter(engine).get_or_create_study(
+        study_record(load_spec(path), task_metrics(load_spec(path)))
+    )
+    again = cli.invoke(app, ["resume", "unreachable", "--ray-address", "127.0.0.1:1", "--db", url])
+    assert again.exit_code == 2 and "cannot reach Ray" in again.stderr
+    assert queries.find_study(engine, "unreachable").status == "created"
