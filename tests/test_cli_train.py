@@ -69,6 +69,15 @@ def test_train_table_for_static_weights() -> None:
     assert "static on toy: completed" in run.stdout and "3.0000" in run.stdout
 
 
+def test_a_problem_without_a_name_is_called_by_its_class() -> None:
+    run = gradsweep(
+        "train", "--problem", "tests.trainers.user_problem:make_nameless", "--steps", "10",
+        "--balancer", "static",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "static on Nameless: completed" in run.stdout
+
+
 def test_user_problem_from_the_command_line() -> None:
     run = gradsweep(
         "train",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
@@ -128,13 +128,14 @@ class MetricAccumulator(ABC):
 class MultitaskProblem(ABC):
     """A multitask learning problem: tasks, data, a model, losses, metrics and an objective.
 
-    Subclasses set ``name``, ``tasks``, ``train_data`` and ``test_data`` (and may change
+    Subclasses set ``tasks``, ``train_data`` and ``test_data`` (and may set ``name``,
+    else their class name is used, and change
     ``batch_size``, ``eval_batch_size``, ``learning_rate``) and implement
     ``build_model``, ``task_losses`` and ``metric_accumulator``. ``build_model`` must draw
     its initialisation from torch's global generator, which the loop seeds per trial.
     """
 
-    name: str
+    name: str  # optional in a subclass: its class name when it sets none
     tasks: tuple[TaskInfo, ...]
     train_data: MultitaskData
     test_data: MultitaskData
@@ -142,6 +143,11 @@ class MultitaskProblem(ABC):
     eval_batch_size: int = 1000
     learning_rate: float = 1e-3
     objective_name: str = "normalized_loss"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(getattr(cls, "name", None), str):
+            cls.name = cls.__name__  # messages and progress name a problem by it
 
     @property
     def task_names(self) -> list[str]:
