@@ -39,6 +39,7 @@ from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.plan import TrialSpec, plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
+from gradsweep.search.ray_reaper import forget_session, reap_orphans, record_session
 from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
 from gradsweep.spec import (
     StudySpec,
@@ -115,6 +116,11 @@ def ray_session(address: str | None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
+    local = address in (None, "local")
+    if local and (reaped := reap_orphans()):
+        logging.getLogger(__name__).warning(
+            "ended %d Ray process(es) left by a killed launch", reaped
+        )
     try:
         ray.init(
             address=address or "local",  # no address: a new local Ray, never a stray one
@@ -125,10 +131,12 @@ def ray_session(address: str | None) -> Iterator[None]:
         )
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise GradsweepError(f"cannot start or reach Ray at {address or 'local'}: {exc}") from exc
+    record = record_session() if local else None  # for the next launch, if this one is killed
     try:
         yield
     finally:
         ray.shutdown()
+        forget_session(record)
 
 
 def worker_python_path() -> str:
