@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -55,18 +56,23 @@ def test_fresh_database_gets_the_whole_schema(db_url: str) -> None:
     assert "alembic_version" not in tables  # that name is Optuna's
 
 
+def insert_old_study(conn: Any) -> None:
+    """Study 'old' as revision 0001 stored it."""
+    conn.execute(
+        text(
+            "INSERT INTO gs_studies (id, name, spec_text, spec_hash, problem, task_names, "
+            "objective_name, objective_direction, status, created_at, updated_at) VALUES "
+            "(1, 'old', 'spec', 'h', 'toy', '[\"a\"]', 'normalized_loss', 'min', 'completed', "
+            "'2025-01-01', '2025-01-01')"
+        )
+    )
+
+
 def test_a_database_at_the_first_revision_is_upgraded(db_url: str) -> None:
     raw = create_engine(db_url.replace("postgresql://", "postgresql+psycopg://"))
     with raw.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
-        conn.execute(
-            text(
-                "INSERT INTO gs_studies (id, name, spec_text, spec_hash, problem, task_names, "
-                "objective_name, objective_direction, status, created_at, updated_at) VALUES "
-                "(1, 'old', 'spec', 'h', 'toy', '[\"a\"]', 'normalized_loss', 'min', 'completed', "
-                "'2025-01-01', '2025-01-01')"
-            )
-        )
+        insert_old_study(conn)
         conn.execute(
             text(
                 "INSERT INTO gs_trials (id, study_id, key, arm, balancer, params, seed, status) "
@@ -144,14 +150,7 @@ def test_every_command_opens_an_older_database_the_same_way(
     raw = create_engine(url)
     with raw.begin() as conn:
         command.upgrade(alembic_config(conn), "0001")
-        conn.execute(
-            text(
-                "INSERT INTO gs_studies (id, name, spec_text, spec_hash, problem, task_names, "
-                "objective_name, objective_direction, status, created_at, updated_at) VALUES "
-                "(1, 'old', 'spec', 'h', 'toy', '[\"a\"]', 'normalized_loss', 'min', 'completed', "
-                "'2025-01-01', '2025-01-01')"
-            )
-        )
+        insert_old_study(conn)
     raw.dispose()
     run = CliRunner().invoke(app, [*argv, "--db", url])
     assert "db upgrade" not in run.stderr and "revision" not in run.stderr, run.stderr
