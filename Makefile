@@ -32,7 +32,7 @@ test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 # Each benchmark rewrites its own section of benchmarks/RESULTS.md.
-BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency packing dashboard bad_specs read_commands
+BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency packing dashboard bad_specs read_commands gpu_step
 bench: $(STAMP) $(CHROMIUM)
 	for b in $(BENCHMARKS); do $(BIN)/python -m benchmarks.$$b || exit 1; done
 

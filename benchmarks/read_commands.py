@@ -36,7 +36,7 @@ COMMANDS = (
     ["compare", STUDY],
     ["compare", STUDY, "--format", "json"],
 )
-HEAVY = ("torch", "ray", "optuna", "scipy.stats", "dash")
+HEAVY = ("torch", "ray", "optuna", "scipy", "dash", "alembic")
 
 
 def ensure_demo(url: str) -> None:

@@ -1,4 +1,4 @@
-"""The read commands stay light: none imports torch, Ray, Optuna, scipy.stats or Dash (a
+"""The read commands stay light: none imports torch, Ray, Optuna, scipy, Dash or Alembic (a
 second each on import); their speed is measured in benchmarks/read_commands.py."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from tests.dashboards.study import build_three_task_study
 
-HEAVY = ("torch", "ray", "optuna", "scipy.stats", "dash")
+HEAVY = ("torch", "ray", "optuna", "scipy", "dash", "alembic")
 
 
 @pytest.mark.parametrize(

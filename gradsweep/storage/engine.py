@@ -14,10 +14,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
@@ -30,6 +26,9 @@ DEFAULT_URL = "sqlite:///gradsweep.db"
 BUSY_TIMEOUT_MS = 60_000
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x6772_6164  # concurrent first opens of one database migrate one at a time
+# The newest revision in migrations/versions (a test checks it is Alembic's head): opening
+# a database already there reads one row and imports no Alembic (a read command's start).
+HEAD_REVISION = "0008"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -104,7 +103,9 @@ def _postgres_engine(url: URL, read_only: bool) -> Engine:
     )
 
 
-def alembic_config(connection: Any) -> Config:
+def alembic_config(connection: Any) -> Any:
+    from alembic.config import Config  # only to migrate: a current schema needs none of it
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -112,19 +113,37 @@ def alembic_config(connection: Any) -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
 
 
+def _is_current(engine: Engine) -> bool:
+    """Whether the schema is at HEAD_REVISION, read with one query (no Alembic)."""
+    with engine.connect() as conn:
+        if not inspect(conn).has_table(VERSION_TABLE):
+            return False
+        versions = conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+    return versions == [HEAD_REVISION]
+
+
 def check_schema(engine: Engine, upgrade: bool) -> None:
     """Upgrade an older schema (or refuse a newer one) before anything reads or writes."""
+    if _is_current(engine):
+        return
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     current = current_revision(engine)
     head = head_revision()
     if current == head:
@@ -165,7 +184,7 @@ def open_engine(
     else:
         engine = _postgres_engine(parsed, read_only)
     try:
-        if read_only and upgrade and current_revision(engine) != head_revision():
+        if read_only and upgrade and not _is_current(engine):
             open_engine(text, upgrade=True, create=False).dispose()
         check_schema(engine, upgrade=upgrade and not read_only)
     except OperationalError as exc:

@@ -160,3 +160,11 @@ def test_every_command_opens_an_older_database_the_same_way(
             conn.execute(text("SELECT version_num FROM gs_alembic_version")).scalar()
             == head_revision()
         )
+
+
+def test_the_head_revision_constant_is_alembics_head() -> None:
+    """Opening a current database compares its version with HEAD_REVISION, not Alembic's
+    scripts: a new migration must move the constant too."""
+    from gradsweep.storage.engine import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()
