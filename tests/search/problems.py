@@ -16,5 +16,17 @@ class OddSeedsFail(ToyRegression):
         return super().build_model()
 
 
+class ShortTheory(ToyRegression):
+    """One closed-form initial loss for however many tasks: GradNorm with
+    ``initial_loss: theoretical`` passes spec check and cannot start in a trial."""
+
+    def theoretical_initial_losses(self) -> list[float | None]:
+        return [1.0]
+
+
+def short_theory(**params: object) -> ShortTheory:
+    return ShortTheory(**params)  # type: ignore[arg-type]
+
+
 def odd_seeds_fail(**params: object) -> OddSeedsFail:
     return OddSeedsFail(**params)  # type: ignore[arg-type]

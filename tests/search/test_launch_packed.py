@@ -31,7 +31,7 @@ def test_a_packed_study_records_what_the_unpacked_one_does(tmp_path: Path, db_ur
         "packed",
         problem={"name": "digits", "params": TINY_DIGITS},
         arms={
-            "static": {"weights": [[1, 1, 1]]},
+            "static": {"weights": [[1, 2, 1]]},  # not a grid point: 1 + 7 static trials
             "grid": {"resolution": 3},
             "gradnorm": {"alphas": [0.5, 1.5]},
             "dwa": {},
@@ -68,10 +68,11 @@ def test_a_failing_member_fails_alone_and_a_pack_that_cannot_start_runs_its_memb
     path = write_spec(
         tmp_path,
         "member-fails",
+        problem={"name": "tests.search.problems:short_theory", "params": dict(TINY_TOY)},
         arms={
             "static": {"weights": [[1, 1, 1], [1e300, 1, 1]]},  # inf in float32: NaN at step 1
             "grid": {"resolution": 2},
-            # the toy has no closed-form L_i(0): every GradNorm trial fails, packed or not
+            # one closed-form L_i(0) for three tasks: every GradNorm trial fails, packed or not
             "gradnorm": {"alphas": [0.1, 0.5], "initial_loss": "theoretical"},
         },
     )
@@ -86,7 +87,7 @@ def test_a_failing_member_fails_alone_and_a_pack_that_cannot_start_runs_its_memb
     assert str(failed["error"]).startswith("non-finite loss at step 1: task0=nan")
     gradnorm = trials[trials["arm"] == "gradnorm"]
     assert set(gradnorm["status"]) == {"failed"}
-    assert all("initial_loss=theoretical, but this problem has no" in e for e in gradnorm["error"])
+    assert all("gives 1 theoretical initial losses for 3 tasks" in e for e in gradnorm["error"])
     assert set(trials.loc[trials["arm"] == "grid", "status"]) == {"completed"}
     curves = queries.curves(engine, "member-fails")
     assert set(curves.loc[curves["key"] == "static/w=1e+300,1,1/s0", "epoch"]) == {0}

@@ -38,8 +38,10 @@ def test_a_tiny_multimnist_study(tmp_path: Path, sqlite_url: str) -> None:
     )
     engine = open_engine(sqlite_url)
     outcome = launch(load_spec(path), engine, LaunchOptions(quiet=True))
-    assert outcome.status == "completed" and outcome.planned == 7
+    # R = 2 at T = 2 is the one point (1, 1): equal weights, trained once for both arms
+    assert outcome.status == "completed" and outcome.planned == 6
     trials = queries.trials(engine, study="mm")
+    assert trials.set_index("key").at["static/w=1,1/s0", "also_arms"] == ["grid"]
     assert trials["pack"].isna().all()  # a convolutional model on the CPU: auto runs it alone
     comparison = compare_study(engine, "mm")
     assert {a.config for a in comparison.adaptive} == {
