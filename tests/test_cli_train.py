@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
+from tests.fuzz_helpers import run_cli
 
 SMALL = ["--param", "train_samples=400", "--param", "test_samples=100", "--param", "batch_size=40"]
 
@@ -45,10 +46,10 @@ def test_one_flag_takes_several_pairs() -> None:
     """``--param a=1 b=2`` is ``--param a=1 --param b=2``, for --balancer-param too."""
     pairs = ["train_samples=400", "test_samples=100", "batch_size=40"]
     common = ["train", "--steps", "10", "--balancer", "dwa", "--json"]
-    several = gradsweep(*common, "--param", *pairs, "--balancer-param", "temperature=3")
-    repeated = gradsweep(*common, *SMALL, "--balancer-param", "temperature=3")
-    assert several.returncode == repeated.returncode == 0, several.stderr
-    one, other = json.loads(several.stdout), json.loads(repeated.stdout)
+    several = run_cli([*common, "--param", *pairs, "--balancer-param", "temperature=3"])
+    repeated = run_cli([*common, *SMALL, "--balancer-param", "temperature=3"])
+    assert several.code == repeated.code == 0, several.err
+    one, other = json.loads(several.out), json.loads(repeated.out)
     for data in (one, other):
         data.pop("train_seconds")
     assert one == other

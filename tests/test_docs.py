@@ -44,13 +44,14 @@ def test_every_block_says_how_it_is_checked() -> None:
 
 @pytest.fixture(scope="module")
 def demo_folder(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> Path:
-    """``demo.db`` holding the demo's study (its spec shrunk to seconds), as `make demo`
-    leaves it."""
+    """``demo.db`` holding the demo's study as `make demo` leaves it, its spec shrunk to
+    seconds (fewer steps and samples; no Optuna or retrain phase, which no doc example
+    reads)."""
     folder = tmp_path_factory.mktemp("docs")
     spec = yaml.safe_load((ROOT / "configs" / "toy-demo.yaml").read_text())
-    spec["problem"]["params"].update(train_samples=400, test_samples=100, batch_size=50)
-    spec["budget"]["steps"] = 60
-    spec["arms"]["optuna"]["n_trials"] = 3
+    spec["problem"]["params"].update(train_samples=200, test_samples=50, batch_size=50)
+    spec["budget"]["steps"] = 20
+    del spec["arms"]["optuna"], spec["arms"]["retrain"]
     outcome = launch(
         parse_spec(yaml.safe_dump(spec)),
         open_engine(f"sqlite:///{folder / 'demo.db'}"),

@@ -38,16 +38,14 @@ STEPS = 160  # 400 samples, batch 50: an evaluation every 8 steps → 21 per tri
 def fault_spec(folder: Path, name: str, **overrides: object) -> Path:
     """14 unpacked trials (a grid of 7 weightings × 2 seeds), so faults land between
     trials and in the middle of them."""
-    return write_spec(
-        folder,
-        name,
-        budget={"steps": STEPS, "trace_every": 4},
-        seeds=[0, 1],
-        arms={"grid": {"resolution": 3}},
-        resources={"pack": 1},
-        max_failures=2,
-        **overrides,
-    )
+    fields: dict[str, object] = {
+        "budget": {"steps": STEPS, "trace_every": 4},
+        "seeds": [0, 1],
+        "arms": {"grid": {"resolution": 3}},
+        "resources": {"pack": 1},
+        "max_failures": 2,
+    }
+    return write_spec(folder, name, **{**fields, **overrides})
 
 
 def assert_exactly_once(engine: Engine, study: str, planned: int = 14) -> None:
@@ -219,7 +217,8 @@ def test_the_dashboard_polled_while_a_study_writes_never_errs(
 ) -> None:
     engine = open_engine(sqlite_url)
     spec = load_spec(fault_spec(tmp_path, "polled"))
-    launch(load_spec(fault_spec(tmp_path, "first")), engine, QUIET)  # a database to open
+    first = fault_spec(tmp_path, "first", arms={"static": {"weights": [[1, 1, 1]]}})
+    launch(load_spec(first), engine, QUIET)  # a database with a study, for the app to open
     app = create_app(open_engine(sqlite_url, read_only=True))
     server = make_server("127.0.0.1", 0, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
