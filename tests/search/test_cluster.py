@@ -147,7 +147,7 @@ def test_study_on_two_nodes_survives_a_dying_worker(
     spec = write_spec(
         tmp_path,
         "cluster",
-        budget={"steps": 1500},  # a pack of 2 takes seconds: the kill lands inside one
+        budget={"steps": 1000},  # a pack of 2 takes seconds: the kill lands inside one
         seeds=[0, 1],
         arms={"grid": {"resolution": 3}},  # 7 points × 2 seeds
         resources={"pack": 2},  # packs of 2 (and 1): both nodes run several, one dies

@@ -216,7 +216,7 @@ def test_the_dashboard_polled_while_a_study_writes_never_errs(
     tmp_path: Path, sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = open_engine(sqlite_url)
-    spec = load_spec(fault_spec(tmp_path, "polled"))
+    spec = load_spec(fault_spec(tmp_path, "polled", arms={"grid": {"resolution": 2}}))
     first = fault_spec(tmp_path, "first", arms={"static": {"weights": [[1, 1, 1]]}})
     launch(load_spec(first), engine, QUIET)  # a database with a study, for the app to open
     app = create_app(open_engine(sqlite_url, read_only=True))
@@ -275,4 +275,4 @@ def test_the_dashboard_polled_while_a_study_writes_never_errs(
         server.shutdown()
     assert len(statuses) >= 20 and set(statuses) <= {200, 204}, statuses
     assert not [r for r in caplog.records if r.name.startswith("gradsweep.dashboards")]
-    assert_exactly_once(engine, "polled")
+    assert_exactly_once(engine, "polled", planned=6)  # 3 weightings × 2 seeds
