@@ -24,6 +24,7 @@ from benchmarks._results import (
     update_section,
     verdict,
 )
+from tests.test_read_commands import HEAVY, heavy_imports
 
 SECONDS = 1.5
 REPEATS = 5
@@ -36,7 +37,6 @@ COMMANDS = (
     ["compare", STUDY],
     ["compare", STUDY, "--format", "json"],
 )
-HEAVY = ("torch", "ray", "optuna", "scipy", "dash", "alembic")
 
 
 def ensure_demo(url: str) -> None:
@@ -60,19 +60,6 @@ def seconds(argv: list[str], url: str) -> float:
     return time.perf_counter() - started
 
 
-def heavy_imports(argv: list[str], url: str) -> list[str]:
-    """The heavy packages a command imports (none is the aim)."""
-    probe = (
-        "import contextlib, io, sys\n"
-        "from gradsweep.cli import run\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    run({[*argv, '--db', url]!r})\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True, text=True)
-    return [m for m in done.stdout.strip().split(",") if m]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", default="sqlite:///demo.db")
@@ -84,7 +71,7 @@ def main() -> None:
         times = [seconds(argv, args.db) for _ in range(REPEATS)]
         median = statistics.median(times)
         worst = max(worst, median)
-        imported = heavy_imports(argv, args.db)
+        _, imported = heavy_imports(argv, args.db)
         rows.append(
             [f"`gradsweep {' '.join(argv)}`", f"{median:.2f}", f"{max(times):.2f}",
              ", ".join(imported) or "none"]

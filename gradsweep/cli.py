@@ -175,9 +175,10 @@ def resume(
     db: DbOption = None,
 ) -> None:
     """Run exactly the trials of a study that have not completed."""
-    from gradsweep.search.launch import LaunchOptions
+    from gradsweep.search.launch import LaunchOptions, check_ray_address
     from gradsweep.search.launch import resume as resume_study
 
+    check_ray_address(ray_address)  # before the study is touched
     engine = open_database(db)
     options = LaunchOptions(ray_address, max_concurrent, None, quiet, pack)
     print_outcome(resume_study(study, engine, options), db)
@@ -497,12 +498,18 @@ def take_several_pairs(group: Any, command: str, options: Sequence[str]) -> None
             )
 
 
+def click_command() -> Any:
+    """The command line as click runs it (``run``, and the docs test's parser)."""
+    command = typer.main.get_command(app)
+    take_several_pairs(command, "train", ("--param", "--balancer-param"))
+    return command
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """The command line as a function returning the exit code: 0 done, 1 an internal
     failure, 2 a mistake in the command or its input, 130 interrupted. Every failure is
     one line on stderr; ``GRADSWEEP_DEBUG=1`` adds the traceback of an internal one."""
-    command = typer.main.get_command(app)
-    take_several_pairs(command, "train", ("--param", "--balancer-param"))
+    command = click_command()
     try:
         code = command.main(
             args=list(argv) if argv is not None else None,

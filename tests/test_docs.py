@@ -10,7 +10,7 @@ import re
 import shlex
 import subprocess
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import typer.main
 import yaml
 from sqlalchemy import text
 
-from gradsweep.cli import app, run, take_several_pairs
+from gradsweep.cli import click_command, run
 from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.spec import load_spec, parse_spec
 from gradsweep.storage.engine import open_engine
@@ -61,12 +61,6 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> 
     return folder
 
 
-@contextlib.contextmanager
-def inside(folder: Path) -> Iterator[None]:
-    with contextlib.chdir(folder):
-        yield
-
-
 def run_gradsweep(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -76,7 +70,7 @@ def run_gradsweep(argv: list[str]) -> tuple[int, str, str]:
 
 @pytest.mark.parametrize("block", of_kind("run"))
 def test_commands_run(block: Block, demo_folder: Path) -> None:
-    with inside(demo_folder):
+    with contextlib.chdir(demo_folder):
         for line in commands(block.text):
             argv = shlex.split(line)
             if argv[0] == "gradsweep":
@@ -90,7 +84,7 @@ def test_commands_run(block: Block, demo_folder: Path) -> None:
 
 @pytest.mark.parametrize("block", of_kind("python"))
 def test_python_runs(block: Block, demo_folder: Path) -> None:
-    with inside(demo_folder):
+    with contextlib.chdir(demo_folder):
         exec(compile(block.text, block.where, "exec"), {"__name__": "docs"})  # noqa: S102
 
 
@@ -111,16 +105,10 @@ def _only_comments(statement: str) -> bool:
 # -- commands that cannot run here: parsed by the real command line ---------------------
 
 
-def cli() -> Any:
-    command = typer.main.get_command(app)
-    take_several_pairs(command, "train", ("--param", "--balancer-param"))
-    return command
-
-
 def parse_command(argv: list[str]) -> None:
     """Resolve the (sub)command and parse its options and arguments as the real command line
     does (types, choices, unknown options), without running it."""
-    command, context, args = cli(), None, list(argv)
+    command, args = click_command(), list(argv)
     context = typer.Context(command, info_name="gradsweep")
     while hasattr(command, "commands"):
         name = args.pop(0)
@@ -201,7 +189,7 @@ def test_synopses_name_real_commands_and_options(block: Block) -> None:
     entries = synopsis_commands(block.text)
     assert entries, block.where
     for path, options in entries:
-        command = cli()
+        command = click_command()
         words = list(path)
         while hasattr(command, "commands"):
             name = words.pop(0)

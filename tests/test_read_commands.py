@@ -14,6 +14,23 @@ from tests.dashboards.study import build_three_task_study
 HEAVY = ("torch", "ray", "optuna", "scipy", "dash", "alembic")
 
 
+def heavy_imports(argv: list[str], url: str) -> tuple[int, list[str]]:
+    """A command's exit code and the heavy packages it imported, run in a fresh process."""
+    probe = (
+        "import contextlib, io, sys\n"
+        "from gradsweep.cli import run\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = run({[*argv, '--db', url]!r})\n"
+        f"print(code, *[m for m in {HEAVY!r} if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    code, *imported = done.stdout.split()
+    return int(code), imported
+
+
 @pytest.mark.parametrize(
     "argv",
     [["status"], ["status", "three"], ["query", "trials", "--study", "three"],
@@ -23,14 +40,4 @@ HEAVY = ("torch", "ray", "optuna", "scipy", "dash", "alembic")
 def test_a_read_command_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     build_three_task_study(url)
-    probe = (
-        "import contextlib, io, sys\n"
-        "from gradsweep.cli import run\n"
-        "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    code = run({[*argv, '--db', url]!r})\n"
-        f"print(code, [m for m in {HEAVY!r} if m in sys.modules])\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
-    )
-    assert done.stdout.strip() == "0 []", done.stdout + done.stderr
+    assert heavy_imports(argv, url) == (0, [])

@@ -163,7 +163,6 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
     """Create (or find) the study for this spec and run every trial not yet completed."""
     if options.name:
         spec = renamed(spec, options.name)
-    check_ray_address(options.ray_address)
     tasks = validate_spec(spec)
     dry_run_problem(spec)  # a broken problem stops here, before the study is written
     writer = ResultsWriter(engine)
@@ -181,7 +180,6 @@ def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutc
 def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     """Run exactly the trials of a stored study that have not completed."""
     info = queries.find_study(engine, study)
-    check_ray_address(options.ray_address)
     spec = parse_spec(info.spec_text, source=f"study {info.name}")
     tasks = len(info.task_names)
     return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options)
@@ -341,16 +339,15 @@ class _PhaseRunner:
         arm = self.spec.arms.retrain
         if arm is None:
             return False
-        weights = load_results(self.engine, self.study_id, lean=True).gradnorm_weights_mean(
-            arm.alpha
-        )
+        results = load_results(self.engine, self.study_id, lean=True)
+        weights = results.gradnorm_weights_mean(arm.alpha)
         if not weights:
             logging.getLogger(__name__).warning(
                 "retrain: no completed GradNorm trial with alpha %s; nothing to retrain", arm.alpha
             )
             return False
         todo = retrain_trials(self.spec, weights)
-        stale = stale_retrain(load_results(self.engine, self.study_id, lean=True), todo)
+        stale = stale_retrain(results, todo)
         if stale:  # seeds were added: GradNorm's mean weights moved, so retrain runs again
             logging.getLogger(__name__).warning(
                 "retrain: GradNorm's mean weights changed; %d retrain trial(s) run again",

@@ -184,9 +184,10 @@ def open_engine(
     else:
         engine = _postgres_engine(parsed, read_only)
     try:
-        if read_only and upgrade and not _is_current(engine):
-            open_engine(text, upgrade=True, create=False).dispose()
-        check_schema(engine, upgrade=upgrade and not read_only)
+        if not _is_current(engine):
+            if read_only and upgrade:  # migrated through a short-lived writable engine
+                open_engine(text, upgrade=True, create=False).dispose()
+            check_schema(engine, upgrade=upgrade and not read_only)
     except OperationalError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

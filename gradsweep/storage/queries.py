@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,10 @@ def find_study(engine: Engine, study: str | int) -> StudyInfo:
         row = conn.execute(query.where(condition).order_by(Study.name != text)).mappings().first()
     if row is None:
         raise StorageError(f"unknown study {text!r}: see `gradsweep status` for the studies")
+    return _study_info(row)
+
+
+def _study_info(row: Any) -> StudyInfo:
     return StudyInfo(**{field: row[field] for field in StudyInfo.__dataclass_fields__})
 
 
@@ -68,9 +73,7 @@ def find_study_or_none(engine: Engine, name: str) -> StudyInfo | None:
     """The study of exactly this name, or None."""
     with engine.connect() as conn:
         row = conn.execute(select(Study).where(Study.name == name)).mappings().first()
-    if row is None:
-        return None
-    return StudyInfo(**{field: row[field] for field in StudyInfo.__dataclass_fields__})
+    return None if row is None else _study_info(row)
 
 
 def _count(status: str):  # type: ignore[no-untyped-def]

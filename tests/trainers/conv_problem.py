@@ -8,10 +8,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from gradsweep.trainers.metrics import MeanMetrics
+from gradsweep.trainers import ToyRegression
 from gradsweep.trainers.problem import (
-    Batch,
-    MetricAccumulator,
     MultitaskModel,
     MultitaskProblem,
     TaskInfo,
@@ -74,15 +72,6 @@ class ConvRegression(MultitaskProblem):
         ]
         return MultitaskModel(nn.Sequential(*layers), heads, shared_layer=last.weight)
 
-    def task_losses(self, outputs: Sequence[torch.Tensor], batch: Batch) -> list[torch.Tensor]:
-        return [
-            nn.functional.mse_loss(output, target)
-            for output, target in zip(outputs, batch.targets, strict=True)
-        ]
-
-    def metric_accumulator(self) -> MetricAccumulator:
-        return MeanMetrics(
-            lambda outputs, batch: [
-                {"mse": float(loss)} for loss in self.task_losses(outputs, batch)
-            ]
-        )
+    # per-task MSE and its metric, as the toy's
+    task_losses = ToyRegression.task_losses
+    metric_accumulator = ToyRegression.metric_accumulator
