@@ -39,12 +39,12 @@ from benchmarks._memory import MALLOC_ENV, peak_bytes
 from benchmarks._results import command_line, markdown_table, targets, update_section, verdict
 from benchmarks.gradnorm_overhead import device_label
 from gradsweep.trainers import Budget, GradNorm, NYUv2, StaticBalancer, ToyRegression, train
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.loop import balancer_context
-from gradsweep.trainers.nyuv2_synthetic import write_dataset
-from gradsweep.trainers.precision import Precision
-from gradsweep.trainers.problem import MultitaskModel, MultitaskProblem
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.engine.loop import balancer_context
+from gradsweep.trainers.engine.precision import Precision
+from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.problems.base import MultitaskModel, MultitaskProblem
+from gradsweep.trainers.problems.nyuv2_synthetic import write_dataset
 
 Step = Callable[[], None]
 

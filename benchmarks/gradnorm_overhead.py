@@ -24,9 +24,9 @@ from benchmarks._results import (
     verdict,
 )
 from gradsweep.trainers import GradNorm, StaticBalancer, ToyRegression
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.problem import Batch, MultitaskModel
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.problems.base import Batch, MultitaskModel
 
 Step = Callable[[], None]
 

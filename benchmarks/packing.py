@@ -32,8 +32,8 @@ from benchmarks._results import (
     verdict,
 )
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, ToyRegression, train
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.packed import train_packed
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.packed.loop import train_packed
 
 CONCURRENT = 2
 WEIGHTINGS = 128

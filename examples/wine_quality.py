@@ -25,7 +25,7 @@ from gradsweep.trainers import (
     TaskInfo,
     TensorData,
 )
-from gradsweep.trainers.metrics import MeanMetrics
+from gradsweep.trainers.problems.metrics import MeanMetrics
 
 COLOUR, PROLINE = 9, 12  # the columns predicted (and so removed from the inputs)
 

@@ -12,9 +12,9 @@ from rich.table import Table
 from gradsweep.console import output_console, print_table
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
-from gradsweep.trainers.dry_run import call_user, dry_run
-from gradsweep.trainers.loop import resolve_device
-from gradsweep.trainers.precision import parse_precision
+from gradsweep.trainers.engine.dry_run import call_user, dry_run
+from gradsweep.trainers.engine.loop import resolve_device
+from gradsweep.trainers.engine.precision import parse_precision
 
 
 @dataclass(frozen=True)

@@ -634,7 +634,7 @@ def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, st
 
 def dry_run_problem(spec: StudySpec) -> None:
     """One training step and one test batch of the spec's problem on the CPU (see
-    ``trainers/dry_run.py``): a problem that breaks its contract fails here, in one line,
+    ``trainers/engine/dry_run.py``): a problem that breaks its contract fails here, in one line,
     instead of in every trial. Once per problem in a process; call it after
     ``validate_spec``, which builds the problem."""
     _dry_run(spec.problem.name, spec.problem.params_json())
@@ -708,7 +708,7 @@ def _theoretical_losses(name: str, params_json: str) -> tuple[float | None, ...]
 
 @functools.lru_cache(maxsize=8)
 def _dry_run(name: str, params_json: str) -> None:
-    from gradsweep.trainers.dry_run import dry_run  # imports torch: only when asked
+    from gradsweep.trainers.engine.dry_run import dry_run  # imports torch: only when asked
     from gradsweep.trainers.registry import built_problem
 
     dry_run(built_problem(name, params_json))

@@ -154,7 +154,7 @@ def decide(
     packable = packable_count(todo)
     if packable < 2:
         return PackingDecision(1, "packing: nothing to pack")
-    from gradsweep.trainers.packability import check_packing, model_size  # torch
+    from gradsweep.trainers.packed.packability import check_packing, model_size  # torch
     from gradsweep.trainers.registry import built_problem
 
     problem = built_problem(spec.problem.name, spec.problem.params_json())

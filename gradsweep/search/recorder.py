@@ -25,7 +25,7 @@ from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
-from gradsweep.trainers.failures import clipped_traceback
+from gradsweep.trainers.engine.failures import clipped_traceback
 
 FLUSH_SECONDS = 1.0
 

@@ -34,8 +34,8 @@ from gradsweep.trainers import (
     make_balancer,
     train,
 )
-from gradsweep.trainers.failures import error_line, exception_traceback
-from gradsweep.trainers.packed import PackRound, train_packed
+from gradsweep.trainers.engine.failures import error_line, exception_traceback
+from gradsweep.trainers.packed.loop import PackRound, train_packed
 from gradsweep.trainers.registry import built_problem
 
 OPTUNA_NUMBER = "optuna_number"

@@ -1,13 +1,13 @@
 """Problems, balancers and the one training loop; runs inside a Ray worker with no database."""
 
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.digits import MultiDigits
-from gradsweep.trainers.dwa import DynamicWeightAverage
-from gradsweep.trainers.gradnorm import GradNorm
-from gradsweep.trainers.loop import Budget, EpochRecord, TaskEpoch, TrainResult, train
-from gradsweep.trainers.multimnist import MultiMNIST
-from gradsweep.trainers.nyuv2 import NYUv2
-from gradsweep.trainers.problem import (
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.dwa import DynamicWeightAverage
+from gradsweep.trainers.balancers.gradnorm import GradNorm
+from gradsweep.trainers.balancers.rlw import RandomLossWeighting
+from gradsweep.trainers.balancers.static import StaticBalancer
+from gradsweep.trainers.balancers.uncertainty import UncertaintyWeighting
+from gradsweep.trainers.engine.loop import Budget, EpochRecord, TaskEpoch, TrainResult, train
+from gradsweep.trainers.problems.base import (
     Batch,
     MetricAccumulator,
     MultitaskModel,
@@ -15,6 +15,10 @@ from gradsweep.trainers.problem import (
     TaskInfo,
     TensorData,
 )
+from gradsweep.trainers.problems.digits import MultiDigits
+from gradsweep.trainers.problems.multimnist import MultiMNIST
+from gradsweep.trainers.problems.nyuv2 import NYUv2
+from gradsweep.trainers.problems.toy import ToyRegression
 from gradsweep.trainers.registry import (
     BALANCERS,
     PROBLEMS,
@@ -22,10 +26,6 @@ from gradsweep.trainers.registry import (
     make_problem,
     resolve_problem,
 )
-from gradsweep.trainers.rlw import RandomLossWeighting
-from gradsweep.trainers.static import StaticBalancer
-from gradsweep.trainers.toy import ToyRegression
-from gradsweep.trainers.uncertainty import UncertaintyWeighting
 
 __all__ = [
     "BALANCERS",

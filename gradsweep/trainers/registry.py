@@ -9,17 +9,17 @@ from collections.abc import Callable
 from typing import Any
 
 from gradsweep.errors import BalancerError, ProblemError
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.digits import MultiDigits
-from gradsweep.trainers.dwa import DynamicWeightAverage
-from gradsweep.trainers.gradnorm import GradNorm
-from gradsweep.trainers.multimnist import MultiMNIST
-from gradsweep.trainers.nyuv2 import NYUv2
-from gradsweep.trainers.problem import MultitaskProblem
-from gradsweep.trainers.rlw import RandomLossWeighting
-from gradsweep.trainers.static import StaticBalancer
-from gradsweep.trainers.toy import ToyRegression
-from gradsweep.trainers.uncertainty import UncertaintyWeighting
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.balancers.dwa import DynamicWeightAverage
+from gradsweep.trainers.balancers.gradnorm import GradNorm
+from gradsweep.trainers.balancers.rlw import RandomLossWeighting
+from gradsweep.trainers.balancers.static import StaticBalancer
+from gradsweep.trainers.balancers.uncertainty import UncertaintyWeighting
+from gradsweep.trainers.problems.base import MultitaskProblem
+from gradsweep.trainers.problems.digits import MultiDigits
+from gradsweep.trainers.problems.multimnist import MultiMNIST
+from gradsweep.trainers.problems.nyuv2 import NYUv2
+from gradsweep.trainers.problems.toy import ToyRegression
 
 ProblemFactory = Callable[..., MultitaskProblem]
 

@@ -19,7 +19,7 @@ from gradsweep.trainers import (
     TensorData,
     ToyRegression,
 )
-from gradsweep.trainers.metrics import MeanMetrics
+from gradsweep.trainers.problems.metrics import MeanMetrics
 
 SMALL = {
     "tasks": 3,

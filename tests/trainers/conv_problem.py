@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gradsweep.trainers import ToyRegression
-from gradsweep.trainers.problem import (
+from gradsweep.trainers.problems.base import (
     MultitaskModel,
     MultitaskProblem,
     TaskInfo,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradsweep.trainers import nyuv2_synthetic
+from gradsweep.trainers.problems import nyuv2_synthetic
 
 HEIGHT, WIDTH = 16, 24
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
-from gradsweep.trainers.loop import epoch_batches
-from gradsweep.trainers.problem import MultitaskModel, MultitaskProblem
+from gradsweep.trainers.engine.loop import epoch_batches
+from gradsweep.trainers.problems.base import MultitaskModel, MultitaskProblem
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 
 from gradsweep.errors import ProblemError
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, make_problem, train
-from gradsweep.trainers.digits import (
+from gradsweep.trainers.problems.digits import (
     DIGIT_MAX,
     DIGIT_SIZE,
     DigitSources,

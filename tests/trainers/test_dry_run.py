@@ -11,7 +11,7 @@ import torch
 from examples.wine_quality import make_problem as make_wine
 from gradsweep.errors import DryRunError
 from gradsweep.trainers import MultiDigits, MultiMNIST, MultitaskProblem, NYUv2, ToyRegression
-from gradsweep.trainers.dry_run import call_user, dry_run
+from gradsweep.trainers.engine.dry_run import call_user, dry_run
 from tests.trainers import broken_problems as broken
 from tests.trainers.nyuv2_dataset import write_dataset
 from tests.trainers.user_problem import make_problem

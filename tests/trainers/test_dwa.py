@@ -7,7 +7,7 @@ import torch
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers import Budget, DynamicWeightAverage, ToyRegression, train
-from gradsweep.trainers.balancer import BalancerContext
+from gradsweep.trainers.balancers.base import BalancerContext
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.reference_balancers import FixedLossStep, reference_dwa, weight_trace
 from tests.trainers.test_gradnorm import assert_close_relative

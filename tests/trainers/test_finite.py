@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from gradsweep.trainers import Budget, GradNorm, train
-from gradsweep.trainers import loop as loop_module
-from gradsweep.trainers.finite import GPU_CHECK_EVERY, FiniteWatch, check_every
+from gradsweep.trainers.engine import loop as loop_module
+from gradsweep.trainers.engine.finite import GPU_CHECK_EVERY, FiniteWatch, check_every
 from tests.trainers.user_problem import make_exploding
 
 CPU = torch.device("cpu")

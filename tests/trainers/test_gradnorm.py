@@ -5,7 +5,7 @@ import torch
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers import Budget, GradNorm, ToyRegression, train
-from gradsweep.trainers.loop import mean_losses
+from gradsweep.trainers.engine.loop import mean_losses
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.conv_problem import ConvRegression
 from tests.trainers.reference_gradnorm import reference_gradnorm

@@ -18,10 +18,10 @@ from gradsweep.trainers import (
     make_balancer,
     train,
 )
-from gradsweep.trainers import loop as loop_module
-from gradsweep.trainers import packed as packed_module
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.packed import train_packed
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.engine import loop as loop_module
+from gradsweep.trainers.packed import loop as packed_module
+from gradsweep.trainers.packed.loop import train_packed
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.user_problem import make_exploding
 

@@ -10,8 +10,8 @@ import torch
 
 from gradsweep.errors import ProblemError
 from gradsweep.trainers import Budget, GradNorm, StaticBalancer, train
-from gradsweep.trainers import multimnist as mm
-from gradsweep.trainers.multimnist import CANVAS, DIGIT, MultiMNIST
+from gradsweep.trainers.problems import multimnist as mm
+from gradsweep.trainers.problems.multimnist import CANVAS, DIGIT, MultiMNIST
 
 SMALL = {"train_samples": 600, "test_samples": 200, "batch_size": 50}
 

@@ -11,7 +11,7 @@ import torch
 
 from gradsweep.errors import ProblemError
 from gradsweep.trainers import Batch, Budget, GradNorm, StaticBalancer, train
-from gradsweep.trainers.nyuv2 import (
+from gradsweep.trainers.problems.nyuv2 import (
     DepthStats,
     NormalStats,
     NYUv2,
@@ -21,8 +21,8 @@ from gradsweep.trainers.nyuv2 import (
     normal_loss,
     segmentation_loss,
 )
-from gradsweep.trainers.nyuv2_data import NYUv2Split
-from gradsweep.trainers.segnet import build_segnet, level_channels
+from gradsweep.trainers.problems.nyuv2_data import NYUv2Split
+from gradsweep.trainers.problems.segnet import build_segnet, level_channels
 from tests.trainers.nyuv2_dataset import HEIGHT, WIDTH, write_dataset
 
 Corruption = Callable[[Path], object]  # edits a written dataset in place

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gradsweep.trainers import MultiDigits, ToyRegression
-from gradsweep.trainers.packability import check_packing, model_size
+from gradsweep.trainers.packed.packability import check_packing, model_size
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.packing_problems import (
     BatchNormToy,

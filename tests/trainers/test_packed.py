@@ -16,12 +16,12 @@ from gradsweep.trainers import (
     TrainResult,
     UncertaintyWeighting,
 )
-from gradsweep.trainers import packed as packed_module
 from gradsweep.trainers import train as train_on
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.pack_weights import NotPackable
-from gradsweep.trainers.packed import PackRound
-from gradsweep.trainers.packed import train_packed as train_packed_on
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.packed import loop as packed_module
+from gradsweep.trainers.packed.loop import PackRound
+from gradsweep.trainers.packed.loop import train_packed as train_packed_on
+from gradsweep.trainers.packed.weights import NotPackable
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.packing_problems import BatchNormToy, GenericTrunkToy
 from tests.trainers.reference_gradnorm import reference_gradnorm

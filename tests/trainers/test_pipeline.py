@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from gradsweep.trainers import Budget, GradNorm, NYUv2, TensorData, train
-from gradsweep.trainers.loop import epoch_batches
-from gradsweep.trainers.pipeline import (
+from gradsweep.trainers.engine.loop import epoch_batches
+from gradsweep.trainers.engine.pipeline import (
     InlineBatches,
     PrefetchedBatches,
     batch_stream,
     on_device,
 )
-from gradsweep.trainers.problem import Batch
+from gradsweep.trainers.problems.base import Batch
 from tests.trainers.nyuv2_dataset import write_dataset
 from tests.trainers.user_problem import make_problem
 

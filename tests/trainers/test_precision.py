@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from gradsweep.trainers import Budget, GradNorm, NYUv2, StaticBalancer, train
-from gradsweep.trainers.balancer import BalancerContext
-from gradsweep.trainers.precision import Precision, parse_precision
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import BalancerContext
+from gradsweep.trainers.engine.precision import Precision, parse_precision
+from gradsweep.trainers.engine.step import TrainingStep
 from tests.trainers.conv_problem import ConvRegression
 from tests.trainers.nyuv2_dataset import write_dataset
 from tests.trainers.user_problem import make_problem

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import torch
 
-from gradsweep.trainers.stacked_adam import StackedAdam
+from gradsweep.trainers.packed.stacked_adam import StackedAdam
 
 
 def params_with_grads(seed: int) -> list[torch.Tensor]:

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from gradsweep.trainers import NYUv2, ToyRegression
-from gradsweep.trainers.problem import MultitaskProblem
-from gradsweep.trainers.step import NormPath, TrainingStep
+from gradsweep.trainers.engine.step import NormPath, TrainingStep
+from gradsweep.trainers.problems.base import MultitaskProblem
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.conv_problem import ConvRegression
 from tests.trainers.nyuv2_dataset import write_dataset

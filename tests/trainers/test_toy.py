@@ -5,7 +5,7 @@ import torch
 
 from gradsweep.errors import ProblemError
 from gradsweep.trainers import ToyRegression
-from gradsweep.trainers.toy import SIGMA_PRESETS, generate_toy_data
+from gradsweep.trainers.problems.toy import SIGMA_PRESETS, generate_toy_data
 
 
 def test_presets_match_the_paper() -> None:

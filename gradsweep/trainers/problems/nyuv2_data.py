@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from gradsweep.errors import ProblemError
-from gradsweep.trainers.problem import Batch
+from gradsweep.trainers.problems.base import Batch
 
 FIELDS = ("image", "label", "depth", "normal")
 CLASSES = 13

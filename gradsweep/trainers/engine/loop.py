@@ -11,12 +11,12 @@ from typing import Literal
 import torch
 
 from gradsweep.errors import GradsweepError
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.finite import Failure, FiniteWatch, check_every
-from gradsweep.trainers.pipeline import BatchStream, batch_stream, on_device
-from gradsweep.trainers.precision import Precision, autocast, parse_precision, widened
-from gradsweep.trainers.problem import Batch, MultitaskData, MultitaskModel, MultitaskProblem
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.engine.finite import Failure, FiniteWatch, check_every
+from gradsweep.trainers.engine.pipeline import BatchStream, batch_stream, on_device
+from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
+from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.problems.base import Batch, MultitaskData, MultitaskModel, MultitaskProblem
 
 
 @dataclass(frozen=True)

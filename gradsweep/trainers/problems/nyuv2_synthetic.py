@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gradsweep.trainers.nyuv2_data import FIELDS
+from gradsweep.trainers.problems.nyuv2_data import FIELDS
 
 
 def write_sample(

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from gradsweep.errors import DryRunError, GradsweepError
-from gradsweep.trainers.failures import error_line
-from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.engine.failures import error_line
+from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
 CPU = torch.device("cpu")
 SEED = 0

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
 Tensors = dict[str, torch.Tensor]
 

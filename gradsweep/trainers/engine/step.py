@@ -27,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from gradsweep.trainers.precision import Precision, autocast, widened
-from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.engine.precision import Precision, autocast, widened
+from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
 #: Layers whose forward is a pure function of input and parameters, safe to recompute.
 RECOMPUTABLE = (

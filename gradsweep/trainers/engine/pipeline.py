@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from gradsweep.trainers.problem import Batch, MultitaskData, TensorData
+from gradsweep.trainers.problems.base import Batch, MultitaskData, TensorData
 
 RESIDENT_BYTES = 512 * 2**20
 DEPTH = 3  # batches read ahead

@@ -19,8 +19,8 @@ from typing import Literal, get_args
 import torch
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.engine.step import TrainingStep
 
 Distribution = Literal["normal", "dirichlet"]
 

@@ -12,7 +12,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from gradsweep.trainers.problem import MultitaskModel
+from gradsweep.trainers.problems.base import MultitaskModel
 
 BLOCKS_PER_LEVEL = 2
 MAX_WIDTH_FACTOR = 8

@@ -21,8 +21,7 @@ from torch import nn
 from torch.nn import functional
 
 from gradsweep.errors import ProblemError
-from gradsweep.trainers.metrics import MeanMetrics
-from gradsweep.trainers.problem import (
+from gradsweep.trainers.problems.base import (
     Batch,
     MetricAccumulator,
     MultitaskModel,
@@ -30,6 +29,7 @@ from gradsweep.trainers.problem import (
     TaskInfo,
     TensorData,
 )
+from gradsweep.trainers.problems.metrics import MeanMetrics
 
 CLASSES = 10
 DIGIT_SIZE = 8

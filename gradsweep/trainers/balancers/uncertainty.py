@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.engine.step import TrainingStep
 
 
 class UncertaintyWeighting(Balancer):

@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from gradsweep.errors import ProblemError
-from gradsweep.trainers.metrics import MeanMetrics
-from gradsweep.trainers.problem import (
+from gradsweep.trainers.problems.base import (
     Batch,
     MetricAccumulator,
     MultitaskModel,
@@ -17,6 +16,7 @@ from gradsweep.trainers.problem import (
     TaskInfo,
     TensorData,
 )
+from gradsweep.trainers.problems.metrics import MeanMetrics
 
 INPUT_DIM = 250
 OUTPUT_DIM = 100

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.engine.step import TrainingStep
 
 
 class StaticBalancer(Balancer):

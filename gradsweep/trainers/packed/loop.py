@@ -31,9 +31,9 @@ import torch
 from torch.func import vmap
 
 from gradsweep.errors import GradsweepError
-from gradsweep.trainers.balancer import Balancer
-from gradsweep.trainers.finite import Failure, FiniteWatch, check_every
-from gradsweep.trainers.loop import (
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.engine.finite import Failure, FiniteWatch, check_every
+from gradsweep.trainers.engine.loop import (
     Budget,
     EpochRecord,
     TaskEpoch,
@@ -44,12 +44,12 @@ from gradsweep.trainers.loop import (
     resolve_device,
     split_batches,
 )
-from gradsweep.trainers.pack_weights import pack_weights
-from gradsweep.trainers.pipeline import batch_stream, on_device
-from gradsweep.trainers.precision import Precision, autocast, parse_precision, widened
-from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
-from gradsweep.trainers.stacked import StackedModel
-from gradsweep.trainers.stacked_adam import StackedAdam
+from gradsweep.trainers.engine.pipeline import batch_stream, on_device
+from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
+from gradsweep.trainers.packed.stacked import StackedModel
+from gradsweep.trainers.packed.stacked_adam import StackedAdam
+from gradsweep.trainers.packed.weights import pack_weights
+from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,15 @@ import torch
 from torch.nn import functional
 
 from gradsweep.errors import ProblemError
-from gradsweep.trainers.nyuv2_data import CLASSES, IGNORE_LABEL, NYUv2Split
-from gradsweep.trainers.problem import (
+from gradsweep.trainers.problems.base import (
     Batch,
     MetricAccumulator,
     MultitaskModel,
     MultitaskProblem,
     TaskInfo,
 )
-from gradsweep.trainers.segnet import build_segnet
+from gradsweep.trainers.problems.nyuv2_data import CLASSES, IGNORE_LABEL, NYUv2Split
+from gradsweep.trainers.problems.segnet import build_segnet
 
 ANGLE_BIN_DEGREES = 0.01
 ANGLE_THRESHOLDS = (11.25, 22.5, 30.0)

@@ -13,15 +13,15 @@ from collections.abc import Sequence
 
 import torch
 
-from gradsweep.trainers.balancer import Balancer, BalancerContext
-from gradsweep.trainers.gradnorm import (
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.gradnorm import (
     GradNorm,
     fill_initial_losses,
     initial_losses,
     renormalise,
     weight_gradient,
 )
-from gradsweep.trainers.static import StaticBalancer
+from gradsweep.trainers.balancers.static import StaticBalancer
 
 
 class NotPackable(ValueError):

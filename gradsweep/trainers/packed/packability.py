@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gradsweep.trainers.packed import stacked_task_losses
-from gradsweep.trainers.problem import Batch, MultitaskModel, MultitaskProblem
-from gradsweep.trainers.stacked import StackedModel
+from gradsweep.trainers.packed.loop import stacked_task_losses
+from gradsweep.trainers.packed.stacked import StackedModel
+from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
 PROBE_SAMPLES = 2
 PROBE_COPIES = 2

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gradsweep.trainers.step import TrainingStep
+from gradsweep.trainers.engine.step import TrainingStep
 
 
 @dataclass(frozen=True)

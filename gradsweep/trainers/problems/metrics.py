@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from gradsweep.trainers.problem import Batch, MetricAccumulator
+from gradsweep.trainers.problems.base import Batch, MetricAccumulator
 
 BatchMetrics = Callable[[Sequence[torch.Tensor], Batch], list[dict[str, float]]]
 

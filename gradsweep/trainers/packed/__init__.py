@@ -1,0 +1,1 @@
+"""Packed training: K trials of one balancer family trained as one stacked model."""

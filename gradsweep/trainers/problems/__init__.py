@@ -1,0 +1,1 @@
+"""The multitask problems: the interface every problem implements, and the built-in ones."""
