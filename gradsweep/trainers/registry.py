@@ -1,4 +1,4 @@
-"""Named problems and balancers, and the import path for a user's own problem."""
+"""Named problems, and the import path for a user's own problem (balancers: catalog.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from gradsweep.errors import BalancerError, ProblemError
-from gradsweep.trainers.balancers.base import Balancer
-from gradsweep.trainers.balancers.dwa import DynamicWeightAverage
-from gradsweep.trainers.balancers.gradnorm import GradNorm
-from gradsweep.trainers.balancers.rlw import RandomLossWeighting
-from gradsweep.trainers.balancers.static import StaticBalancer
-from gradsweep.trainers.balancers.uncertainty import UncertaintyWeighting
+from gradsweep.errors import ProblemError
 from gradsweep.trainers.problems.base import MultitaskProblem
 from gradsweep.trainers.problems.digits import MultiDigits
 from gradsweep.trainers.problems.multimnist import MultiMNIST
@@ -28,14 +22,6 @@ PROBLEMS: dict[str, ProblemFactory] = {
     "digits": MultiDigits,
     "multimnist": MultiMNIST,
     "nyuv2": NYUv2,
-}
-
-BALANCERS: dict[str, Callable[..., Balancer]] = {
-    "static": StaticBalancer,
-    "gradnorm": GradNorm,
-    "uncertainty": UncertaintyWeighting,
-    "dwa": DynamicWeightAverage,
-    "rlw": RandomLossWeighting,
 }
 
 
@@ -76,13 +62,3 @@ def built_problem(name: str, params_json: str) -> MultitaskProblem:
     """The problem built once per name and parameters in this process: the driver's checks
     share one build, and a reused Ray worker builds each problem's data once, not per trial."""
     return make_problem(name, json.loads(params_json))
-
-
-def make_balancer(name: str, params: dict[str, Any] | None = None) -> Balancer:
-    """Build a balancer by name with its typed hyperparameters."""
-    if name not in BALANCERS:
-        raise BalancerError(f"unknown balancer {name!r}: use one of {', '.join(sorted(BALANCERS))}")
-    try:
-        return BALANCERS[name](**(params or {}))
-    except TypeError as exc:
-        raise BalancerError(f"balancer {name!r}: bad parameters: {exc}") from exc

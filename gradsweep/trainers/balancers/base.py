@@ -5,10 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 
-from gradsweep.trainers.engine.step import TrainingStep
+if TYPE_CHECKING:  # a balancer's module imports without torch (trainers/lazy.py)
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
 
 
 @dataclass(frozen=True)
@@ -31,16 +35,32 @@ class BalancerContext:
 class Balancer(ABC):
     """Turns a step's task losses into network gradients and keeps ``w(t)``.
 
-    ``needs_task_gradients`` asks the loop for a step that captures each task's gradient
-    at the shared features, so per-task gradients at the last shared layer are available.
+    Each concrete balancer carries its ``declaration`` (name, spec parameters, needs…, see
+    ``declaration.py``). The loop builds each step to serve ``declaration.needs``:
+    ``SHARED_LAYER_GRADIENTS`` captures each task's gradient at the shared features during
+    ``backward(w)``; ``TASK_GRADIENTS`` lets ``step`` read every task's gradient (and their
+    Gramian) before it chooses ``w``; ``AFTER_OPTIMIZER_STEP`` calls ``after_step`` once the
+    network's optimiser has stepped, on the same batch.
     """
 
-    name: str = "balancer"
-    needs_task_gradients: bool = False
+    declaration: ClassVar[BalancerDeclaration]
+
+    @property
+    def name(self) -> str:
+        return self.declaration.name
+
+    @property
+    def needs(self) -> frozenset[Need]:
+        return self.declaration.needs
+
+    @property
+    def needs_task_gradients(self) -> bool:
+        """Whether the step must capture per-task gradients at the shared features."""
+        return Need.SHARED_LAYER_GRADIENTS in self.declaration.needs
 
     @abstractmethod
     def start(self, context: BalancerContext) -> None:
-        """Called once before training, on the training device."""
+        """Called once before training, on the training device; resets every state."""
 
     @property
     @abstractmethod
@@ -49,7 +69,11 @@ class Balancer(ABC):
 
     @abstractmethod
     def step(self, training_step: TrainingStep) -> None:
-        """Accumulate the network's gradient for this step and update ``w`` for the next."""
+        """Accumulate the network's gradient for this step (``training_step.backward(w)``,
+        once) and update ``w`` for the next."""
+
+    def after_step(self, training_step: TrainingStep) -> None:  # noqa: B027 (optional hook)
+        """After the optimiser's step, on the same batch (``AFTER_OPTIMIZER_STEP`` only)."""
 
     def describe(self) -> dict[str, object]:
         """The name and hyperparameters, for records and JSON output."""

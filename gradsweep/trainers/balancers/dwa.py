@@ -11,17 +11,52 @@ An epoch is ``steps_per_epoch`` optimisation steps (one pass over the training s
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.balancers.declaration import (
+    BalancerDeclaration,
+    Configuration,
+    number,
+    param,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
+else:
+    from gradsweep.trainers.lazy import torch
+
+
+@dataclass(frozen=True)
+class DwaParams:
+    """The dwa arm: weights from the last two epochs' loss ratios."""
+
+    temperature: float = param(2.0, description="softmax temperature τ", gt=0)
+
+
+def _configurations(params: DwaParams) -> list[Configuration]:
+    return [Configuration(f"t={number(params.temperature)}", {"temperature": params.temperature})]
 
 
 class DynamicWeightAverage(Balancer):
     """Weights from the ratio of each task's last two epoch-mean training losses."""
 
-    name = "dwa"
+    declaration = BalancerDeclaration(
+        name="dwa",
+        display="DWA",
+        summary="Dynamic Weight Average (Liu et al. 2019): weights from the last two epochs' "
+        "loss ratios",
+        weights_meaning="T · softmax(r_k / τ) of the last two epochs' loss ratios; 1 for the "
+        "first two epochs",
+        params=DwaParams,
+        configurations=_configurations,
+        order=30,
+        first_release=True,
+    )
 
     def __init__(self, temperature: float = 2.0) -> None:
         if not temperature > 0:

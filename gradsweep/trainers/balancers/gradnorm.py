@@ -15,23 +15,92 @@ taken through ``W`` alone from each task's gradient at the shared features.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
-import torch
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.balancers.declaration import (
+    BalancerDeclaration,
+    Configuration,
+    Need,
+    ParamError,
+    number,
+    param,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
+else:
+    from gradsweep.trainers.lazy import torch
 
 InitialLoss = Literal["first_batch", "theoretical", "first_epoch_mean"]
 MIN_WEIGHT = 1e-6
 
 
+@dataclass(frozen=True)
+class GradNormParams:
+    """The gradnorm arm: each α × every seed."""
+
+    alphas: list[float] = param(description="GradNorm α values (each ≥ 0)", min_length=1)
+    lr: float = param(0.025, description="learning rate of the weights' Adam", gt=0)
+    initial_loss: InitialLoss = param(
+        "first_batch",
+        description="how L_i(0) is set: first_batch, theoretical or first_epoch_mean",
+    )
+
+    def check(self) -> None:
+        seen: set[str] = set()
+        for i, alpha in enumerate(self.alphas):
+            if alpha < 0:
+                raise ParamError(("alphas", i), f"alpha must be >= 0 (got {alpha})")
+            if number(alpha) in seen:
+                raise ParamError(("alphas", i), f"alpha {alpha:g} is listed twice")
+            seen.add(number(alpha))
+
+
+def alpha_label(alpha: float) -> str:
+    """A GradNorm configuration's key label (``gradnorm/a=0.12/s0``), retrain's too."""
+    return f"a={number(alpha)}"
+
+
+def _configurations(params: GradNormParams) -> list[Configuration]:
+    return [
+        Configuration(
+            alpha_label(alpha),
+            {"alpha": alpha, "lr": params.lr, "initial_loss": params.initial_loss},
+            alpha=alpha,
+        )
+        for alpha in params.alphas
+    ]
+
+
+def _packed(members: Sequence[Any]) -> Any:
+    from gradsweep.trainers.packed.weights import PackedGradNorm  # torch: only when packing
+
+    return PackedGradNorm(members)
+
+
 class GradNorm(Balancer):
     """Adapts ``w`` so each task's gradient norm at ``W`` tracks ``Ḡ · r_i^α``."""
 
-    name = "gradnorm"
-    needs_task_gradients = True
+    declaration = BalancerDeclaration(
+        name="gradnorm",
+        display="GradNorm",
+        summary="GradNorm (Chen et al., ICML 2018, Algorithm 1): w adapted so each task's "
+        "gradient norm at the last shared layer tracks the mean norm times r_i^α",
+        weights_meaning="w_i(t), learned by their own Adam and renormalised to Σ = T each step",
+        params=GradNormParams,
+        configurations=_configurations,
+        needs=frozenset({Need.LOSSES, Need.SHARED_LAYER_GRADIENTS}),
+        packed=_packed,
+        train_defaults={"alpha": 0.12},
+        order=10,
+        first_release=True,
+    )
 
     def __init__(
         self, alpha: float, lr: float = 0.025, initial_loss: InitialLoss = "first_batch"

@@ -14,21 +14,63 @@ Hyperparameters: ``distribution`` (``normal``), ``concentration`` (1.0, Dirichle
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, get_args
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.balancers.declaration import (
+    BalancerDeclaration,
+    Configuration,
+    number,
+    param,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
+else:
+    from gradsweep.trainers.lazy import torch
 
 Distribution = Literal["normal", "dirichlet"]
+
+
+@dataclass(frozen=True)
+class RlwParams:
+    """The rlw arm: fresh random weights at every step."""
+
+    distribution: Distribution = param(
+        "normal", description="normal: softmax of N(0, I); dirichlet: Dirichlet(c·1)"
+    )
+    concentration: float = param(
+        1.0, description="the Dirichlet concentration c (dirichlet only)", gt=0
+    )
+
+
+def _configurations(params: RlwParams) -> list[Configuration]:
+    label: str = params.distribution
+    if params.distribution == "dirichlet":
+        label += f"={number(params.concentration)}"
+    arguments = {"distribution": params.distribution, "concentration": params.concentration}
+    return [Configuration(label, arguments)]
 
 
 class RandomLossWeighting(Balancer):
     """New random weights at every step."""
 
-    name = "rlw"
+    declaration = BalancerDeclaration(
+        name="rlw",
+        display="RLW",
+        summary="Random loss weighting (Lin et al. 2022): fresh random weights at every step",
+        weights_meaning="a fresh draw each step (T · softmax(z) or T · Dirichlet(c·1)); their "
+        "running mean is ≈ 1 per task",
+        params=RlwParams,
+        configurations=_configurations,
+        resampled=True,
+        order=40,
+        first_release=True,
+    )
 
     def __init__(self, distribution: Distribution = "normal", concentration: float = 1.0) -> None:
         if distribution not in get_args(Distribution):

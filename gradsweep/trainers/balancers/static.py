@@ -3,18 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
+else:
+    from gradsweep.trainers.lazy import torch
+
+
+def _packed(members: Sequence[Any]) -> Any:
+    from gradsweep.trainers.packed.weights import PackedStatic  # torch: only when packing
+
+    return PackedStatic(members)
 
 
 class StaticBalancer(Balancer):
     """``L = Σ w_i L_i`` with weights fixed for the whole run (equal weights by default)."""
 
-    name = "static"
+    declaration = BalancerDeclaration(
+        name="static",
+        display="static",
+        summary="fixed weights for the whole run: what every static, grid, random, Optuna "
+        "and retrain trial trains with",
+        weights_meaning="the weighting itself, as given",
+        adaptive=False,
+        packed=_packed,
+        order=0,
+    )
 
     def __init__(self, weights: Sequence[float] | None = None) -> None:
         if weights is not None and any(not w >= 0 for w in weights):

@@ -13,17 +13,51 @@ sit on the same simplex as every other balancer's; ``raw_weights`` are the unsca
 
 from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.balancers.declaration import (
+    BalancerDeclaration,
+    Configuration,
+    number,
+    param,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+    from gradsweep.trainers.engine.step import TrainingStep
+else:
+    from gradsweep.trainers.lazy import torch
+
+
+@dataclass(frozen=True)
+class UncertaintyParams:
+    """The uncertainty arm: learned log-variances, run on every seed."""
+
+    lr: float = param(0.025, description="learning rate of the log-variances' Adam", gt=0)
+
+
+def _configurations(params: UncertaintyParams) -> list[Configuration]:
+    return [Configuration(f"lr={number(params.lr)}", {"lr": params.lr})]
 
 
 class UncertaintyWeighting(Balancer):
     """Learned homoscedastic-uncertainty weights ``exp(−s_i)``."""
 
-    name = "uncertainty"
+    declaration = BalancerDeclaration(
+        name="uncertainty",
+        display="uncertainty",
+        summary="Uncertainty weighting (Kendall et al. 2018): learned log-variances, run on "
+        "every seed",
+        weights_meaning="exp(−s_i), the learned precisions, rescaled to Σ = T",
+        params=UncertaintyParams,
+        configurations=_configurations,
+        order=20,
+        first_release=True,
+    )
 
     def __init__(self, lr: float = 0.025) -> None:
         if not lr > 0:

@@ -12,6 +12,7 @@ import torch
 
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.declaration import Need
 from gradsweep.trainers.engine.finite import Failure, FiniteWatch, check_every
 from gradsweep.trainers.engine.pipeline import BatchStream, batch_stream, on_device
 from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
@@ -262,8 +263,9 @@ class _Run:
         step then stops before any update)."""
         self.trace[step] = self.balancer.weights
         self.optimizer.zero_grad(set_to_none=True)
+        needs = self.balancer.needs
         training_step = TrainingStep(
-            self.model, self.problem, batch, self.balancer.needs_task_gradients, self.precision
+            self.model, self.problem, batch, precision=self.precision, needs=needs
         )
         losses = training_step.losses.detach()
         self.watch.observe(step, losses)
@@ -271,6 +273,8 @@ class _Run:
             return
         self.balancer.step(training_step)
         self.optimizer.step()
+        if Need.AFTER_OPTIMIZER_STEP in needs:
+            self.balancer.after_step(training_step)
         self.loss_sum += losses
         self.loss_count += 1
 

@@ -17,6 +17,13 @@ Three ways to the norms, chosen from how ``W``'s layer produced ``z``:
 - ``graph``: anything else (``W`` inside the trunk, a custom layer): the step's graph is
   kept through the backward and ``z`` is differentiated again at ``W``, which holds every
   activation until the norms are taken.
+
+A balancer that must see every task's gradient *before* it chooses ``w`` (MGDA-like
+methods) asks for ``Need.TASK_GRADIENTS``: ``task_gradients()`` differentiates each task's
+loss over the shared parameters (or at the shared representation) with the graph kept for
+the one ``backward(w)`` that follows, and ``gramian()`` is their ``T × T`` inner products.
+One that needs a look after the optimiser's step (FAMO) reads ``losses_after_update()``:
+the same batch through the updated network, without a graph.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gradsweep.trainers.balancers.declaration import Need
 from gradsweep.trainers.engine.precision import Precision, autocast, widened
 from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
 
@@ -47,6 +55,13 @@ class NormPath(str, Enum):
     LINEAR = "linear"
     LAYER = "layer"
     GRAPH = "graph"
+
+
+class GradientSite(str, Enum):
+    """Where ``task_gradients`` differentiates each task's loss."""
+
+    SHARED_PARAMETERS = "shared_parameters"  # every parameter of the trunk, flattened
+    REPRESENTATION = "representation"  # the shared features z, flattened
 
 
 class _LayerTap:
@@ -87,9 +102,12 @@ class TrainingStep:
         batch: Batch,
         capture_task_gradients: bool = False,
         precision: Precision = Precision.FP32,
+        needs: frozenset[Need] = frozenset(),
     ) -> None:
         self.model = model
-        self.capture = capture_task_gradients
+        self.problem, self.batch, self.precision = problem, batch, precision
+        self.needs = needs
+        self.capture = capture_task_gradients or Need.SHARED_LAYER_GRADIENTS in needs
         self._task_grads: list[torch.Tensor | None] = [None] * len(model.heads)
         self.layer_input: torch.Tensor | None = None
         self.path: NormPath | None = None
@@ -125,6 +143,45 @@ class TrainingStep:
 
         view.register_hook(keep)
         return view
+
+    def task_gradients(self, at: GradientSite = GradientSite.SHARED_PARAMETERS) -> torch.Tensor:
+        """``∇ L_i`` of every task, ``(T, P)`` in fp32, before ``backward``: over the trunk's
+        parameters, or at the shared features ``z``. The graph is kept for ``backward``."""
+        self._served(Need.TASK_GRADIENTS)
+        if at is GradientSite.REPRESENTATION:
+            inputs: list[torch.Tensor] = [self.z]
+        else:
+            inputs = [p for p in self.model.trunk.parameters() if p.requires_grad]
+        rows = []
+        for loss in self.losses:
+            grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
+            rows.append(
+                torch.cat(
+                    [
+                        widened(torch.zeros_like(x) if g is None else g).flatten()
+                        for g, x in zip(grads, inputs, strict=True)
+                    ]
+                )
+            )
+        return torch.stack(rows)
+
+    @staticmethod
+    def gramian(gradients: torch.Tensor) -> torch.Tensor:
+        """``G Gᵀ``: the ``T × T`` inner products of the task gradients."""
+        return gradients @ gradients.T
+
+    def losses_after_update(self) -> torch.Tensor:
+        """The task losses of this step's batch through the network as updated, no graph."""
+        self._served(Need.AFTER_OPTIMIZER_STEP)
+        with torch.no_grad(), autocast(self.precision, self.batch.inputs.device):
+            z = self.model.trunk(self.batch.inputs)
+            outputs = [head(z) for head in self.model.heads]
+            losses = self.problem.task_losses(outputs, self.batch)
+        return torch.stack([widened(loss) for loss in losses])
+
+    def _served(self, need: Need) -> None:
+        if need not in self.needs:
+            raise RuntimeError(f"this step was built without {need.value} (declare it in needs)")
 
     def backward(self, weights: torch.Tensor) -> None:
         """Accumulate ``∇ Σ w_i L_i`` into every network parameter (weights held constant)."""

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.catalog import declarations
 from gradsweep.trainers.balancers.gradnorm import (
     GradNorm,
     fill_initial_losses,
@@ -126,12 +127,18 @@ class PackedGradNorm(PackWeights):
 
 
 def pack_weights(balancers: Sequence[Balancer]) -> PackWeights:
-    """The pack's weights for balancers of one family; NotPackable otherwise."""
+    """The pack's weights for members of one balancer, from its declaration's ``packed``;
+    NotPackable for mixed members or a balancer that does not pack."""
     if not balancers:
         raise NotPackable("a pack needs at least one member")
-    if all(type(b) is StaticBalancer for b in balancers):
-        return PackedStatic([b for b in balancers if isinstance(b, StaticBalancer)])
-    if all(type(b) is GradNorm for b in balancers):
-        return PackedGradNorm([b for b in balancers if isinstance(b, GradNorm)])
-    names = sorted({b.name for b in balancers})
-    raise NotPackable(f"only static or gradnorm members of one kind pack (got {names})")
+    kinds = {type(b) for b in balancers}
+    packed = balancers[0].declaration.packed
+    if len(kinds) > 1 or packed is None:
+        packing = ", ".join(d.name for d in declarations() if d.packed is not None)
+        names = sorted({b.name for b in balancers})
+        raise NotPackable(
+            f"only members of one packing balancer ({packing}) pack together (got {names})"
+        )
+    weights = packed(balancers)
+    assert isinstance(weights, PackWeights)
+    return weights

@@ -1,0 +1,127 @@
+"""The balancers: every built-in one found in this folder, and a user's own by import path.
+
+A built-in balancer is a module here whose ``Balancer`` subclass carries a
+``declaration``; nothing else lists them. A user's balancer is ``package.module:Class``
+(a subclass of ``Balancer`` with its own declaration), imported when a spec or
+``gradsweep train`` names it: naming code runs that code. Importing a balancer module
+imports neither torch nor pydantic (trainers/lazy.py), so the spec and the read commands
+use this catalogue freely.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Mapping
+from typing import Any
+
+from gradsweep.errors import BalancerError
+from gradsweep.trainers.balancers.base import Balancer
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration
+
+_PACKAGE = "gradsweep.trainers.balancers"
+_NOT_BALANCERS = frozenset({"base", "catalog", "declaration"})
+
+
+def _declared_in(module: Any) -> list[type[Balancer]]:
+    return [
+        cls
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, Balancer)
+        and cls.__module__ == module.__name__
+        and "declaration" in vars(cls)
+    ]
+
+
+@functools.cache
+def built_in() -> dict[str, type[Balancer]]:
+    """Name → class of every built-in balancer, in ``declaration.order`` (then by name)."""
+    package = importlib.import_module(_PACKAGE)
+    found: list[type[Balancer]] = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in _NOT_BALANCERS:
+            found.extend(_declared_in(importlib.import_module(f"{_PACKAGE}.{info.name}")))
+    found.sort(key=lambda cls: (cls.declaration.order, cls.declaration.name))
+    return {cls.declaration.name: cls for cls in found}
+
+
+def declarations() -> list[BalancerDeclaration]:
+    """Every built-in declaration, in order."""
+    return [cls.declaration for cls in built_in().values()]
+
+
+def adaptive_declarations() -> list[BalancerDeclaration]:
+    """The built-in balancers that are arms of their own (all but static), in order."""
+    return [d for d in declarations() if d.adaptive]
+
+
+def is_import_path(name: str) -> bool:
+    """``package.module:Class``: a user's balancer, not a built-in name."""
+    return ":" in name
+
+
+def user_error_line(exc: BaseException) -> str:
+    """``Type: message (file:line)`` at the innermost frame that raised (the user's code)."""
+    frames = inspect.getinnerframes(exc.__traceback__) if exc.__traceback__ else []
+    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first}{where}"
+
+
+@functools.cache
+def resolve(name: str) -> type[Balancer]:
+    """A built-in name, or ``package.module:Class`` (imported, then checked)."""
+    classes = built_in()
+    if name in classes:
+        return classes[name]
+    if not is_import_path(name):
+        raise BalancerError(
+            f"unknown balancer {name!r}: use one of {', '.join(classes)} or 'package.module:Class'"
+        )
+    module_name, _, attribute = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise BalancerError(f"balancer {name!r}: cannot import {module_name!r}: {exc}") from None
+    except Exception as exc:  # the user's module raised while importing
+        raise BalancerError(
+            f"balancer {name!r}: importing {module_name} raised {user_error_line(exc)}"
+        ) from None
+    cls = getattr(module, attribute, None)
+    if not (inspect.isclass(cls) and issubclass(cls, Balancer)):
+        raise BalancerError(
+            f"balancer {name!r}: {module_name}.{attribute} is not a subclass of "
+            "gradsweep.trainers.Balancer"
+        )
+    declaration = vars(cls).get("declaration")
+    if not isinstance(declaration, BalancerDeclaration):
+        raise BalancerError(
+            f"balancer {name!r}: {attribute} has no declaration (a BalancerDeclaration "
+            "class attribute; see docs/balancers.md)"
+        )
+    if declaration.name in classes or is_import_path(declaration.name):
+        raise BalancerError(
+            f"balancer {name!r}: its declared name {declaration.name!r} is a built-in "
+            "balancer's or has a ':'; choose another"
+        )
+    return cls
+
+
+def declaration_of(name: str) -> BalancerDeclaration:
+    return resolve(name).declaration
+
+
+def make_balancer(name: str, arguments: Mapping[str, Any] | None = None) -> Balancer:
+    """Build a balancer from its constructor arguments; a bad argument is a BalancerError,
+    and a user's balancer that raises is one line naming its file and line."""
+    cls = resolve(name)
+    try:
+        return cls(**(arguments or {}))
+    except BalancerError:
+        raise
+    except TypeError as exc:
+        raise BalancerError(f"balancer {name!r}: bad parameters: {exc}") from None
+    except Exception as exc:
+        raise BalancerError(f"balancer {name!r}: raised {user_error_line(exc)}") from None
