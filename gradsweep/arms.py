@@ -21,25 +21,27 @@ class _Name(str, Enum):
 
 
 class ArmKind(_Name):
-    """A search method inside a study, in plan order."""
+    """The arms that are not a balancer's own, in plan order: the static searches and
+    retrain. Each balancer's arm is named by its declaration (trainers/balancers/)."""
 
     STATIC = "static"
     GRID = "grid"
     RANDOM = "random"
     OPTUNA = "optuna"
-    GRADNORM = "gradnorm"
-    UNCERTAINTY = "uncertainty"
-    DWA = "dwa"
-    RLW = "rlw"
     RETRAIN = "retrain"
 
 
-ARM_ORDER: tuple[str, ...] = tuple(arm.value for arm in ArmKind)
 # the arms that search static weightings: the side the static optimum comes from
 STATIC_ARMS: tuple[str, ...] = ("static", "grid", "random", "optuna")
-# the adaptive balancers, each a configuration compared against the static optimum
-ADAPTIVE_ARMS: tuple[str, ...] = ("gradnorm", "uncertainty", "dwa", "rlw")
 RETRAIN = ArmKind.RETRAIN.value
+#: the balancer every static arm (and retrain) trains with; a trial of any other balancer
+#: is adaptive, one of the configurations compared against the static optimum
+STATIC_BALANCER = "static"
+
+
+def is_adaptive(balancer: str) -> bool:
+    """Whether a trial of this balancer is an adaptive configuration (not a static arm's)."""
+    return balancer != STATIC_BALANCER
 
 
 class TrialStatus(_Name):

@@ -383,6 +383,13 @@ def parse_floats(option: str, text: str | None) -> list[float] | None:
         raise GradsweepError(f"{option}: expected comma-separated numbers, got {text!r}") from None
 
 
+def balancer_help() -> str:
+    """``train --balancer``'s help, from the balancers' declarations."""
+    from gradsweep.trainers.balancers.catalog import built_in  # torch-free
+
+    return f"{', '.join(built_in())}, or package.module:Class (your own; docs/balancers.md)"
+
+
 def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
     """``key=value`` pairs; values are read as JSON when they parse, else kept as text."""
     params: dict[str, Any] = {}
@@ -405,17 +412,20 @@ def train(
     ] = "toy",
     tasks: Annotated[int, typer.Option(help="number of tasks (toy)")] = 2,
     sigmas: Annotated[str | None, typer.Option(help="toy task scales, e.g. 1,100")] = None,
-    balancer: Annotated[
-        str, typer.Option(help="static, gradnorm, uncertainty, dwa or rlw")
-    ] = "gradnorm",
+    balancer: Annotated[str, typer.Option(help=balancer_help())] = "gradnorm",
     weights: Annotated[str | None, typer.Option(help="static weights, e.g. 1,1")] = None,
-    alpha: Annotated[float | None, typer.Option(help="GradNorm alpha")] = None,
+    alpha: Annotated[float | None, typer.Option(help="GradNorm alpha (default 0.12)")] = None,
     lr: Annotated[
-        float, typer.Option(help="learning rate of GradNorm's w or uncertainty's log-variances")
-    ] = 0.025,
+        float | None,
+        typer.Option(
+            help="learning rate of a balancer's own weights, for one that has it (GradNorm's "
+            "w, uncertainty's log-variances; default 0.025)"
+        ),
+    ] = None,
     initial_loss: Annotated[
-        str, typer.Option(help="first_batch, theoretical or first_epoch_mean")
-    ] = "first_batch",
+        str | None,
+        typer.Option(help="GradNorm: first_batch (default), theoretical or first_epoch_mean"),
+    ] = None,
     balancer_param: Annotated[
         list[str] | None,
         typer.Option(

@@ -18,16 +18,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from gradsweep.arms import ADAPTIVE_ARMS, RETRAIN, STATIC_ARMS, TrialStatus, config_of
+from gradsweep.arms import RETRAIN, STATIC_ARMS, TrialStatus, config_of, is_adaptive
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import LABELS
 from gradsweep.results.pareto import ParetoView, study_pareto
 from gradsweep.results.study import StudyResults, belongs_to, collector_paused, load_results
+from gradsweep.spec import RETRAINED
 from gradsweep.stats import t_cdf, t_quantile
+from gradsweep.trainers.balancers.catalog import built_in
 
 MIN_TRIALS_FOR_CORRELATION = 3
 MAX_FRONT_ROWS = 20
-ADAPTIVE_ORDER = {name: i for i, name in enumerate(ADAPTIVE_ARMS)}
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def adaptive_result(
     objective = float(runs["objective"].mean())
     rho, p_value = correlation(static, weights_mean)
     # the retrain arm is static training at GradNorm's time-averaged weights
-    retrained = retrain[retrain["alpha"] == alpha] if balancer == "gradnorm" else retrain[:0]
+    retrained = retrain[retrain["alpha"] == alpha] if balancer == RETRAINED else retrain[:0]
     return AdaptiveResult(
         config=config,
         balancer=balancer,
@@ -282,7 +283,7 @@ def compare_trials(
         raise GradsweepError(
             f"study {study!r} has no completed static-weight trial to compare against"
         )
-    adaptive = done[done["arm"].isin(ADAPTIVE_ARMS)]
+    adaptive = done[done["balancer"].map(is_adaptive).astype(bool)]
     if adaptive.empty:
         raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
     groups = static_groups(static)
@@ -294,7 +295,8 @@ def compare_trials(
         adaptive_result(str(config), runs, static, best, retrain, equal)
         for config, runs in adaptive.groupby(configs, sort=False)
     ]
-    results.sort(key=lambda r: (ADAPTIVE_ORDER.get(r.balancer, len(ADAPTIVE_ORDER)), r.config))
+    order = {name: i for i, name in enumerate(built_in())}  # a user's balancers after
+    results.sort(key=lambda r: (order.get(r.balancer, len(order)), r.balancer, r.config))
     notes = []
     if len(static) < MIN_TRIALS_FOR_CORRELATION:
         notes.append(

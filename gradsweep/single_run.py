@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from gradsweep.console import output_console, print_table
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
+from gradsweep.trainers.balancers.catalog import built_in, resolve
 from gradsweep.trainers.engine.dry_run import call_user, dry_run
 from gradsweep.trainers.engine.loop import resolve_device
 from gradsweep.trainers.engine.precision import parse_precision
@@ -28,8 +30,8 @@ class SingleRun:
     balancer: str = "gradnorm"
     weights: list[float] | None = None
     alpha: float | None = None
-    lr: float = 0.025
-    initial_loss: str = "first_batch"
+    lr: float | None = None  # None: the balancer's own default
+    initial_loss: str | None = None
     balancer_params: dict[str, Any] = field(default_factory=dict)
     steps: int = 2000
     seed: int = 0
@@ -42,20 +44,31 @@ class SingleRun:
         return {"tasks": self.tasks, "sigmas": self.sigmas, **self.problem_params}
 
     def balancer_arguments(self) -> dict[str, Any]:
-        """The balancer's constructor arguments from the options that apply to it."""
-        if self.weights is not None and self.balancer != "static":
-            raise GradsweepError("--weights only applies to --balancer static")
-        if self.alpha is not None and self.balancer != "gradnorm":
-            raise GradsweepError("--alpha only applies to --balancer gradnorm")
-        own: dict[str, Any] = {}
-        if self.balancer == "static":
-            own = {"weights": self.weights}
-        elif self.balancer == "gradnorm":
-            alpha = 0.12 if self.alpha is None else self.alpha
-            own = {"alpha": alpha, "lr": self.lr, "initial_loss": self.initial_loss}
-        elif self.balancer == "uncertainty":
-            own = {"lr": self.lr}
+        """The balancer's constructor arguments: its declared ``train`` defaults, then the
+        options given that it takes (``--weights`` and ``--alpha`` are refused by a
+        balancer without them), then ``--balancer-param``."""
+        cls = resolve(self.balancer)
+        takes = _parameters(cls)
+        own: dict[str, Any] = dict(cls.declaration.train_defaults)
+        for option, name, value in (
+            ("--weights", "weights", self.weights),
+            ("--alpha", "alpha", self.alpha),
+        ):
+            if value is None:
+                continue
+            if name not in takes:
+                those = " or ".join(n for n, c in built_in().items() if name in _parameters(c))
+                raise GradsweepError(f"{option} only applies to --balancer {those}")
+            own[name] = value
+        told: list[tuple[str, Any]] = [("lr", self.lr), ("initial_loss", self.initial_loss)]
+        for name, value in told:
+            if value is not None and name in takes:
+                own[name] = value
         return {**own, **self.balancer_params}
+
+
+def _parameters(cls: type) -> set[str]:
+    return set(inspect.signature(cls).parameters)
 
 
 def run_single(run: SingleRun, progress: bool = True) -> TrainResult:

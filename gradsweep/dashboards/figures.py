@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from gradsweep.arms import STATIC_ARMS, TrialStatus
 from gradsweep.compare import Comparison, format_paired, format_value, format_weights
 from gradsweep.results.pareto import ParetoView
+from gradsweep.trainers.balancers.catalog import built_in
 
 MAX_TRACE_POINTS = 400  # per trajectory: more is not visible, and costs the browser
 CLIP_LOW, CLIP_HIGH = 0.05, 0.95  # the colour scale's quantiles
@@ -39,9 +40,14 @@ def thin(frame: pd.DataFrame, limit: int = MAX_TRACE_POINTS) -> pd.DataFrame:
     return frame.iloc[index]
 
 
-# Arms whose weights are redrawn at random every step: their trace is noise around E_t[w]
-# and would hide every other trajectory, so it starts hidden (its legend entry shows it).
-RESAMPLED_ARMS = frozenset({"rlw"})
+def is_resampled(arm: str) -> bool:
+    """Whether the arm's balancer redraws its weights at random every step (declared): its
+    trace is noise around E_t[w] and would hide every other trajectory, so it starts hidden
+    (its legend entry shows it)."""
+    classes = built_in()
+    return arm in classes and classes[arm].declaration.resampled
+
+
 TASK_COLOURS = (
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
@@ -75,7 +81,7 @@ def _trajectory_groups(traces: pd.DataFrame, trials: pd.DataFrame) -> list[Traje
         mean = stored.get(key)
         finished = isinstance(mean, list | tuple) and len(mean) == points.shape[1]
         converged = np.asarray(mean, dtype=float) if finished else points.mean(axis=0)
-        resampled = str(trace["arm"].iloc[0]) in RESAMPLED_ARMS
+        resampled = is_resampled(str(trace["arm"].iloc[0]))
         groups.append(Trajectory(str(key), points, converged, resampled))
     return groups
 
@@ -284,7 +290,7 @@ def weight_curves_figure(traces: pd.DataFrame, task_names: Sequence[str]) -> go.
     together from the legend."""
     figure = go.Figure()
     for key, trace in traces.groupby("key", sort=True):
-        resampled = str(trace["arm"].iloc[0]) in RESAMPLED_ARMS
+        resampled = is_resampled(str(trace["arm"].iloc[0]))
         trace = thin(trace.sort_values("step"))
         weights = np.array(trace["weights"].tolist(), dtype=float)
         for i, name in enumerate(task_names):

@@ -23,17 +23,16 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from gradsweep.arms import (
-    ADAPTIVE_ARMS,
     RETRAIN,
     STATIC_ARMS,
-    ArmKind,
     Direction,
     ObjectiveKind,
     StudyStatus,
     TrialStatus,
+    is_adaptive,
 )
 from gradsweep.objectives import score
-from gradsweep.spec import SpecError, parse_spec
+from gradsweep.spec import RETRAINED, SpecError, parse_spec
 from gradsweep.storage import queries
 from gradsweep.storage.queries import StudyInfo
 
@@ -102,7 +101,7 @@ class StudyResults:
 
     def adaptive(self) -> pd.DataFrame:
         done = self.scored()
-        return done[done["arm"].isin(ADAPTIVE_ARMS)]
+        return done[done["balancer"].map(is_adaptive).astype(bool)]
 
     def retrain(self) -> pd.DataFrame:
         done = self.scored()
@@ -110,7 +109,8 @@ class StudyResults:
 
     def adaptive_keys(self) -> list[str]:
         """Every adaptive trial's key, whatever its status (for weight traces)."""
-        return self.trials.loc[self.trials["arm"].isin(ADAPTIVE_ARMS), "key"].tolist()
+        adaptive = self.trials["balancer"].map(is_adaptive).astype(bool)
+        return self.trials.loc[adaptive, "key"].tolist()
 
     def best_objective(self) -> float | None:
         done = self.scored()
@@ -156,7 +156,7 @@ class StudyResults:
         """Per seed, ``E_t[w(t)]`` of the completed GradNorm trial at ``alpha``."""
         trials = self.trials
         runs = trials[
-            (trials["arm"] == ArmKind.GRADNORM)
+            (trials["arm"] == RETRAINED)
             & (trials["status"] == TrialStatus.COMPLETED)
             & (trials["alpha"] == alpha)
         ]

@@ -1,8 +1,9 @@
 """Packs: planned trials of one seed and one balancer family, scheduled as one Ray trial.
 
 A pack is a scheduling unit only: each member keeps its own key, row, status, evaluations,
-weight trace and timings. Static, grid and random weightings of a seed pack together;
-GradNorm's αs of a seed pack together; every other trial runs alone. Packing depends only
+weight trace and timings. Trials of one seed and one balancer whose declaration packs
+pack together (static, grid and random weightings; GradNorm's αs); Optuna's, retrain's
+and every other balancer's trials run alone. Packing depends only
 on the trials to run and the pack size, so the same spec packs the same way, and a resume
 packs just the members not completed.
 
@@ -20,10 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gradsweep.arms import ArmKind
 from gradsweep.search.plan import TrialSpec
 from gradsweep.spec import StudySpec
+from gradsweep.trainers.balancers.catalog import declaration_of
 
-PACK_FAMILIES = {"static": "static", "grid": "static", "random": "static", "gradnorm": "gradnorm"}
+# Optuna's trials are suggested one at a time and retrain's come after GradNorm's: alone
+ALONE_ARMS = frozenset({ArmKind.OPTUNA.value, ArmKind.RETRAIN.value})
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,11 @@ class PackingDecision:
 
 
 def family(trial: TrialSpec) -> str | None:
-    """The balancer family a trial packs with, or None when it always runs alone."""
-    return PACK_FAMILIES.get(trial.arm)
+    """The balancer a trial packs with (its declaration says whether it packs), or None
+    when it always runs alone."""
+    if trial.arm in ALONE_ARMS or declaration_of(trial.balancer).packed is None:
+        return None
+    return trial.balancer
 
 
 def _label(fam: str, seed: int, trials: Sequence[TrialSpec]) -> str:

@@ -2,9 +2,9 @@
 
 Keys are ``arm/label/s<seed>``: ``static/w=1,1,1/s0``, ``grid/w=0.75,0.75,1.5/s0``
 (weights to 6 significant digits), ``random/i003/s1`` (index into the seeded Dirichlet
-draws), ``gradnorm/a=0.12/s0``, ``uncertainty/lr=0.025/s0``, ``dwa/t=2/s0``,
-``rlw/normal/s0`` (``rlw/dirichlet=1/s0``), ``optuna/t0007/s0`` (Optuna's trial number),
-``retrain/a=0.12/s0``. They depend only on the spec and T, never on run order.
+draws), ``optuna/t0007/s0`` (Optuna's trial number), ``retrain/a=0.12/s0``, and for a balancer
+arm the label its declaration gives (``gradnorm/a=0.12/s0``, ``dwa/t=2/s0``,
+``rlw/dirichlet=1/s0``…). They depend only on the spec and T, never on run order.
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ from typing import Any
 
 from gradsweep.arms import format_weights
 from gradsweep.search.simplex import dirichlet_points, grid_points
-from gradsweep.spec import GradNormArm, StudySpec
+from gradsweep.spec import BalancerArm, StudySpec
+from gradsweep.trainers.balancers.gradnorm import alpha_label
 
 
 @dataclass(frozen=True)
 class TrialSpec:
     """One training run: arm + balancer parameters + seed, and its key.
 
-    ``balancer_params`` are the balancer's constructor arguments (static: ``weights``;
-    gradnorm: ``alpha``, ``lr``, ``initial_loss``); ``weights`` and ``alpha`` repeat them
-    typed, for queries and display.
+    ``balancer`` is a built-in name or a user's ``package.module:Class``;
+    ``balancer_params`` are its constructor arguments (static: ``weights``; gradnorm:
+    ``alpha``, ``lr``, ``initial_loss``); ``weights`` and ``alpha`` repeat them typed, for
+    queries and display.
     """
 
     key: str
@@ -38,10 +40,6 @@ class TrialSpec:
     def params(self) -> dict[str, Any]:
         """What is stored as the trial's parameters (JSON-able)."""
         return {"balancer": self.balancer, **self.balancer_params, "seed": self.seed}
-
-
-def alpha_label(alpha: float) -> str:
-    return f"a={format_weights((alpha,))}"
 
 
 def static_trial(
@@ -64,43 +62,19 @@ def static_trial(
     )
 
 
-def adaptive_trial(
-    arm: str, label: str, params: dict[str, Any], seed: int, alpha: float | None = None
-) -> TrialSpec:
-    """A run of an adaptive balancer (named like its arm) with its hyperparameters."""
-    return TrialSpec(
-        key=f"{arm}/{label}/s{seed}",
-        arm=arm,
-        balancer=arm,
-        balancer_params=params,
-        seed=seed,
-        alpha=alpha,
-    )
-
-
-def _other_adaptive(spec: StudySpec) -> list[tuple[str, str, dict[str, Any]]]:
-    """(arm, label, balancer parameters) of the uncertainty, DWA and RLW arms."""
-    arms = spec.arms
-    configs: list[tuple[str, str, dict[str, Any]]] = []
-    if arms.uncertainty is not None:
-        lr = arms.uncertainty.lr
-        configs.append(("uncertainty", f"lr={format_weights((lr,))}", {"lr": lr}))
-    if arms.dwa is not None:
-        tau = arms.dwa.temperature
-        configs.append(("dwa", f"t={format_weights((tau,))}", {"temperature": tau}))
-    if arms.rlw is not None:
-        rlw = arms.rlw
-        label: str = rlw.distribution
-        if rlw.distribution == "dirichlet":
-            label += f"={format_weights((rlw.concentration,))}"
-        params = {"distribution": rlw.distribution, "concentration": rlw.concentration}
-        configs.append(("rlw", label, params))
-    return configs
-
-
-def gradnorm_trial(arm: GradNormArm, alpha: float, seed: int) -> TrialSpec:
-    params = {"alpha": alpha, "lr": arm.lr, "initial_loss": arm.initial_loss}
-    return adaptive_trial("gradnorm", alpha_label(alpha), params, seed, alpha=alpha)
+def balancer_trials(arm: BalancerArm, seed: int) -> list[TrialSpec]:
+    """A balancer arm's runs on one seed: one per configuration its declaration gives."""
+    return [
+        TrialSpec(
+            key=f"{arm.name}/{config.label}/s{seed}",
+            arm=arm.name,
+            balancer=arm.key,
+            balancer_params=config.arguments,
+            seed=seed,
+            alpha=config.alpha,
+        )
+        for config in arm.declaration.configurations_of(arm.params)
+    ]
 
 
 @dataclass(frozen=True)
@@ -142,22 +116,20 @@ def static_points(spec: StudySpec, tasks: int) -> list[StaticPoint]:
 
 
 def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
-    """The trials known before anything runs: static, grid, random and the adaptive arms,
+    """The trials known before anything runs: static, grid, random and the balancer arms,
     per seed.
 
     Seed by seed, so that every arm has results early in a long study.
     """
     points = static_points(spec, tasks)
-    gradnorm = spec.arms.gradnorm
-    adaptive = _other_adaptive(spec)
+    balancer_arms = spec.arms.balancer_arms()
     trials: list[TrialSpec] = []
     for seed in spec.seeds:
         trials.extend(
             static_trial(p.arm, p.label, p.weights, seed, also_arms=p.also_arms) for p in points
         )
-        if gradnorm is not None:
-            trials.extend(gradnorm_trial(gradnorm, alpha, seed) for alpha in gradnorm.alphas)
-        trials.extend(adaptive_trial(arm, label, params, seed) for arm, label, params in adaptive)
+        for arm in balancer_arms:
+            trials.extend(balancer_trials(arm, seed))
     return trials
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration
+from gradsweep.trainers.engine.failures import error_line
 
 _PACKAGE = "gradsweep.trainers.balancers"
 _NOT_BALANCERS = frozenset({"base", "catalog", "declaration"})
@@ -62,14 +63,6 @@ def is_import_path(name: str) -> bool:
     return ":" in name
 
 
-def user_error_line(exc: BaseException) -> str:
-    """``Type: message (file:line)`` at the innermost frame that raised (the user's code)."""
-    frames = inspect.getinnerframes(exc.__traceback__) if exc.__traceback__ else []
-    where = f" ({frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    first = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {first}{where}"
-
-
 @functools.cache
 def resolve(name: str) -> type[Balancer]:
     """A built-in name, or ``package.module:Class`` (imported, then checked)."""
@@ -87,7 +80,7 @@ def resolve(name: str) -> type[Balancer]:
         raise BalancerError(f"balancer {name!r}: cannot import {module_name!r}: {exc}") from None
     except Exception as exc:  # the user's module raised while importing
         raise BalancerError(
-            f"balancer {name!r}: importing {module_name} raised {user_error_line(exc)}"
+            f"balancer {name!r}: importing {module_name} raised {error_line(exc)}"
         ) from None
     cls = getattr(module, attribute, None)
     if not (inspect.isclass(cls) and issubclass(cls, Balancer)):
@@ -124,4 +117,4 @@ def make_balancer(name: str, arguments: Mapping[str, Any] | None = None) -> Bala
     except TypeError as exc:
         raise BalancerError(f"balancer {name!r}: bad parameters: {exc}") from None
     except Exception as exc:
-        raise BalancerError(f"balancer {name!r}: raised {user_error_line(exc)}") from None
+        raise BalancerError(f"balancer {name!r}: raised {error_line(exc)}") from None

@@ -69,7 +69,7 @@ class NoParams:
     """A balancer without spec parameters."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one object per balancer: compared and hashed by identity
 class BalancerDeclaration:
     """Everything about a balancer that is not its arithmetic.
 

@@ -163,7 +163,7 @@ def initial_losses(
         if values is None:
             raise BalancerError(
                 "gradnorm: initial_loss=theoretical, but this problem has no "
-                "theoretical initial losses"
+                "theoretical initial losses: use first_batch or first_epoch_mean"
             )
         if len(values) != context.task_count:
             raise BalancerError(

@@ -42,7 +42,7 @@ def call_user(problem: str, method: str, function: Callable[[], T]) -> T:
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[None]:
+def seeded(seed: int) -> Iterator[None]:
     """Torch's CPU generator seeded for the dry run; every global generator (torch's,
     numpy's, Python's) is left as the caller had it, so the caller's draws do not change."""
     python_state, numpy_state = random.getstate(), np.random.get_state()
@@ -61,7 +61,7 @@ def dry_run(problem: MultitaskProblem) -> None:
     broken contract. Every trial records its normalised loss (each test loss over its
     initial value, whatever the study's objective), so an initial test loss of 0 is one."""
     check = _DryRun(problem)
-    with _seeded(SEED):
+    with seeded(SEED):
         model = check.model()
         check.training_step(model)
         check.evaluation(model)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 MAX_TRACEBACK = 20_000
 
-_PACKAGE = Path(__file__).resolve().parents[1]
+_PACKAGE = Path(__file__).resolve().parents[2]  # gradsweep/
 _LIBRARIES = {
     Path(p).resolve()
     for p in {

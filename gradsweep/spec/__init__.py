@@ -11,64 +11,68 @@ import functools
 import hashlib
 import inspect
 import json
-import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from gradsweep.arms import ARM_ORDER, format_weights, grid_size, is_equal_weighting
+from gradsweep.arms import is_equal_weighting
 from gradsweep.errors import GradsweepError, ProblemError
-from gradsweep.yaml_reader import UnreadableYaml, read_file, read_yaml
+from gradsweep.spec.arms import (
+    RETRAINED,
+    ArmsSpec,
+    BalancerArm,
+    GridArm,
+    OptunaArm,
+    RandomArm,
+    RetrainArm,
+    StaticArm,
+    arm_model,
+    arm_order,
+)
+from gradsweep.spec.base import FieldError, SpecError, SpecModel, first_repeat
+from gradsweep.spec.messages import one_line, short
+from gradsweep.spec.reading import read_spec_yaml
+from gradsweep.trainers.balancers.catalog import declarations
+from gradsweep.yaml_reader import UnreadableYaml, read_file
 
-SamplerName = Literal["tpe", "cmaes", "qmc", "gp", "random"]
-InitialLossName = Literal["first_batch", "theoretical", "first_epoch_mean"]
+__all__ = [
+    "RETRAINED",
+    "ArmsSpec",
+    "BalancerArm",
+    "BudgetSpec",
+    "GridArm",
+    "OptunaArm",
+    "ProblemSpec",
+    "RandomArm",
+    "ResourcesSpec",
+    "RetrainArm",
+    "SpecError",
+    "StaticArm",
+    "StudySpec",
+    "arm_model",
+    "arm_order",
+    "dry_run_problem",
+    "has_equal_weights",
+    "load_spec",
+    "parse_spec",
+    "renamed",
+    "spec_json_schema",
+    "task_metrics",
+    "task_names",
+    "validate_spec",
+]
+
 ObjectiveName = Literal["normalized_loss", "delta_m"]
-RlwDistribution = Literal["normal", "dirichlet"]
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A grid beyond this is a typo (T=10 at R=20 is ten million trials), not a study.
 MAX_GRID_POINTS = 100_000
 
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 Seed = Annotated[int, Field(ge=0)]
 
 
-class SpecError(GradsweepError):
-    """A study spec that cannot be used; the message names the file and the field."""
-
-
-class _FieldError(ValueError):
-    """A validator's error about a field below the one being validated (e.g. an index)."""
-
-    def __init__(self, path: tuple[int | str, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class _Model(BaseModel):
-    # strict: YAML is typed, so "4" for an integer or true for a seed is a mistake.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
-
-
-def _first_repeat(labels: list[str]) -> int | None:
-    seen: set[str] = set()
-    for i, label in enumerate(labels):
-        if label in seen:
-            return i
-        seen.add(label)
-    return None
-
-
-class ProblemSpec(_Model):
+class ProblemSpec(SpecModel):
     """The multitask problem every trial trains on."""
 
     name: str = Field(
@@ -93,7 +97,7 @@ class ProblemSpec(_Model):
         return json.dumps(self.params, sort_keys=True)
 
 
-class BudgetSpec(_Model):
+class BudgetSpec(SpecModel):
     """How long each trial trains and how often it reports."""
 
     steps: int = Field(ge=1, description="training steps per trial")
@@ -103,179 +107,7 @@ class BudgetSpec(_Model):
     trace_every: int = Field(default=10, ge=1, description="steps between recorded w(t) points")
 
 
-class StaticArm(_Model):
-    """Explicit static weightings, e.g. equal weights as a baseline."""
-
-    weights: list[list[NonNegativeFloat]] = Field(
-        min_length=1,
-        description="weightings, each non-negative with a positive sum and T entries, "
-        "e.g. [[1, 1, 1]] for equal weights",
-    )
-
-    @field_validator("weights")
-    @classmethod
-    def _usable(cls, value: list[list[float]]) -> list[list[float]]:
-        for i, weights in enumerate(value):
-            if not sum(weights) > 0:
-                raise _FieldError((i,), "weights must have a positive sum")
-        repeat = _first_repeat([format_weights(w) for w in value])
-        if repeat is not None:
-            raise _FieldError((repeat,), "this weighting is listed twice")
-        return value
-
-
-class GridArm(_Model):
-    """Exhaustive search: every point of the simplex lattice at resolution R."""
-
-    resolution: int = Field(ge=1, description="R: the simplex grid w_i = T·k_i/R, Σk_i = R")
-    include_vertices: bool = Field(
-        default=False, description="include the T single-task points (all weight on one task)"
-    )
-    min_weight: float = Field(
-        default=0.0,
-        ge=0,
-        le=1,
-        description="only the points with every w_i >= min_weight (a filter of the same grid)",
-    )
-    interior: bool = Field(
-        default=False, description="only the points with every w_i > 0 (every task on)"
-    )
-
-    @model_validator(mode="after")
-    def _vertices_or_every_task_on(self) -> GridArm:
-        if self.include_vertices and (self.interior or self.min_weight > 0):
-            raise _FieldError(
-                ("include_vertices",),
-                "a vertex switches every task but one off: it cannot go with interior or "
-                "min_weight",
-            )
-        return self
-
-    def min_count(self, tasks: int) -> int:
-        """The least ``k_i`` of a point kept: ``w_i = T·k_i/R ≥ min_weight``, and ≥ 1 for
-        ``interior``."""
-        least = math.ceil(self.min_weight * self.resolution / tasks - 1e-9)
-        return max(least, 1) if self.interior else least
-
-    def size(self, tasks: int) -> int:
-        return grid_size(tasks, self.resolution, self.include_vertices, self.min_count(tasks))
-
-    def holds(self, weights: list[float], tasks: int) -> bool:
-        """Whether this grid has a point equal to ``weights`` to 6 significant digits (as
-        trial keys spell weights): such a weighting trains once, for both arms."""
-        if len(weights) != tasks:
-            return False
-        counts = [round(w * self.resolution / tasks) for w in weights]
-        if sum(counts) != self.resolution or min(counts) < self.min_count(tasks):
-            return False
-        if not self.include_vertices and max(counts) == self.resolution:
-            return False
-        point = [tasks * k / self.resolution for k in counts]
-        return format_weights(point) == format_weights(weights)
-
-
-class RandomArm(_Model):
-    """Weightings drawn uniformly on the simplex (the paper's Sec. 5.3 protocol)."""
-
-    n: int = Field(ge=1, description="weightings drawn uniformly on the simplex (Dirichlet(1))")
-    seed: int = Field(default=0, ge=0, description="seed of the draws")
-
-
-class OptunaArm(_Model):
-    """An Optuna sampler over static weightings; each suggestion is one run on the first seed."""
-
-    n_trials: int = Field(ge=1, description="Optuna trials (each runs on the study's first seed)")
-    sampler: SamplerName = Field(default="tpe", description="tpe, cmaes, qmc, gp or random")
-    seed: int = Field(default=0, ge=0, description="the sampler's seed")
-
-
-class GradNormArm(_Model):
-    """GradNorm runs (Chen et al., ICML 2018): each α × every seed."""
-
-    alphas: list[float] = Field(min_length=1, description="GradNorm α values (each ≥ 0)")
-    lr: float = Field(default=0.025, gt=0, description="learning rate of the weights' Adam")
-    initial_loss: InitialLossName = Field(
-        default="first_batch",
-        description="how L_i(0) is set: first_batch, theoretical or first_epoch_mean",
-    )
-
-    @field_validator("alphas")
-    @classmethod
-    def _distinct_non_negative(cls, value: list[float]) -> list[float]:
-        for i, alpha in enumerate(value):
-            if alpha < 0:
-                raise _FieldError((i,), f"alpha must be >= 0 (got {alpha})")
-        repeat = _first_repeat([format_weights((alpha,)) for alpha in value])
-        if repeat is not None:
-            raise _FieldError((repeat,), f"alpha {value[repeat]:g} is listed twice")
-        return value
-
-
-class UncertaintyArm(_Model):
-    """Uncertainty weighting (Kendall et al. 2018): learned log-variances, run on every seed."""
-
-    lr: float = Field(default=0.025, gt=0, description="learning rate of the log-variances' Adam")
-
-
-class DwaArm(_Model):
-    """Dynamic Weight Average (Liu et al. 2019): weights from the last two epochs' loss ratios."""
-
-    temperature: float = Field(default=2.0, gt=0, description="softmax temperature τ")
-
-
-class RlwArm(_Model):
-    """Random loss weighting (Lin et al. 2022): fresh random weights at every step."""
-
-    distribution: RlwDistribution = Field(
-        default="normal", description="normal: softmax of N(0, I); dirichlet: Dirichlet(c·1)"
-    )
-    concentration: float = Field(
-        default=1.0, gt=0, description="the Dirichlet concentration c (dirichlet only)"
-    )
-
-
-class RetrainArm(_Model):
-    """Static training at a finished GradNorm configuration's time-averaged weights."""
-
-    alpha: float = Field(
-        description="retrain statically at this GradNorm α's time-averaged weights "
-        "(one of arms.gradnorm.alphas)"
-    )
-
-
-class ArmsSpec(_Model):
-    """The search methods of the study; at least one."""
-
-    static: StaticArm | None = None
-    grid: GridArm | None = None
-    random: RandomArm | None = None
-    optuna: OptunaArm | None = None
-    gradnorm: GradNormArm | None = None
-    uncertainty: UncertaintyArm | None = None
-    dwa: DwaArm | None = None
-    rlw: RlwArm | None = None
-    retrain: RetrainArm | None = None
-
-    def names(self) -> list[str]:
-        return [name for name in ARM_ORDER if getattr(self, name) is not None]
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ArmsSpec:
-        if not self.names():
-            raise ValueError(f"at least one arm is needed ({', '.join(ARM_ORDER)})")
-        if self.retrain is not None:
-            if self.gradnorm is None:
-                raise _FieldError(("retrain", "alpha"), "needs a gradnorm arm with this alpha")
-            if self.retrain.alpha not in self.gradnorm.alphas:
-                raise _FieldError(
-                    ("retrain", "alpha"),
-                    f"{self.retrain.alpha:g} is not one of arms.gradnorm.alphas "
-                    f"[{', '.join(f'{a:g}' for a in self.gradnorm.alphas)}]",
-                )
-        return self
-
-
-class ResourcesSpec(_Model):
+class ResourcesSpec(SpecModel):
     """What Ray reserves for each trial."""
 
     cpus_per_trial: float = Field(default=1.0, gt=0, description="CPUs per trial (fractions ok)")
@@ -294,7 +126,7 @@ class ResourcesSpec(_Model):
     def _pack_size(cls, value: Any) -> Any:
         if value == "auto" or (type(value) is int and value >= 1):
             return value
-        raise ValueError(f"must be an integer >= 1 or auto (got {_short(value)})")
+        raise ValueError(f"must be an integer >= 1 or auto (got {short(value)})")
 
 
 #: Fields added after studies were first stored, with their defaults: left out of the
@@ -306,6 +138,14 @@ LATER_DEFAULTS: tuple[tuple[tuple[str, ...], object], ...] = (
 )
 
 
+def _drop_absent_later_arms(data: dict[str, Any]) -> None:
+    """A balancer added after the first release is left out when absent, so adding one
+    changes neither the stored text nor the hash of a spec that does not use it."""
+    for declaration in declarations():
+        if not declaration.first_release and data["arms"].get(declaration.name, 0) is None:
+            del data["arms"][declaration.name]
+
+
 def _drop_later_defaults(data: dict[str, Any]) -> None:
     for path, default in LATER_DEFAULTS:
         parent: Any = data
@@ -315,7 +155,7 @@ def _drop_later_defaults(data: dict[str, Any]) -> None:
             del parent[path[-1]]
 
 
-class StudySpec(_Model):
+class StudySpec(SpecModel):
     """One study: a problem, its arms, a budget and the seeds every arm runs over."""
 
     study: str = Field(
@@ -346,7 +186,7 @@ class StudySpec(_Model):
     @model_validator(mode="after")
     def _delta_m_has_a_baseline(self) -> StudySpec:
         if self.objective == "delta_m" and not has_equal_weights(self):
-            raise _FieldError(
+            raise FieldError(
                 ("objective",),
                 "delta_m is measured against the equal-weight trials: add "
                 "arms.static.weights [[1, 1, …]]",
@@ -369,14 +209,16 @@ class StudySpec(_Model):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, value: list[int]) -> list[int]:
-        repeat = _first_repeat([str(seed) for seed in value])
+        repeat = first_repeat([str(seed) for seed in value])
         if repeat is not None:
-            raise _FieldError((repeat,), f"seed {value[repeat]} is listed twice")
+            raise FieldError((repeat,), f"seed {value[repeat]} is listed twice")
         return value
 
     def canonical_text(self) -> str:
         """The validated spec as canonical JSON: what is stored and hashed."""
-        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        data = self.model_dump(mode="json")
+        _drop_absent_later_arms(data)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def spec_hash(self) -> str:
@@ -387,6 +229,7 @@ class StudySpec(_Model):
         same."""
         data = self.model_dump(mode="json")
         del data["resources"]["pack"]
+        _drop_absent_later_arms(data)
         _drop_later_defaults(data)
         data["problem"]["params"] = self.problem.canonical_params()
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
@@ -395,15 +238,15 @@ class StudySpec(_Model):
     def planned_count(self, tasks: int) -> int:
         """Every trial the study will run at T = ``tasks``, Optuna's and retrain's too."""
         arms = self.arms
-        per_seed = sum(1 for arm in (arms.uncertainty, arms.dwa, arms.rlw, arms.retrain) if arm)
+        per_seed = 1 if arms.retrain is not None else 0
+        for arm in arms.balancer_arms():
+            per_seed += len(arm.declaration.configurations_of(arm.params))
         if arms.static is not None:
             per_seed += len(arms.static.weights)
         if arms.grid is not None:
             per_seed += arms.grid.size(tasks) - len(self.shared_weightings(tasks))
         if arms.random is not None:
             per_seed += arms.random.n
-        if arms.gradnorm is not None:
-            per_seed += len(arms.gradnorm.alphas)
         optuna = arms.optuna.n_trials if arms.optuna is not None else 0
         return per_seed * len(self.seeds) + optuna
 
@@ -428,113 +271,6 @@ def has_equal_weights(spec: StudySpec) -> bool:
     return static is not None and any(is_equal_weighting(w) for w in static.weights)
 
 
-# -- turning pydantic's errors into one line -------------------------------------------
-
-_MESSAGES = {
-    "missing": "required",
-    "extra_forbidden": "unknown key",
-    "int_type": "must be an integer",
-    "float_type": "must be a number",
-    "finite_number": "must be a finite number",
-    "bool_type": "must be true or false",
-    "string_type": "must be a string",
-    "list_type": "must be a list",
-    "dict_type": "must be a mapping",
-    "model_type": "must be a mapping",
-    "too_short": "must not be empty",
-}
-_BOUNDS = {
-    "greater_than_equal": ">=",
-    "greater_than": ">",
-    "less_than_equal": "<=",
-    "less_than": "<",
-}
-
-
-def _key(part: object) -> str:
-    """A key as it can be printed: control characters escaped, the length bounded."""
-    text = str(part)
-    if not text.isprintable():
-        text = repr(text)[1:-1]
-    return text if len(text) <= 40 else text[:39] + "…"
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        key = _key(part)
-        path += f"[{key}]" if isinstance(part, int) else (f".{key}" if path else key)
-    return path or "spec"
-
-
-def _message(error: Any) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx", {})
-    if kind in _BOUNDS:
-        bound = next(iter(ctx.values()))
-        return f"must be {_BOUNDS[kind]} {bound:g}"
-    if kind == "literal_error":
-        expected = str(ctx["expected"])
-        return f"must be one of {expected}" if " or " in expected else f"must be {expected}"
-    if kind == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters"
-    if kind in _MESSAGES:
-        return _MESSAGES[kind]
-    return str(error["msg"]).removeprefix("Value error, ")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _one_line(source: str, error: ValidationError) -> SpecError:
-    """The first error as ``source: field.path: message (got value)``."""
-    first = error.errors(include_url=False)[0]
-    loc = tuple(p for p in first["loc"] if not str(p).startswith("function-"))
-    cause = first.get("ctx", {}).get("error")
-    if isinstance(cause, _FieldError):
-        loc += cause.path
-    message = _message(first)
-    shown = first.get("input")
-    got = ""
-    if first["type"] not in ("missing", "extra_forbidden", "value_error"):
-        got = f" (got {_short(shown)})" if not isinstance(shown, dict | list) else ""
-    return SpecError(f"{source}: {_location(loc)}: {message}{got}")
-
-
-# -- reading YAML ----------------------------------------------------------------------
-
-
-def _check_duplicate_keys(node: yaml.Node, path: tuple[int | str, ...], source: str) -> None:
-    """PyYAML keeps the last of two equal keys silently; a spec names each key once."""
-    if isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _check_duplicate_keys(item, (*path, i), source)
-    elif isinstance(node, yaml.MappingNode):
-        lines: dict[str, int] = {}
-        for key, value in node.value:
-            name = str(key.value)
-            if name in lines:
-                raise SpecError(
-                    f"{source}: {_location((*path, name))}: listed twice "
-                    f"(lines {lines[name]} and {key.start_mark.line + 1})"
-                )
-            lines[name] = key.start_mark.line + 1
-            _check_duplicate_keys(value, (*path, name), source)
-
-
-def _read_yaml(text: str, source: str) -> Any:
-    """The document's data; size, depth, aliases and duplicate keys checked first."""
-    try:
-        data, root = read_yaml(text)
-    except UnreadableYaml as exc:
-        raise SpecError(f"{source}: {exc}") from None
-    if root is not None:
-        _check_duplicate_keys(root, (), source)
-    return data
-
-
 # -- public entry points -----------------------------------------------------------------
 
 
@@ -543,7 +279,7 @@ def parse_spec(text: str, source: str = "<string>") -> StudySpec:
 
     Checks everything that does not need the task count; ``validate_spec`` does the rest.
     """
-    data = _read_yaml(text, source)
+    data = read_spec_yaml(text, source)
     if data is None:
         raise SpecError(f"{source}: the spec is empty")
     if not isinstance(data, dict):
@@ -551,7 +287,7 @@ def parse_spec(text: str, source: str = "<string>") -> StudySpec:
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
-        raise _one_line(source, exc) from None
+        raise one_line(source, exc) from None
     _check_problem_name(spec, source)
     return spec
 
@@ -573,7 +309,7 @@ def renamed(spec: StudySpec, name: str) -> StudySpec:
     try:
         return StudySpec.model_validate({**spec.model_dump(), "study": name})
     except ValidationError as exc:
-        raise _one_line("--name", exc) from None
+        raise one_line("--name", exc) from None
 
 
 def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
@@ -634,18 +370,23 @@ def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, st
 
 def dry_run_problem(spec: StudySpec) -> None:
     """One training step and one test batch of the spec's problem on the CPU (see
-    ``trainers/engine/dry_run.py``): a problem that breaks its contract fails here, in one line,
-    instead of in every trial. Once per problem in a process; call it after
-    ``validate_spec``, which builds the problem."""
+    ``trainers/engine/dry_run.py``), then one step of each balancer arm's first
+    configuration (``balancer_check.py``): a problem or a balancer that breaks its contract
+    fails here, in one line, instead of in every trial. Once per problem and balancer in a
+    process; call it after ``validate_spec``, which builds the problem."""
     _dry_run(spec.problem.name, spec.problem.params_json())
-    gradnorm = spec.arms.gradnorm
-    if gradnorm is not None and gradnorm.initial_loss == "theoretical":
-        known = _theoretical_losses(spec.problem.name, spec.problem.params_json())
-        if known is None:
-            raise SpecError(
-                f"arms.gradnorm.initial_loss: theoretical, but problem {spec.problem.name} "
-                "has no theoretical initial losses: use first_batch or first_epoch_mean"
+    for arm in spec.arms.balancer_arms():
+        first = arm.declaration.configurations_of(arm.params)[0]
+        try:
+            _check_balancer(
+                spec.problem.name,
+                spec.problem.params_json(),
+                arm.key,
+                json.dumps(first.arguments, sort_keys=True),
             )
+        except GradsweepError as exc:
+            said = str(exc).removeprefix(f"{arm.name}: ")  # the field already names it
+            raise SpecError(f"arms.{arm.key}: {said}") from None
 
 
 def spec_json_schema() -> dict[str, Any]:
@@ -698,12 +439,14 @@ def _problem_defaults(name: str) -> dict[str, Any]:
     return defaults
 
 
-@functools.lru_cache(maxsize=8)
-def _theoretical_losses(name: str, params_json: str) -> tuple[float | None, ...] | None:
-    from gradsweep.trainers.registry import built_problem  # imports torch: only when asked
+@functools.lru_cache(maxsize=16)
+def _check_balancer(name: str, params_json: str, balancer: str, arguments_json: str) -> None:
+    from gradsweep.trainers.balancers.catalog import make_balancer  # torch: only when asked
+    from gradsweep.trainers.engine.balancer_check import check_balancer
+    from gradsweep.trainers.registry import built_problem
 
-    values = built_problem(name, params_json).theoretical_initial_losses()
-    return None if values is None else tuple(values)
+    built = make_balancer(balancer, json.loads(arguments_json))
+    check_balancer(built_problem(name, params_json), built, balancer)
 
 
 @functools.lru_cache(maxsize=8)
