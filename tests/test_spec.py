@@ -448,8 +448,8 @@ def test_theoretical_initial_losses_are_checked_before_any_trial(
     if refused:
         assert result.exit_code == 2, result.stdout
         assert result.stderr.strip() == (
-            "error: arms.gradnorm.initial_loss: theoretical, but problem toy has no theoretical "
-            "initial losses: use first_batch or first_epoch_mean"
+            "error: arms.gradnorm: initial_loss=theoretical, but this problem has no "
+            "theoretical initial losses: use first_batch or first_epoch_mean"
         )
     else:
         assert result.exit_code == 0, result.stderr
