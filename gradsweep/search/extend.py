@@ -15,7 +15,7 @@ from typing import Any
 
 from gradsweep.errors import GradsweepError
 from gradsweep.search.plan import plan_up_front
-from gradsweep.spec import StudySpec
+from gradsweep.spec import StudySpec, arm_order
 
 # Paths (into the spec's JSON) whose change can only add trials: checked by comparing the
 # planned keys, old against new, instead of their values.
@@ -25,7 +25,6 @@ ADDITIVE = (
     ("arms", "static", "weights"),
     ("arms", "grid"),
     ("arms", "random", "n"),
-    ("arms", "gradnorm", "alphas"),
     ("arms", "optuna", "n_trials"),
 )
 SCHEDULING = (("resources",), ("max_concurrent",), ("max_failures",))
@@ -53,16 +52,35 @@ def _show(value: Any) -> str:
     return "(absent)" if value is None else str(value).replace(" ", "")
 
 
+def _balancer_arms_only_added_to(old: StudySpec, new: StudySpec) -> set[str]:
+    """The balancer arms whose every old configuration is in the new spec unchanged (same
+    key label, same arguments): a change there only adds configurations (GradNorm's αs)."""
+    now = {arm.key: arm for arm in new.arms.balancer_arms()}
+    kept = set()
+    for arm in old.arms.balancer_arms():
+        if arm.key not in now:
+            continue
+        later = now[arm.key]
+        offered = {c.label: c.arguments for c in later.declaration.configurations_of(later.params)}
+        configs = arm.declaration.configurations_of(arm.params)
+        if all(offered.get(c.label) == c.arguments for c in configs):
+            kept.add(arm.key)
+    return kept
+
+
 def changed_fields(old: StudySpec, new: StudySpec) -> list[str]:
     """Every field whose change alters trials the old spec planned, as ``path old → new``."""
     before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
     before["problem"]["params"] = old.problem.canonical_params()  # defaults spelt out or not
     after["problem"]["params"] = new.problem.canonical_params()
+    order = {arm: i for i, arm in enumerate(arm_order())}  # a user's balancers after
+    arms = sorted(before["arms"], key=lambda arm: (order.get(arm, len(order)), arm))
     problems = [
         f"arms.{arm} removed"
-        for arm, settings in before["arms"].items()
-        if settings is not None and after["arms"].get(arm) is None
+        for arm in arms
+        if before["arms"][arm] is not None and after["arms"].get(arm) is None
     ]
+    kept = _balancer_arms_only_added_to(old, new)
     # an arm added or removed whole: its fields are not compared one by one
     whole = {
         arm
@@ -71,7 +89,7 @@ def changed_fields(old: StudySpec, new: StudySpec) -> list[str]:
     }
     flat_before, flat_after = _flatten(before), _flatten(after)
     for path in sorted(set(flat_before) | set(flat_after)):
-        if path[:1] == ("arms",) and len(path) > 1 and path[1] in whole:
+        if path[:1] == ("arms",) and len(path) > 1 and (path[1] in whole or path[1] in kept):
             continue
         if _under(path, ADDITIVE + SCHEDULING):
             continue
