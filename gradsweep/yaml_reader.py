@@ -17,6 +17,7 @@ is composed once: the checks walk the node graph, the data is constructed from i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,20 @@ MAX_BYTES = 128 * 1024  # a spec with thousands of explicit weightings still fit
 MAX_DEPTH = 32  # the deepest spec field is 5 levels down; problem params get the rest
 MAX_VALUES = 100_000  # scalars and collections, counting every alias's expansion
 
-Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Loader(_Base):  # type: ignore[misc]
+    """PyYAML's safe loader that also reads ``1e-08`` as a number (YAML 1.2 and JSON do;
+    YAML 1.1 wants ``1.0e-08``): a spec's ``lr: 1e-5``, and the stored canonical JSON of
+    any small float, read back as what was written."""
+
+
+Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 class UnreadableYaml(Exception):

@@ -385,7 +385,9 @@ def dry_run_problem(spec: StudySpec) -> None:
                 json.dumps(first.arguments, sort_keys=True),
             )
         except GradsweepError as exc:
-            said = str(exc).removeprefix(f"{arm.name}: ")  # the field already names it
+            said = str(exc)
+            for named in (f"{arm.name}: ", f"balancer {arm.key}: "):  # the field names it
+                said = said.removeprefix(named)
             raise SpecError(f"arms.{arm.key}: {said}") from None
 
 

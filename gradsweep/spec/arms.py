@@ -22,7 +22,7 @@ from pydantic import (
 from gradsweep.arms import RETRAIN, STATIC_ARMS, format_weights, grid_size
 from gradsweep.errors import GradsweepError
 from gradsweep.spec.base import FieldError, SpecModel, first_repeat
-from gradsweep.spec.messages import error_message
+from gradsweep.spec.messages import first_error
 from gradsweep.trainers.balancers.catalog import adaptive_declarations, is_import_path, resolve
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration, ParamError
 
@@ -236,10 +236,8 @@ def _validated(declaration: BalancerDeclaration, key: str, value: Any) -> dict[s
     try:
         model = arm_model(declaration).model_validate({} if value is None else value)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        cause = first.get("ctx", {}).get("error")
-        below = cause.path if isinstance(cause, FieldError) else ()
-        raise FieldError((key, *first["loc"], *below), error_message(first)) from None
+        loc, message = first_error(exc)
+        raise FieldError((key, *loc), message) from None
     return model.model_dump()
 
 

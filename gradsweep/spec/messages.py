@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,12 +30,16 @@ _BOUNDS = {
 }
 
 
+IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+
+
 def _key(part: object) -> str:
     """A key as it can be printed: control characters escaped, the length bounded."""
     text = str(part)
     if not text.isprintable():
         text = repr(text)[1:-1]
-    return text if len(text) <= 40 else text[:39] + "…"
+    limit = 120 if IMPORT_PATH.fullmatch(text) else 40  # a user's balancer, named whole
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def location(loc: tuple[int | str, ...]) -> str:
@@ -66,8 +71,8 @@ def short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def one_line(source: str, error: ValidationError) -> SpecError:
-    """The first error as ``source: field.path: message (got value)``."""
+def first_error(error: ValidationError) -> tuple[tuple[int | str, ...], str]:
+    """The first error's field path and its ``message (got value)``."""
     first = error.errors(include_url=False)[0]
     loc = tuple(p for p in first["loc"] if not str(p).startswith("function-"))
     cause = first.get("ctx", {}).get("error")
@@ -78,4 +83,10 @@ def one_line(source: str, error: ValidationError) -> SpecError:
     got = ""
     if first["type"] not in ("missing", "extra_forbidden", "value_error"):
         got = f" (got {short(shown)})" if not isinstance(shown, dict | list) else ""
-    return SpecError(f"{source}: {location(loc)}: {message}{got}")
+    return loc, f"{message}{got}"
+
+
+def one_line(source: str, error: ValidationError) -> SpecError:
+    """The first error as ``source: field.path: message (got value)``."""
+    loc, message = first_error(error)
+    return SpecError(f"{source}: {location(loc)}: {message}")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gradsweep.arms import ObjectiveKind
@@ -25,7 +26,14 @@ from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
 from tests.search.specs import write_spec
 
-ADAPTIVE_CONFIGS = ["gradnorm/a=1", "uncertainty/lr=0.025", "dwa/t=2", "rlw/normal"]
+PLUG_IN = "examples.inverse_norm_balancer:InverseGradientNorm"
+ADAPTIVE_CONFIGS = [
+    "gradnorm/a=1",
+    "uncertainty/lr=0.025",
+    "dwa/t=2",
+    "rlw/normal",
+    "inverse_norm/power=1,eps=1e-08",  # a user's balancer, by import path
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +55,12 @@ def wine(tmp_path_factory: pytest.TempPathFactory, ray_session: None) -> str:
             "uncertainty": {},
             "dwa": {},
             "rlw": {},
+            PLUG_IN: {},
         },
     )
     outcome = launch(load_spec(path), open_engine(sqlite_url), LaunchOptions(quiet=True))
     assert outcome.status == "completed", outcome
-    assert outcome.planned == outcome.completed == 1 + 3 + 2 + 4
+    assert outcome.planned == outcome.completed == 1 + 3 + 2 + 5
     return sqlite_url
 
 
@@ -70,7 +79,14 @@ def test_every_adaptive_arm_on_a_user_problem_scored_by_delta_m(wine: str) -> No
     traces = queries.weight_traces(engine, "wine-adaptive")
     adaptive_keys = {f"{config}/s0" for config in ADAPTIVE_CONFIGS}
     assert adaptive_keys <= set(traces["key"])
-    assert traces.groupby("key").size()[sorted(adaptive_keys)].tolist() == [16] * 4
+    assert traces.groupby("key").size()[sorted(adaptive_keys)].tolist() == [16] * 5
+
+    # the documented SQL view lists every adaptive balancer, a user's too (revision 0009)
+    with engine.connect() as connection:
+        listed = connection.execute(
+            text("SELECT balancer FROM gs_static_vs_adaptive WHERE study = 'wine-adaptive'")
+        ).scalars()
+        assert set(listed) == {"gradnorm", "uncertainty", "dwa", "rlw", PLUG_IN}
 
     # the Optuna arm minimised Δm% against the equal-weight trial, not the normalised loss
     scored = load_results(engine, "wine-adaptive").trials.set_index("key")
@@ -110,6 +126,7 @@ def test_every_reader_shows_the_same_delta_m(wine: str, tmp_path: Path) -> None:
     assert cells[2][0] == f"{comparison.static_best.objective:.4f}"
     report = write_report(engine, "wine-adaptive", tmp_path / "r.html").read_text()
     assert f"{comparison.static_best.objective:.4f}" in report
+    assert "inverse_norm/power=1,eps=1e-08" in report  # a user's balancer, like a built-in
     # the live display scores finished trials the same way
     directions = [str(d) for d in results.directions or []]
     scorer = LiveObjective(str(results.objective), directions, [])  # as a fresh launch starts
@@ -135,9 +152,9 @@ def test_export_every_arm_as_one_optuna_study(wine: str) -> None:
     command = ["export", "wine-adaptive", "--optuna", "wine-all", "--db", wine]
     run = CliRunner().invoke(app, command)
     assert run.exit_code == 0, run.stderr
-    assert "10 trials added, 0 already there" in run.stdout
+    assert "11 trials added, 0 already there" in run.stdout
     study = optuna.load_study(study_name="wine-all", storage=engine.url.render_as_string(False))
-    assert len(study.directions) == 3 and len(study.trials) == 10
+    assert len(study.directions) == 3 and len(study.trials) == 11
     by_key = {t.user_attrs["key"]: t for t in study.trials}
     trials = results.trials.set_index("key")
     values = results.task_values
@@ -157,7 +174,7 @@ def test_export_every_arm_as_one_optuna_study(wine: str) -> None:
     again = CliRunner().invoke(
         app, ["export", "wine-adaptive", "--optuna", "wine-all", "--db", wine]
     )
-    assert "0 trials added, 10 already there" in again.stdout
+    assert "0 trials added, 11 already there" in again.stdout
     clash = CliRunner().invoke(
         app, ["export", "wine-adaptive", "--optuna", "gradsweep:wine-adaptive", "--db", wine]
     )

@@ -1,0 +1,3 @@
+"""A module that raises while it is imported, as a user's broken plug-in might."""
+
+raise RuntimeError("broken on import")
