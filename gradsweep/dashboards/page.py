@@ -86,7 +86,7 @@ def page_figures(
             best=figures.best_so_far_figure(comparison, label),
         )
         if comparison.pareto is not None:
-            _, values = results.static_points
+            _, values = results.static_weighting_values
             figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names)
     return figs
 

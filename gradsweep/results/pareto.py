@@ -21,15 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradsweep.arms import config_of
-from gradsweep.results.study import StudyResults
+from gradsweep.results.study import StudyResults, unique_rows
 
 BLOCK = 1024
-
-
-def _unique(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct rows in lexicographic order, and each input row's index among them."""
-    unique, inverse = np.unique(points, axis=0, return_inverse=True)
-    return unique, inverse.reshape(-1)
 
 
 def _front_2(points: np.ndarray) -> np.ndarray:
@@ -94,7 +88,7 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=float)
     if len(points) == 0:
         return np.zeros(0, dtype=bool)
-    unique, inverse = _unique(points)
+    unique, inverse = unique_rows(points)
     tasks = unique.shape[1]
     if tasks == 1:
         mask = unique[:, 0] == unique[:, 0].min()
@@ -182,26 +176,9 @@ def _mean_by(labels: list[object], values: np.ndarray) -> tuple[list[object], np
     return order, sums / counts
 
 
-def static_points(results: StudyResults) -> tuple[np.ndarray, np.ndarray]:
-    """Each static weighting (rows of weights) and its per-task values, mean over seeds
-    (``results.static_points`` keeps them once computed)."""
-    values = results.task_values
-    static = results.static()
-    static = static[static["key"].isin(values.index)]
-    tasks = len(results.task_names)
-    if static.empty:
-        return np.empty((0, tasks)), np.empty((0, tasks))
-    weights = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
-    unique, inverse = _unique(weights)
-    rows = values.loc[static["key"]].to_numpy(dtype=float)
-    sums = np.zeros((len(unique), rows.shape[1]))
-    np.add.at(sums, inverse, rows)
-    return unique, sums / np.bincount(inverse, minlength=len(unique))[:, None]
-
-
 def study_pareto(results: StudyResults) -> ParetoView | None:
     """The Pareto view of a study (None without scored static trials)."""
-    weights, means = results.static_points
+    weights, means = results.static_weighting_values
     if len(weights) == 0:
         return None
     values = results.task_values

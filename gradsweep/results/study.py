@@ -146,11 +146,21 @@ class StudyResults:
         return values
 
     @functools.cached_property
-    def static_points(self) -> tuple[np.ndarray, np.ndarray]:
-        """Each static weighting and its per-task values (mean over seeds); computed once."""
-        from gradsweep.results.pareto import static_points  # the Pareto view's own reading
-
-        return static_points(self)
+    def static_weighting_values(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each static weighting (rows of weights) and its per-task values, mean over
+        seeds; computed once (the Pareto view's and the dashboard's)."""
+        values = self.task_values
+        static = self.static()
+        static = static[static["key"].isin(values.index)]
+        tasks = len(self.task_names)
+        if static.empty:
+            return np.empty((0, tasks)), np.empty((0, tasks))
+        weights = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
+        unique, inverse = unique_rows(weights)
+        rows = values.loc[static["key"]].to_numpy(dtype=float)
+        sums = np.zeros((len(unique), rows.shape[1]))
+        np.add.at(sums, inverse, rows)
+        return unique, sums / np.bincount(inverse, minlength=len(unique))[:, None]
 
     def gradnorm_weights_mean(self, alpha: float) -> dict[int, list[float]]:
         """Per seed, ``E_t[w(t)]`` of the completed GradNorm trial at ``alpha``."""
@@ -161,6 +171,12 @@ class StudyResults:
             & (trials["alpha"] == alpha)
         ]
         return {int(row.seed): list(row.weights_mean) for row in runs.itertuples()}
+
+
+def unique_rows(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows in lexicographic order, and each input row's index among them."""
+    unique, inverse = np.unique(points, axis=0, return_inverse=True)
+    return unique, inverse.reshape(-1)
 
 
 def belongs_to(trials: pd.DataFrame, arm: str) -> pd.Series:

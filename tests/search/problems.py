@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from gradsweep.trainers import MultitaskModel, ToyRegression
@@ -17,10 +19,18 @@ class OddSeedsFail(ToyRegression):
 
 
 class ShortTheory(ToyRegression):
-    """One closed-form initial loss for however many tasks: GradNorm with
-    ``initial_loss: theoretical`` passes spec check and cannot start in a trial."""
+    """On a Ray worker (any process but the driver's), one closed-form initial loss for
+    however many tasks: GradNorm with ``initial_loss: theoretical`` passes the driver's
+    dry run and cannot start in a trial, as a problem whose environment differs on the
+    workers (a file missing there, say) would."""
+
+    def __init__(self, driver_pid: int, **params: object) -> None:
+        super().__init__(**params)  # type: ignore[arg-type]
+        self.driver_pid = driver_pid
 
     def theoretical_initial_losses(self) -> list[float | None]:
+        if os.getpid() == self.driver_pid:
+            return [1.0] * len(self.tasks)
         return [1.0]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,7 +69,10 @@ def test_a_failing_member_fails_alone_and_a_pack_that_cannot_start_runs_its_memb
     path = write_spec(
         tmp_path,
         "member-fails",
-        problem={"name": "tests.search.problems:short_theory", "params": dict(TINY_TOY)},
+        problem={
+            "name": "tests.search.problems:short_theory",
+            "params": {**TINY_TOY, "driver_pid": os.getpid()},  # fails on the workers only
+        },
         arms={
             "static": {"weights": [[1, 1, 1], [1e300, 1, 1]]},  # inf in float32: NaN at step 1
             "grid": {"resolution": 2},

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from gradsweep.trainers import NYUv2, ToyRegression
-from gradsweep.trainers.engine.step import NormPath, TrainingStep
+from gradsweep.trainers.balancers.declaration import Need
+from gradsweep.trainers.engine.step import GradientSite, NormPath, TrainingStep
 from gradsweep.trainers.problems.base import MultitaskProblem
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.conv_problem import ConvRegression
@@ -106,3 +107,48 @@ def test_the_backward_frees_the_graph_unless_the_graph_path_needs_it(cloned: boo
     del step
     gc.collect()
     assert all(ref() is None for ref in saved), "the dropped step's graph is still alive"
+
+
+def _toy_step(needs: frozenset[Need]) -> tuple[MultitaskProblem, torch.nn.Module, TrainingStep]:
+    problem = ToyRegression(**small_toy_params(3, [1.0, 10.0, 100.0]))
+    torch.manual_seed(0)
+    model = problem.build_model()
+    batch = problem.train_data.batch(torch.arange(problem.batch_size), torch.device("cpu"))
+    return problem, model, TrainingStep(model, problem, batch, needs=needs)
+
+
+def test_task_gradients_before_the_weights_are_each_tasks_own_and_leave_backward_exact() -> None:
+    problem, model, step = _toy_step(frozenset({Need.TASK_GRADIENTS}))
+    gradients = step.task_gradients()
+    trunk = [p for p in model.trunk.parameters()]
+    for i, loss in enumerate(step.losses):  # an independent reference: autograd per task
+        expected = torch.autograd.grad(loss, trunk, retain_graph=True)
+        assert torch.allclose(gradients[i], torch.cat([g.flatten() for g in expected]))
+    assert torch.allclose(step.gramian(gradients), gradients @ gradients.T)
+    at_z = step.task_gradients(GradientSite.REPRESENTATION)
+    assert at_z.shape == (3, step.z.numel())
+    weights = torch.tensor([0.5, 1.0, 1.5])
+    step.backward(weights)  # the graph was kept for it: the usual weighted gradient
+    combined = torch.cat([p.grad.flatten() for p in trunk])  # type: ignore[union-attr]
+    assert torch.allclose(combined, weights @ gradients, atol=1e-6)
+
+
+def test_a_need_not_declared_is_not_served() -> None:
+    _, _, step = _toy_step(frozenset({Need.LOSSES}))
+    with pytest.raises(RuntimeError, match="without task_gradients"):
+        step.task_gradients()
+    with pytest.raises(RuntimeError, match="without after_optimizer_step"):
+        step.losses_after_update()
+
+
+def test_the_losses_after_the_update_are_the_same_batch_through_the_updated_network() -> None:
+    problem, model, step = _toy_step(frozenset({Need.AFTER_OPTIMIZER_STEP}))
+    before = step.losses.detach().clone()
+    step.backward(torch.ones(3))
+    torch.optim.SGD(model.parameters(), lr=0.05).step()
+    after = step.losses_after_update()
+    assert not after.requires_grad and after.shape == (3,)
+    assert not torch.allclose(after, before)
+    with torch.no_grad():
+        again = torch.stack(problem.task_losses(model(step.batch.inputs), step.batch))
+    assert torch.allclose(after, again)

@@ -81,3 +81,31 @@ class Balancer(ABC):
 
     def hyperparameters(self) -> dict[str, object]:
         return {}
+
+
+class NotPackable(ValueError):
+    """These balancers cannot train in one pack (mixed families, or not a packable family)."""
+
+
+class PackWeights(ABC):
+    """Owns ``w`` of every member of a pack; ``needs_task_gradients`` as for a single
+    balancer. A packing balancer's declaration builds one from the members (``packed``)."""
+
+    needs_task_gradients: bool = False
+
+    @abstractmethod
+    def start(self, context: BalancerContext) -> None:
+        """Called once before training; ``context`` is one member's (they share it)."""
+
+    @property
+    @abstractmethod
+    def weights(self) -> torch.Tensor:
+        """``(K, T)``: the weights the next step uses, detached."""
+
+    @abstractmethod
+    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
+        """After the network's backward: move ``w`` of the ``live`` members."""
+
+    @abstractmethod
+    def freeze(self, members: torch.Tensor) -> None:
+        """Stop ``members`` (a ``(K,)`` mask) for good: they failed."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.base import Balancer, BalancerContext, PackWeights
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration
 
 if TYPE_CHECKING:
@@ -17,9 +17,7 @@ else:
     from gradsweep.trainers.lazy import torch
 
 
-def _packed(members: Sequence[Any]) -> Any:
-    from gradsweep.trainers.packed.weights import PackedStatic  # torch: only when packing
-
+def _packed(members: Sequence[Any]) -> PackWeights:
     return PackedStatic(members)
 
 
@@ -62,3 +60,26 @@ class StaticBalancer(Balancer):
 
     def hyperparameters(self) -> dict[str, object]:
         return {"weights": self._requested}
+
+
+class PackedStatic(PackWeights):
+    """Fixed weights per member (equal weights for a member given none)."""
+
+    def __init__(self, balancers: Sequence[StaticBalancer]) -> None:
+        self.balancers = list(balancers)
+        self._weights = torch.empty(0)
+
+    def start(self, context: BalancerContext) -> None:
+        for balancer in self.balancers:  # each checks its own weights against T
+            balancer.start(context)
+        self._weights = torch.stack([balancer.weights for balancer in self.balancers])
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._weights
+
+    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
+        """Static weights never move."""
+
+    def freeze(self, members: torch.Tensor) -> None:
+        """Nothing of a static member's ``w`` to stop."""
