@@ -192,7 +192,7 @@ def status(
     db: DbOption = None,
 ) -> None:
     """Planned, completed, failed and running trials of one study or of all."""
-    from gradsweep.search.status import print_status, study_statuses
+    from gradsweep.status import print_status, study_statuses
 
     if output not in ("table", "json"):
         raise GradsweepError(f"--format: expected table or json, got {output!r}")
@@ -212,8 +212,9 @@ def compare(
     db: DbOption = None,
 ) -> None:
     """The static optimum against each adaptive configuration (stored in the database)."""
-    from gradsweep.compare import compare_study, comparison_tables
+    from gradsweep.compare import comparison_tables
     from gradsweep.console import output_console, print_table
+    from gradsweep.results.comparison import compare_study
 
     if output not in ("table", "json"):
         raise GradsweepError(f"--format: expected table or json, got {output!r}")
@@ -332,8 +333,9 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
     """Validate a spec, dry-run its problem, and say what it would run and how it would pack
     its trials."""
     from gradsweep.arms import format_weights
+    from gradsweep.plan import planned_count, shared_weightings
+    from gradsweep.plan.trials import plan_up_front
     from gradsweep.search.packing import decide
-    from gradsweep.search.plan import plan_up_front
     from gradsweep.spec import dry_run_problem, load_spec, validate_spec
 
     study_spec = load_spec(path)
@@ -342,10 +344,10 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
     arms = ", ".join(study_spec.arms.names())
     typer.echo(
         f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
-        f"{study_spec.planned_count(tasks)} trials"
+        f"{planned_count(study_spec, tasks)} trials"
     )
     typer.echo("dry run: one training step and one test batch on the CPU, ok")
-    for weights in study_spec.shared_weightings(tasks):
+    for weights in shared_weightings(study_spec, tasks):
         typer.echo(
             f"static weighting {format_weights(weights)} is also a grid point: "
             "trained once per seed, counted for both arms"

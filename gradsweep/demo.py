@@ -12,8 +12,8 @@ from pathlib import Path
 from gradsweep.console import output_console
 from gradsweep.errors import GradsweepError
 from gradsweep.search.launch import LaunchOptions, launch
-from gradsweep.search.status import print_status, study_statuses
 from gradsweep.spec import load_spec
+from gradsweep.status import print_status, study_statuses
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.errors import StorageError
 

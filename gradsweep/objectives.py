@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from gradsweep.arms import ArmKind, ObjectiveKind, TrialStatus, is_equal_weighting
 from gradsweep.errors import GradsweepError
-from gradsweep.storage.queries import StudyInfo
+
+if TYPE_CHECKING:  # a worker scores its trials without SQLAlchemy
+    from gradsweep.storage.queries import StudyInfo
 
 NORMALIZED_LOSS = ObjectiveKind.NORMALIZED_LOSS.value
 DELTA_M = ObjectiveKind.DELTA_M.value

@@ -9,8 +9,8 @@ from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
 from gradsweep.output import write_csv
+from gradsweep.results import readers
 from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results, study_list
-from gradsweep.storage import queries
 
 KINDS = ("studies", "trials", "curves", "weights")
 # what `query trials` shows: the results layer's columns, a static trial's weights as
@@ -29,7 +29,7 @@ def trial_frame(
     ``objective``: its study's objective, ``normalized_loss``: the stored per-trial one).
 
     Each study scores its own trials (a Δm% study against its equal-weight trials)."""
-    names = [study] if study is not None else queries.studies(engine)["name"].tolist()
+    names = [study] if study is not None else readers.studies(engine)["name"].tolist()
     frames = [load_results(engine, name).trials for name in names]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TRIAL_COLUMNS)
     if arm is not None:
@@ -42,7 +42,7 @@ def trial_frame(
 def study_frame(engine: Engine) -> pd.DataFrame:
     """Every study with its counts, and its objective and best objective as ``status``
     scores them (Δm% for a Δm% study; ``best_normalized_loss`` stays the stored one)."""
-    frame = queries.studies(engine)
+    frame = readers.studies(engine)
     scored = {summary.name: summary for summary in study_list(engine)}
     frame["objective"] = [str(scored[name].objective) for name in frame["name"]]
     frame["best_objective"] = [scored[name].best_objective for name in frame["name"]]
@@ -68,22 +68,22 @@ def query_frame(
     if arm is not None or status is not None:
         keys = trial_frame(engine, study, arm, status)["key"].tolist()
     if kind == "curves":
-        return queries.curves(engine, study, trial_keys=keys)
-    return queries.weight_traces(engine, study, trial_keys=keys)
+        return readers.curves(engine, study, trial_keys=keys)
+    return readers.weight_traces(engine, study, trial_keys=keys)
 
 
 def export_study(engine: Engine, study: str, out: Path, fmt: str = "parquet") -> list[Path]:
     """Write a study's trials, curves and weight traces as Parquet or CSV files."""
     if fmt not in ("parquet", "csv"):
         raise GradsweepError(f"--format: expected parquet or csv, got {fmt!r}")
-    name = queries.find_study(engine, study).name
+    name = readers.study_name(engine, study)
     if out.exists() and not out.is_dir():
         raise GradsweepError(f"--out: {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     frames = {
         "trials": trial_frame(engine, name, None, None),
-        "curves": queries.curves(engine, name),
-        "weights": queries.weight_traces(engine, name),
+        "curves": readers.curves(engine, name),
+        "weights": readers.weight_traces(engine, name),
     }
     written = []
     for kind, frame in frames.items():

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.compare import compare_study
 from gradsweep.errors import GradsweepError
+from gradsweep.results.comparison import compare_study
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import StudyRecord, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
@@ -203,7 +203,7 @@ def test_spearman_is_scipys(seed: int) -> None:
     """compare's own Spearman (scipy.stats is too slow to import for a read command)."""
     from scipy.stats import spearmanr
 
-    from gradsweep.compare import spearman
+    from gradsweep.results.comparison import spearman
 
     rng = np.random.default_rng(seed)
     x = rng.normal(size=12)

@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
+from gradsweep.plan import planned_count
 from gradsweep.spec import (
     GridArm,
     SpecError,
@@ -261,7 +262,7 @@ def test_bf16_is_another_study_and_fp32_keeps_the_hashes_of_older_studies() -> N
 def test_grids_that_keep_every_task_on(grid: dict[str, object], points: int) -> None:
     spec = parse_spec(mutate({"arms": {"grid": grid}, "seeds": [0]}))
     assert spec.arms.grid is not None and validate_spec(spec) == 3
-    assert spec.arms.grid.size(3) == points == spec.planned_count(3)
+    assert spec.arms.grid.size(3) == points == planned_count(spec, 3)
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from gradsweep.dashboards import layout
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import loss_curves, study_page
 from gradsweep.errors import GradsweepError
+from gradsweep.results import readers
 from gradsweep.results.study import study_list
-from gradsweep.storage import queries
 from gradsweep.storage.errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def render_page(engine: Engine, path: str | None) -> tuple:
         study = study_from_path(path)
         if study is None:
             return _message("Page not found", f"There is no page at {path}.")
-        name = queries.find_study(engine, study).name
+        name = readers.study_name(engine, study)
         return None, None, layout.HIDDEN, layout.SHOWN, name
     except (StorageError, GradsweepError) as exc:
         return _message("Not found", str(exc))
@@ -59,7 +59,7 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
     if study is None:
         return empty
     try:
-        current = queries.study_signature(engine, study)
+        current = readers.study_signature(engine, study)
         if current == known:
             return empty
         page = study_page(engine, study)

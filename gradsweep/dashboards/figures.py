@@ -15,7 +15,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from gradsweep.arms import STATIC_ARMS, TrialStatus
-from gradsweep.compare import Comparison, format_paired, format_value, format_weights
+from gradsweep.compare import format_paired, format_value, format_weights
+from gradsweep.results.comparison import Comparison
 from gradsweep.results.pareto import ParetoView
 from gradsweep.trainers.balancers.catalog import built_in
 

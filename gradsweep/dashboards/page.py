@@ -14,9 +14,10 @@ import plotly.graph_objects as go
 from sqlalchemy import Engine
 
 from gradsweep.arms import TrialStatus
-from gradsweep.compare import Comparison, compare_results
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
+from gradsweep.results import readers
+from gradsweep.results.comparison import Comparison, compare_results
 from gradsweep.results.study import (
     FailedTrial,
     StudyResults,
@@ -24,7 +25,6 @@ from gradsweep.results.study import (
     failed_trials,
     load_results,
 )
-from gradsweep.storage import queries
 
 MAX_SIMPLEX_POINTS = 3000
 BEST_KEPT = 500
@@ -70,7 +70,7 @@ def page_figures(
     engine: Engine, results: StudyResults, comparison: Comparison | None
 ) -> dict[str, go.Figure]:
     """Every figure of the page, by name."""
-    traces = queries.weight_traces(engine, results.id, trial_keys=results.adaptive_keys())
+    traces = readers.weight_traces(engine, results.id, trial_keys=results.adaptive_keys())
     shown = shown_static(results.trials)
     names = results.task_names
     optimum = comparison.static_best.weights if comparison else None
@@ -124,4 +124,4 @@ def loss_curves(engine: Engine, study: str, keys: list[str], which: str) -> go.F
     """Per-task train or test losses of the trials a person picked."""
     if not keys:
         return go.Figure().update_layout(title="pick trials to see their loss curves")
-    return figures.loss_curves_figure(queries.curves(engine, study, trial_keys=keys), which)
+    return figures.loss_curves_figure(readers.curves(engine, study, trial_keys=keys), which)

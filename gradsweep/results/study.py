@@ -32,6 +32,7 @@ from gradsweep.arms import (
     is_adaptive,
 )
 from gradsweep.objectives import score
+from gradsweep.plan import planned_count
 from gradsweep.spec import RETRAINED, SpecError, parse_spec
 from gradsweep.storage import queries
 from gradsweep.storage.queries import StudyInfo
@@ -197,7 +198,7 @@ def _planned(info: StudyInfo) -> int | None:
         spec = parse_spec(info.spec_text, source=f"study {info.name}")
     except SpecError:
         return None
-    return spec.planned_count(len(info.task_names))
+    return planned_count(spec, len(info.task_names))
 
 
 MAX_KEYS_IN_QUERY = 1000  # beyond, read the whole study (SQLite caps bound parameters)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradsweep.errors import GradsweepError
-from gradsweep.search.plan import plan_up_front
+from gradsweep.plan.trials import plan_up_front
 from gradsweep.spec import StudySpec, arm_order
 
 # Paths (into the spec's JSON) whose change can only add trials: checked by comparing the

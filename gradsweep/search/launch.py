@@ -33,11 +33,11 @@ from gradsweep.arms import (
 )
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE, LiveObjective
+from gradsweep.plan import TrialSpec, plan_up_front, planned_count, retrain_trials
 from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
 from gradsweep.search.extend import check_extension
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
-from gradsweep.search.plan import TrialSpec, plan_up_front, retrain_trials
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.ray_reaper import forget_session, reap_orphans, record_session
 from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
@@ -155,7 +155,7 @@ def study_record(spec: StudySpec, tasks: list[dict[str, str]]) -> StudyRecord:
         objective_name=spec.objective,
         objective_direction=str(Direction.MIN),
         task_metrics=[{"metric": t["metric"], "direction": t["direction"]} for t in tasks],
-        planned=spec.planned_count(len(tasks)),
+        planned=planned_count(spec, len(tasks)),
     )
 
 
@@ -197,7 +197,7 @@ def _run(
     trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in planned])
     done = queries.completed_keys(engine, study_id)
     todo = [t for t in planned if t.key not in done]
-    total = spec.planned_count(tasks)
+    total = planned_count(spec, tasks)
     concurrency = options.max_concurrent or spec.max_concurrent
     packing = packing_decision(spec, todo, options.pack, concurrency)
     if packing.notice:

@@ -7,8 +7,8 @@ from typing import Any
 
 import optuna
 
-from gradsweep.search.plan import optuna_key
-from gradsweep.search.simplex import optuna_point
+from gradsweep.plan.simplex import optuna_point
+from gradsweep.plan.trials import optuna_key
 
 SAMPLERS: dict[str, Callable[[int | None], optuna.samplers.BaseSampler]] = {
     "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gradsweep.arms import ArmKind
-from gradsweep.search.plan import TrialSpec
+from gradsweep.plan.trials import TrialSpec
 from gradsweep.spec import StudySpec
 from gradsweep.trainers.balancers.catalog import declaration_of
 

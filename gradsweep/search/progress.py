@@ -17,7 +17,7 @@ from rich.text import Text
 
 from gradsweep.arms import TrialStatus
 from gradsweep.objectives import LiveObjective
-from gradsweep.search.plan import TrialSpec
+from gradsweep.plan.trials import TrialSpec
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -19,8 +19,8 @@ from typing import Any, Protocol, TypeVar
 from ray import tune
 
 from gradsweep.arms import TrialStatus
+from gradsweep.plan.trials import TrialSpec
 from gradsweep.search.packing import Pack
-from gradsweep.search.plan import TrialSpec
 from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord

@@ -20,10 +20,10 @@ from ray import tune
 
 from gradsweep.arms import TrialStatus
 from gradsweep.objectives import delta_m
+from gradsweep.plan.simplex import weights_from_optuna_params
+from gradsweep.plan.trials import TrialSpec, optuna_trial
 from gradsweep.search.packing import Pack
-from gradsweep.search.plan import TrialSpec, optuna_trial
 from gradsweep.search.reports import Evaluation, Outcome, Placement, WorkerReport, failure
-from gradsweep.search.simplex import weights_from_optuna_params
 from gradsweep.spec import StudySpec
 from gradsweep.storage.records import EpochRow
 from gradsweep.trainers import (

@@ -235,28 +235,6 @@ class StudySpec(SpecModel):
         text = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def planned_count(self, tasks: int) -> int:
-        """Every trial the study will run at T = ``tasks``, Optuna's and retrain's too."""
-        arms = self.arms
-        per_seed = 1 if arms.retrain is not None else 0
-        for arm in arms.balancer_arms():
-            per_seed += len(arm.declaration.configurations_of(arm.params))
-        if arms.static is not None:
-            per_seed += len(arms.static.weights)
-        if arms.grid is not None:
-            per_seed += arms.grid.size(tasks) - len(self.shared_weightings(tasks))
-        if arms.random is not None:
-            per_seed += arms.random.n
-        optuna = arms.optuna.n_trials if arms.optuna is not None else 0
-        return per_seed * len(self.seeds) + optuna
-
-    def shared_weightings(self, tasks: int) -> list[list[float]]:
-        """The static arm's weightings that the grid also holds: each trains once a seed."""
-        static, grid = self.arms.static, self.arms.grid
-        if static is None or grid is None:
-            return []
-        return [w for w in static.weights if grid.holds(w, tasks)]
-
     def task_count(self) -> int:
         """T: the toy's ``tasks`` parameter (2 by default), else the built problem's tasks."""
         tasks = self.problem.params.get("tasks", 2)

@@ -90,19 +90,6 @@ class GridArm(SpecModel):
     def size(self, tasks: int) -> int:
         return grid_size(tasks, self.resolution, self.include_vertices, self.min_count(tasks))
 
-    def holds(self, weights: list[float], tasks: int) -> bool:
-        """Whether this grid has a point equal to ``weights`` to 6 significant digits (as
-        trial keys spell weights): such a weighting trains once, for both arms."""
-        if len(weights) != tasks:
-            return False
-        counts = [round(w * self.resolution / tasks) for w in weights]
-        if sum(counts) != self.resolution or min(counts) < self.min_count(tasks):
-            return False
-        if not self.include_vertices and max(counts) == self.resolution:
-            return False
-        point = [tasks * k / self.resolution for k in counts]
-        return format_weights(point) == format_weights(weights)
-
 
 class RandomArm(SpecModel):
     """Weightings drawn uniformly on the simplex (the paper's Sec. 5.3 protocol)."""

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from gradsweep.compare import compare_study
 from gradsweep.dashboards.app import create_app
 from gradsweep.dashboards.report import write_report
+from gradsweep.results.comparison import compare_study
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.writer import ResultsWriter
 from tests.conftest import IN_CI

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsweep.compare import compare_trials
 from gradsweep.dashboards import figures
+from gradsweep.results.comparison import compare_trials
 
 
 def trial_frame(tasks: int) -> pd.DataFrame:

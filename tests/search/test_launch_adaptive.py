@@ -12,14 +12,14 @@ from typer.testing import CliRunner
 
 from gradsweep.arms import ObjectiveKind
 from gradsweep.cli import app
-from gradsweep.compare import compare_study
 from gradsweep.dashboards import layout
 from gradsweep.dashboards.page import study_page
 from gradsweep.dashboards.report import write_report
 from gradsweep.objectives import LiveObjective
+from gradsweep.plan.trials import TrialSpec
 from gradsweep.results import load_results, study_list
+from gradsweep.results.comparison import compare_study
 from gradsweep.search.launch import LaunchOptions, launch
-from gradsweep.search.plan import TrialSpec
 from gradsweep.search.progress import LiveProgress
 from gradsweep.spec import load_spec
 from gradsweep.storage import queries

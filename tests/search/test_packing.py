@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gradsweep.plan.trials import plan_up_front
 from gradsweep.search.packing import CPU, GPU, auto_size, decide, make_packs
-from gradsweep.search.plan import plan_up_front
 from gradsweep.spec import parse_spec
 from tests.test_spec import BASE, mutate
 

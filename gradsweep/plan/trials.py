@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradsweep.arms import format_weights
-from gradsweep.search.simplex import dirichlet_points, grid_points
+from gradsweep.plan.simplex import dirichlet_points, grid_points
 from gradsweep.spec import BalancerArm, StudySpec
 from gradsweep.trainers.balancers.gradnorm import alpha_label
 
@@ -78,7 +78,7 @@ def balancer_trials(arm: BalancerArm, seed: int) -> list[TrialSpec]:
 
 
 @dataclass(frozen=True)
-class StaticPoint:
+class PlannedWeighting:
     """A static weighting known up front: its arm, its label in the key, and the other
     arms that ask for the same weighting (it trains once per seed and belongs to each)."""
 
@@ -88,30 +88,30 @@ class StaticPoint:
     also_arms: tuple[str, ...] = ()
 
 
-def static_points(spec: StudySpec, tasks: int) -> list[StaticPoint]:
+def planned_weightings(spec: StudySpec, tasks: int) -> list[PlannedWeighting]:
     """The static arms' weightings known up front, in plan order, each weighting once: a
     grid point equal to a listed static weighting (to 6 significant digits, as keys spell
     weights) is that static trial, which the grid then also claims."""
     arms = spec.arms
-    points: list[StaticPoint] = []
+    points: list[PlannedWeighting] = []
     listed: dict[str, int] = {}  # a static weighting as keys spell it → its index
     if arms.static is not None:
         for weights in arms.static.weights:
             w = tuple(float(x) for x in weights)
             listed[format_weights(w)] = len(points)
-            points.append(StaticPoint("static", f"w={format_weights(w)}", w))
+            points.append(PlannedWeighting("static", f"w={format_weights(w)}", w))
     if arms.grid is not None:
         grid = arms.grid
         for w in grid_points(tasks, grid.resolution, grid.include_vertices, grid.min_count(tasks)):
             same = listed.get(format_weights(w))
             if same is None:
-                points.append(StaticPoint("grid", f"w={format_weights(w)}", w))
+                points.append(PlannedWeighting("grid", f"w={format_weights(w)}", w))
             else:
                 first = points[same]
-                points[same] = StaticPoint(first.arm, first.label, first.weights, ("grid",))
+                points[same] = PlannedWeighting(first.arm, first.label, first.weights, ("grid",))
     if arms.random is not None:
         for i, w in enumerate(dirichlet_points(tasks, arms.random.n, arms.random.seed)):
-            points.append(StaticPoint("random", f"i{i:03d}", w))
+            points.append(PlannedWeighting("random", f"i{i:03d}", w))
     return points
 
 
@@ -121,7 +121,7 @@ def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
 
     Seed by seed, so that every arm has results early in a long study.
     """
-    points = static_points(spec, tasks)
+    points = planned_weightings(spec, tasks)
     balancer_arms = spec.arms.balancer_arms()
     trials: list[TrialSpec] = []
     for seed in spec.seeds:

@@ -5,7 +5,8 @@ from dataclasses import asdict
 
 import pytest
 
-from gradsweep.search.plan import (
+from gradsweep.plan import planned_count
+from gradsweep.plan.trials import (
     TrialSpec,
     optuna_trial,
     plan_up_front,
@@ -86,11 +87,11 @@ def test_retrain_uses_the_mean_over_seeds_renormalised() -> None:
 
 def test_planned_count_covers_every_arm() -> None:
     spec = parse_spec(BASE)
-    assert spec.planned_count(3) == len(plan_up_front(spec, 3)) + 2 * 1 + 2 == 40
+    assert planned_count(spec, 3) == len(plan_up_front(spec, 3)) + 2 * 1 + 2 == 40
     with_vertices = parse_spec(BASE.replace("4}", "4, include_vertices: true}"))
-    assert with_vertices.planned_count(3) == 46 == len(plan_up_front(with_vertices, 3)) + 4
+    assert planned_count(with_vertices, 3) == 46 == len(plan_up_front(with_vertices, 3)) + 4
     only_optuna = parse_spec(BASE.split("arms:")[0] + "arms:\n  optuna: {n_trials: 9}\n")
-    assert only_optuna.planned_count(3) == 9 and plan_up_front(only_optuna, 3) == []
+    assert planned_count(only_optuna, 3) == 9 and plan_up_front(only_optuna, 3) == []
 
 
 ADAPTIVE = (
@@ -117,7 +118,7 @@ def test_other_adaptive_arms_run_on_every_seed_with_their_parameters() -> None:
         "dwa/t=2/s1",
         "rlw/dirichlet=0.5/s1",
     ]
-    assert spec.planned_count(3) == 8
+    assert planned_count(spec, 3) == 8
     dwa = plan["dwa/t=2/s1"]
     assert (dwa.arm, dwa.balancer, dwa.balancer_params) == ("dwa", "dwa", {"temperature": 2.0})
     assert plan["uncertainty/lr=0.025/s0"].balancer_params == {"lr": 0.025}

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from gradsweep.arms import format_weights, grid_size
-from gradsweep.search.simplex import (
+from gradsweep.plan.simplex import (
     U_LOW,
     dirichlet_points,
     grid_points,

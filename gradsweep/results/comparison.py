@@ -1,0 +1,341 @@
+"""The answer a study exists for: the static optimum against each adaptive configuration
+(computed here; ``compare.py`` prints it).
+
+Static arms (static, grid, random, optuna) are grouped by weighting; the static optimum is
+the weighting with the best mean objective over seeds. Each adaptive configuration
+(balancer, α) gets its converged weights (the time average ``E_t[w(t)]``, paper Sec. 5.3,
+averaged over seeds), their L2 distance to the static optimum, its objective and gap, its
+percentile rank among all static trials, the Spearman correlation between static trials'
+objectives and their distance to the converged weights (the paper's Fig. 4), and paired
+per-seed differences against equal weights and the static optimum (``PairedDifference``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine
+
+from gradsweep.arms import RETRAIN, STATIC_ARMS, TrialStatus, config_of, is_adaptive
+from gradsweep.errors import GradsweepError
+from gradsweep.results.pareto import ParetoView, study_pareto
+from gradsweep.results.study import StudyResults, belongs_to, collector_paused, load_results
+from gradsweep.spec import RETRAINED
+from gradsweep.stats import t_cdf, t_quantile
+from gradsweep.storage.writer import ResultsWriter
+from gradsweep.trainers.balancers.catalog import built_in
+
+MIN_TRIALS_FOR_CORRELATION = 3
+
+
+@dataclass(frozen=True)
+class StaticBest:
+    weights: list[float]
+    objective: float
+    objective_std: float | None
+    trials: int
+    keys: list[str]
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """An adaptive configuration minus a static baseline, seed by seed (same seed: same
+    initialisation and batch order), so seed-to-seed noise cancels.
+
+    ``mean`` of the per-seed differences (negative: the adaptive run is better, as the
+    objective is lower-is-better), its 95% Student-t interval ``[low, high]`` over the
+    ``seeds`` both ran (n − 1 degrees of freedom; none with one seed), and ``wins``: seeds
+    where the adaptive run was strictly better.
+    """
+
+    baseline: str  # "equal weights" or "static optimum"
+    seeds: int
+    mean: float
+    low: float | None
+    high: float | None
+    wins: int
+
+
+@dataclass(frozen=True)
+class AdaptiveResult:
+    config: str  # the trial key without its seed, e.g. "gradnorm/a=0.12", "dwa/t=2"
+    balancer: str
+    alpha: float | None
+    seeds: int
+    weights_mean: list[float]
+    weights_final: list[float]
+    objective: float
+    objective_std: float | None
+    gap_to_static_best: float
+    distance_to_static_best: float
+    rank_percentile: float
+    spearman_objective_vs_distance: float | None
+    spearman_p_value: float | None
+    compute_seconds: float = 0.0
+    retrain_objective: float | None = None
+    retrain_objective_std: float | None = None
+    retrain_trials: int = 0
+    versus_equal: PairedDifference | None = None
+    versus_static_best: PairedDifference | None = None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Everything ``gradsweep compare`` shows; ``to_dict`` is its JSON."""
+
+    study: str
+    objective: str
+    task_names: list[str]
+    static_trials: int
+    static_best: StaticBest
+    equal_weights: StaticBest | None
+    adaptive: list[AdaptiveResult]
+    compute: dict[str, float]
+    best_so_far: dict[str, list[tuple[float, float]]]
+    notes: list[str] = field(default_factory=list)
+    pareto: ParetoView | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["best_so_far"] = {
+            arm: [{"compute_seconds": c, "best_objective": b} for c, b in points]
+            for arm, points in self.best_so_far.items()
+        }
+        return data
+
+
+def std_or_none(values: pd.Series) -> float | None:
+    return float(values.std(ddof=1)) if len(values) > 1 else None
+
+
+def normalised(weights: np.ndarray) -> list[float]:
+    """Scaled to sum to T (the number of tasks)."""
+    return [float(w) for w in weights * len(weights) / weights.sum()]
+
+
+def static_groups(static: pd.DataFrame) -> pd.DataFrame:
+    """One row per static weighting: mean and spread (sample std) of the objective over its
+    seeds. Vectorised: studies can hold tens of thousands of static trials."""
+    points = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
+    unique, inverse, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.reshape(-1)
+    objective = static["objective"].to_numpy(dtype=float)
+    means = np.bincount(inverse, objective) / counts
+    squares = np.bincount(inverse, (objective - means[inverse]) ** 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        std = np.where(counts > 1, np.sqrt(squares / (counts - 1)), np.nan)
+    return pd.DataFrame(
+        {
+            "weighting": list(map(tuple, unique.tolist())),
+            "objective": means,
+            "objective_std": std,
+            "trials": counts,
+        }
+    )
+
+
+def static_best_of(row: pd.Series, static: pd.DataFrame) -> StaticBest:
+    std = row["objective_std"]
+    points = np.array(static["static_weights"].tolist(), dtype=float)
+    members = static[np.all(np.round(points, 9) == np.array(row["weighting"]), axis=1)]
+    return StaticBest(
+        weights=[float(w) for w in row["weighting"]],
+        objective=float(row["objective"]),
+        objective_std=None if pd.isna(std) else float(std),
+        trials=int(row["trials"]),
+        keys=members["key"].tolist(),
+    )
+
+
+def equal_weights_row(groups: pd.DataFrame, static: pd.DataFrame) -> StaticBest | None:
+    equal = groups[groups["weighting"].map(lambda w: max(w) - min(w) < 1e-9)]
+    return static_best_of(equal.iloc[0], static) if len(equal) else None
+
+
+def correlation(static: pd.DataFrame, weights: np.ndarray) -> tuple[float | None, float | None]:
+    """Spearman ρ of static trials' objective against their L2 distance to ``weights``."""
+    if len(static) < MIN_TRIALS_FOR_CORRELATION:
+        return None, None
+    points = np.array(static["static_weights"].tolist(), dtype=float)
+    distances = np.linalg.norm(points - weights, axis=1)
+    if len(np.unique(distances)) < 2 or static["objective"].nunique() < 2:
+        return None, None
+    return spearman(static["objective"].to_numpy(dtype=float), distances)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's ρ (Pearson's r of average ranks) and its two-sided p-value from the
+    t-distribution with n − 2 degrees of freedom, as scipy.stats.spearmanr computes them."""
+    ranks_x = pd.Series(x).rank().to_numpy()
+    ranks_y = pd.Series(y).rank().to_numpy()
+    rho = float(np.corrcoef(ranks_x, ranks_y)[0, 1])
+    n = len(x)
+    if abs(rho) >= 1.0:
+        return rho, 0.0
+    t = rho * np.sqrt((n - 2) / (1.0 - rho * rho))
+    return rho, float(2.0 * t_cdf(-abs(t), n - 2))
+
+
+def by_seed(trials: pd.DataFrame) -> dict[int, float]:
+    """Each seed's objective (one trial per seed)."""
+    pairs = zip(trials["seed"], trials["objective"], strict=True)
+    return {int(seed): float(objective) for seed, objective in pairs}
+
+
+def paired_difference(
+    runs: pd.DataFrame, baseline: dict[int, float], name: str
+) -> PairedDifference | None:
+    """``runs`` minus ``baseline`` on the seeds both have (None when they share none)."""
+    ours = by_seed(runs)
+    seeds = sorted(set(ours) & set(baseline))
+    if not seeds:
+        return None
+    differences = np.array([ours[s] - baseline[s] for s in seeds])
+    mean = float(differences.mean())
+    low = high = None
+    if len(seeds) > 1:
+        half = float(
+            t_quantile(0.975, len(seeds) - 1) * differences.std(ddof=1) / np.sqrt(len(seeds))
+        )
+        low, high = mean - half, mean + half
+    return PairedDifference(name, len(seeds), mean, low, high, int((differences < 0).sum()))
+
+
+def adaptive_result(
+    config: str,
+    runs: pd.DataFrame,
+    static: pd.DataFrame,
+    best: StaticBest,
+    retrain: pd.DataFrame,
+    equal: StaticBest | None,
+) -> AdaptiveResult:
+    balancer = str(runs["balancer"].iloc[0])
+    alpha = None if pd.isna(runs["alpha"].iloc[0]) else float(runs["alpha"].iloc[0])
+    weights_mean = np.mean(np.array(runs["weights_mean"].tolist(), dtype=float), axis=0)
+    weights_final = np.mean(np.array(runs["weights_final"].tolist(), dtype=float), axis=0)
+    objective = float(runs["objective"].mean())
+    rho, p_value = correlation(static, weights_mean)
+    # the retrain arm is static training at GradNorm's time-averaged weights
+    retrained = retrain[retrain["alpha"] == alpha] if balancer == RETRAINED else retrain[:0]
+    return AdaptiveResult(
+        config=config,
+        balancer=balancer,
+        alpha=alpha,
+        seeds=len(runs),
+        weights_mean=normalised(weights_mean),
+        weights_final=normalised(weights_final),
+        objective=objective,
+        objective_std=std_or_none(runs["objective"]),
+        gap_to_static_best=objective - best.objective,
+        distance_to_static_best=float(np.linalg.norm(weights_mean - np.array(best.weights))),
+        rank_percentile=100.0 * float((static["objective"] > objective).mean()),
+        spearman_objective_vs_distance=rho,
+        spearman_p_value=p_value,
+        compute_seconds=float(runs["train_seconds"].fillna(0.0).sum()),
+        retrain_objective=float(retrained["objective"].mean()) if len(retrained) else None,
+        retrain_objective_std=std_or_none(retrained["objective"]) if len(retrained) else None,
+        retrain_trials=len(retrained),
+        versus_equal=None
+        if equal is None
+        else paired_difference(runs, by_seed(members(static, equal)), "equal weights"),
+        versus_static_best=paired_difference(
+            runs, by_seed(members(static, best)), "static optimum"
+        ),
+    )
+
+
+def members(static: pd.DataFrame, group: StaticBest) -> pd.DataFrame:
+    """The trials of one static weighting (one per seed, bar Optuna's)."""
+    return static[static["key"].isin(group.keys)].drop_duplicates("seed")
+
+
+def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
+    """Per arm: (cumulative training seconds, best objective so far) at every improvement
+    and at the arm's end, in finishing order."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    ordered = trials.sort_values("finished_at")
+    arms = set(ordered["arm"])
+    if "also_arms" in ordered.columns:
+        arms |= {a for others in ordered["also_arms"] if isinstance(others, list) for a in others}
+    for arm in sorted(arms):
+        runs = ordered[belongs_to(ordered, arm)]
+        compute = runs["train_seconds"].fillna(0.0).cumsum().to_numpy()
+        best = runs["objective"].cummin().to_numpy()
+        keep = np.r_[True, best[1:] < best[:-1]]
+        keep[-1] = True
+        curves[str(arm)] = [
+            (float(c), float(b)) for c, b in zip(compute[keep], best[keep], strict=True)
+        ]
+    return curves
+
+
+def compare_trials(
+    study: str, objective: str, task_names: list[str], trials: pd.DataFrame
+) -> Comparison:
+    """The comparison, from a study's trials (a ``queries.trials`` frame)."""
+    done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
+    done = done[np.isfinite(done["objective"].astype(float))]
+    static = done[done["arm"].isin(STATIC_ARMS)]
+    if static.empty:
+        raise GradsweepError(
+            f"study {study!r} has no completed static-weight trial to compare against"
+        )
+    adaptive = done[done["balancer"].map(is_adaptive).astype(bool)]
+    if adaptive.empty:
+        raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
+    groups = static_groups(static)
+    best = static_best_of(groups.loc[groups["objective"].idxmin()], static)
+    equal = equal_weights_row(groups, static)
+    retrain = done[done["arm"] == RETRAIN]
+    configs = adaptive["key"].map(config_of)
+    results = [
+        adaptive_result(str(config), runs, static, best, retrain, equal)
+        for config, runs in adaptive.groupby(configs, sort=False)
+    ]
+    order = {name: i for i, name in enumerate(built_in())}  # a user's balancers after
+    results.sort(key=lambda r: (order.get(r.balancer, len(order)), r.balancer, r.config))
+    notes = []
+    if len(static) < MIN_TRIALS_FOR_CORRELATION:
+        notes.append(
+            f"only {len(static)} static trials: no correlation computed "
+            f"(needs {MIN_TRIALS_FOR_CORRELATION})"
+        )
+    if best.trials < 2:
+        notes.append("the static optimum has one trial: no spread over seeds")
+    return Comparison(
+        study=study,
+        objective=objective,
+        task_names=task_names,
+        static_trials=len(static),
+        static_best=best,
+        equal_weights=equal,
+        adaptive=results,
+        compute={
+            str(arm): float(s) for arm, s in trials.groupby("arm")["train_seconds"].sum().items()
+        },
+        best_so_far=best_so_far(done),
+        notes=notes,
+    )
+
+
+def compare_results(results: StudyResults) -> Comparison:
+    """The comparison of a loaded study, with its Pareto view."""
+    if results.scoring_error is not None:
+        raise GradsweepError(results.scoring_error)
+    comparison = compare_trials(
+        results.name, str(results.objective), results.task_names, results.trials
+    )
+    return replace(comparison, pareto=study_pareto(results))
+
+
+def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comparison:
+    """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
+    with collector_paused():
+        results = load_results(engine, study)
+        comparison = compare_results(results)
+    if store:
+        ResultsWriter(engine).save_comparison(results.id, comparison.to_dict())
+    return comparison
