@@ -206,3 +206,27 @@ def test_trainers_import_with_torch_numpy_and_scikit_learn_alone() -> None:
         [sys.executable, "-c", BLOCKER], capture_output=True, text=True, timeout=300, cwd=ROOT
     )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_map_names_every_file_of_the_package() -> None:
+    """Each row names a folder's files (``trainers/balancers/base.py``, then ``static.py``…);
+    every module of the package (a package's ``__init__`` when it holds more than
+    re-exports) is in some row, and every file a row names exists."""
+    text = MAP.read_text().split("## Packages and their files", 1)[1].split("\n## ", 1)[0]
+    named: set[str] = set()
+    for line in text.splitlines():
+        if not line.startswith("| `"):
+            continue
+        folder = ""
+        for name in re.findall(r"`([\w/.]+\.py)`", line.split("|")[1]):
+            if "/" in name:
+                folder = name.rsplit("/", 1)[0] + "/"
+                named.add(name)
+            else:
+                named.add(folder + name)
+    files = {
+        str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts
+    }
+    inits = {f for f in files if f.endswith("__init__.py")}  # re-exports: named when they do more
+    assert sorted(files - inits - named) == []
+    assert sorted(named - files) == []
