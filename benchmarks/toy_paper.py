@@ -25,8 +25,8 @@ def run(tasks: int, steps: int, seeds: list[int]) -> list[str]:
     for seed in seeds:
         equal_result = train(problem, StaticBalancer(), Budget(steps), seed=seed)
         gradnorm_result = train(problem, GradNorm(alpha=0.12), Budget(steps), seed=seed)
-        equal.append(equal_result.objective or float("nan"))
-        gradnorm.append(gradnorm_result.objective or float("nan"))
+        equal.append(equal_result.normalized_loss or float("nan"))
+        gradnorm.append(gradnorm_result.normalized_loss or float("nan"))
         weights.append(gradnorm_result.weights_mean)
         print(
             f"T={tasks} seed={seed}: equal {equal[-1]:.4f}, GradNorm {gradnorm[-1]:.4f}", flush=True

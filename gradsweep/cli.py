@@ -473,7 +473,9 @@ def train(
         typer.echo(json.dumps(summary(result), indent=2))
     else:
         print_summary(result)
-    if result.status != "completed":
+    from gradsweep.arms import TrialStatus
+
+    if result.status != TrialStatus.COMPLETED:
         raise typer.Exit(1)
 
 

@@ -96,7 +96,7 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
         task = bar.add_task(f"{run.balancer} on {problem.name}", total=run.steps, info="")
 
         def on_epoch(record: EpochRecord) -> None:
-            bar.update(task, completed=record.step, info=f"objective {record.objective:.4f}")
+            bar.update(task, completed=record.step, info=f"objective {record.normalized_loss:.4f}")
 
         return train(problem, balancer, budget, run.seed, on_epoch, device, precision)
 
@@ -120,7 +120,7 @@ def summary(result: TrainResult) -> dict[str, Any]:
         "initial_test_losses": result.initial_test_losses,
         "test_losses": result.test_losses,
         "test_metrics": result.test_metrics,
-        "objective": result.objective,
+        "objective": result.normalized_loss,  # a single run's objective
         "train_seconds": result.train_seconds,
     }
 
@@ -153,5 +153,6 @@ def print_summary(result: TrainResult, console: Console | None = None) -> None:
         console.print(f"[red]failed:[/red] {result.error}")
     else:
         console.print(
-            f"objective (mean test L_i / initial L_i, lower is better): {result.objective:.5f}"
+            "objective (mean test L_i / initial L_i, lower is better): "
+            f"{result.normalized_loss:.5f}"
         )

@@ -80,7 +80,7 @@ class LiveProgress:
     def trial_finished(
         self,
         trial: TrialSpec,
-        status: str,
+        status: TrialStatus,
         normalized_loss: float | None,
         metrics: list[float | None],
     ) -> None:

@@ -38,7 +38,7 @@ class ProgressSink(Protocol):
     def trial_finished(
         self,
         trial: TrialSpec,
-        status: str,
+        status: TrialStatus,
         normalized_loss: float | None,
         metrics: list[float | None],
     ) -> None: ...
@@ -277,7 +277,7 @@ class StudyRecorder(tune.Callback):
     def _finished(
         self,
         trial: TrialSpec,
-        status: str,
+        status: TrialStatus,
         normalized_loss: float | None,
         metrics: list[float | None],
     ) -> None:

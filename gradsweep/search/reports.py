@@ -48,7 +48,7 @@ class Outcome:
     """How one member ended; a failed member carries only its reason."""
 
     key: str
-    status: str  # a TrialStatus: completed or failed
+    status: TrialStatus  # completed or failed
     error: str | None = None
     traceback: str | None = None  # a failure that raised: where, for debugging
     normalized_loss: float | None = None
@@ -66,7 +66,7 @@ class Outcome:
 
 
 def failure(key: str, error: str, traceback: str | None = None) -> Outcome:
-    return Outcome(key=key, status=TrialStatus.FAILED.value, error=error, traceback=traceback)
+    return Outcome(key=key, status=TrialStatus.FAILED, error=error, traceback=traceback)
 
 
 @dataclass(frozen=True)

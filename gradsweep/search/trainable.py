@@ -96,7 +96,7 @@ def search_score(
 ) -> float:
     """The normalised loss, or Δm% against ``baseline`` (the equal-weight trials' metrics)."""
     if baseline is None:
-        return record.objective
+        return record.normalized_loss
     metrics = [
         task.metrics.get(info.metric, float("nan"))
         for task, info in zip(record.tasks, problem.tasks, strict=True)
@@ -129,7 +129,7 @@ class _Reporter:
         assert self.problem is not None
         score = search_score(record, self.problem, self.baseline)
         rows = epoch_rows(record, self.problem)
-        return Evaluation(trial.key, record.epoch, record.step, record.objective, score, rows)
+        return Evaluation(trial.key, record.epoch, record.step, record.normalized_loss, score, rows)
 
     def outcome(self, trial: TrialSpec, result: TrainResult) -> Outcome:
         if result.status != TrialStatus.COMPLETED or self.problem is None:
@@ -137,9 +137,9 @@ class _Reporter:
         score = search_score(result.epochs[-1], self.problem, self.baseline)
         return Outcome(
             key=trial.key,
-            status=TrialStatus.COMPLETED.value,
-            normalized_loss=result.objective,
-            search_score=score if result.objective is not None else float("nan"),
+            status=TrialStatus.COMPLETED,
+            normalized_loss=result.normalized_loss,
+            search_score=score if result.normalized_loss is not None else float("nan"),
             steps=result.steps,
             weights_final=result.weights_final,
             weights_mean=result.weights_mean,

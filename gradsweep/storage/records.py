@@ -52,7 +52,7 @@ class EpochRow:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    status: str
+    status: TrialStatus
     error: str | None
     node: str | None
     device: str | None
@@ -81,7 +81,7 @@ class TrialEnd:
 
 def failed_outcome(error: str, traceback: str | None = None) -> TrialOutcome:
     return TrialOutcome(
-        status=TrialStatus.FAILED.value,
+        status=TrialStatus.FAILED,
         error=error,
         traceback=traceback,
         node=None,

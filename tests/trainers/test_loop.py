@@ -32,14 +32,14 @@ def test_records_every_epoch_with_per_task_figures() -> None:
     assert seen == result.epochs
     first, last = result.epochs[0], result.epochs[-1]
     assert all(task.train_loss is None for task in first.tasks)
-    assert first.objective == pytest.approx(1.0)
+    assert first.normalized_loss == pytest.approx(1.0)
     assert [t.task for t in last.tasks] == ["task0", "task1", "task2"]
     assert all(t.train_loss is not None and t.train_loss > 0 for t in last.tasks)
     assert [t.test_loss for t in last.tasks] == result.test_losses
     assert [t.metrics["mse"] for t in last.tasks] == pytest.approx(result.test_losses)
     assert [t.weight for t in last.tasks] == pytest.approx(result.weights_final)
     assert [step for step, _ in result.trace] == [0, 10, 20, 30, 40]
-    assert result.objective == pytest.approx(
+    assert result.normalized_loss == pytest.approx(
         sum(a / b for a, b in zip(result.test_losses, result.initial_test_losses, strict=True)) / 3
     )
     assert result.train_seconds > 0 and result.device == "cpu"
@@ -80,7 +80,7 @@ def test_non_finite_loss_fails_the_trial_with_its_reason() -> None:
     assert result.status == "failed"
     assert result.error is not None and "non-finite loss at step 7" in result.error
     assert "task1=nan" in result.error
-    assert result.steps == 7 and result.objective is None
+    assert result.steps == 7 and result.normalized_loss is None
     assert [r.step for r in result.epochs] == [0, 5]
     assert all(math.isfinite(w) for w in result.weights_mean)
 

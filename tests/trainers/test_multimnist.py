@@ -87,7 +87,7 @@ def test_the_model_and_a_few_steps(float64: None) -> None:
     for balancer in (StaticBalancer(), GradNorm(1.0, initial_loss="theoretical")):
         result = train(problem, balancer, Budget(60, eval_every=30), seed=0, device="cpu")
         assert result.status == "completed"
-        assert result.objective is not None and result.objective < 1.0  # it learns
+        assert result.normalized_loss is not None and result.normalized_loss < 1.0  # it learns
         assert all(0.0 <= m["accuracy"] <= 1.0 for m in result.test_metrics)
 
 

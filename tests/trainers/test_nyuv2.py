@@ -258,7 +258,7 @@ def test_training_runs_on_cpu(root: Path, balancer: Callable[[], object]) -> Non
     problem = NYUv2(root=str(root), width=4, levels=2, batch_size=2, eval_batch_size=3)
     result = train(problem, balancer(), Budget(steps=3), device="cpu")  # type: ignore[arg-type]
     assert result.status == "completed", result.error
-    assert result.objective is not None and math.isfinite(result.objective)
+    assert result.normalized_loss is not None and math.isfinite(result.normalized_loss)
     assert sum(result.weights_final) == pytest.approx(3)
     assert set(result.test_metrics[2]) == {
         "mean_angle",

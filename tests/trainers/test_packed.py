@@ -106,9 +106,9 @@ def test_float32_members_end_at_the_unpacked_objective() -> None:
         objectives = []
         for balancer, member in zip(balancers, packed, strict=True):
             alone = train(problem, balancer, budget, seed=0, device="cpu")
-            assert member.objective is not None and alone.objective is not None
-            assert member.objective == pytest.approx(alone.objective, rel=1e-4)
-            objectives.append(alone.objective)
+            assert member.normalized_loss is not None and alone.normalized_loss is not None
+            assert member.normalized_loss == pytest.approx(alone.normalized_loss, rel=1e-4)
+            objectives.append(alone.normalized_loss)
         assert max(objectives) - min(objectives) > 1e-2 * min(objectives)  # distinct runs
 
 
@@ -173,8 +173,8 @@ def test_a_non_finite_member_fails_with_its_reason_and_the_rest_complete(
     assert [e.step for e in packed[1].epochs] == [0]
     assert 1 in rounds[1].failed and 1 not in rounds[1].records  # said at the next round
     for k in (0, 2):
-        assert packed[k].objective == pytest.approx(
-            train(problem, StaticBalancer(weightings[k]), budget, seed=0).objective, rel=1e-4
+        assert packed[k].normalized_loss == pytest.approx(
+            train(problem, StaticBalancer(weightings[k]), budget, seed=0).normalized_loss, rel=1e-4
         )
         assert [e.step for e in packed[k].epochs] == [0, 10, 20, 30]
 
@@ -212,7 +212,7 @@ def test_a_bf16_pack_matches_bf16_runs_alone() -> None:
     for alpha, member in zip((0.12, 1.5), packed, strict=True):
         alone = train(problem, GradNorm(alpha), budget, seed=0, precision="bf16")
         assert member.precision == alone.precision == "bf16"
-        assert member.objective == pytest.approx(alone.objective, rel=0.05)
+        assert member.normalized_loss == pytest.approx(alone.normalized_loss, rel=0.05)
 
 
 def test_members_share_the_packs_time() -> None:

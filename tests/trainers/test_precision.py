@@ -49,9 +49,9 @@ def test_a_bf16_run_lands_near_the_fp32_run(tmp_path: Path, balancer: str) -> No
         runs[precision] = train(problem, chosen, budget, seed=1, device="cpu", precision=precision)
     fp32, bf16 = runs["fp32"], runs["bf16"]
     assert bf16.status == "completed" and bf16.precision == "bf16" and fp32.precision == "fp32"
-    assert bf16.objective is not None and fp32.objective is not None
-    assert bf16.objective != fp32.objective
-    assert bf16.objective == pytest.approx(fp32.objective, rel=0.1)
+    assert bf16.normalized_loss is not None and fp32.normalized_loss is not None
+    assert bf16.normalized_loss != fp32.normalized_loss
+    assert bf16.normalized_loss == pytest.approx(fp32.normalized_loss, rel=0.1)
     assert all(math.isfinite(w) for w in bf16.weights_final)
     assert torch.tensor(bf16.weights_final).sum().item() == pytest.approx(2.0)
 

@@ -6,10 +6,10 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Literal
 
 import torch
 
+from gradsweep.arms import TrialStatus
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
 from gradsweep.trainers.balancers.declaration import Need
@@ -52,7 +52,7 @@ class EpochRecord:
     epoch: int
     step: int
     tasks: tuple[TaskEpoch, ...]
-    objective: float
+    normalized_loss: float
     elapsed_seconds: float
 
 
@@ -60,7 +60,7 @@ class EpochRecord:
 class TrainResult:
     """Everything a trial produced; ``model`` is kept for notebooks and left out of ``to_dict``."""
 
-    status: Literal["completed", "failed"]
+    status: TrialStatus
     error: str | None
     problem: dict[str, object]
     balancer: dict[str, object]
@@ -73,7 +73,7 @@ class TrainResult:
     initial_test_losses: list[float]
     test_losses: list[float]
     test_metrics: list[dict[str, float]]
-    objective: float | None
+    normalized_loss: float | None
     train_seconds: float
     epochs: list[EpochRecord] = field(default_factory=list)
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
@@ -249,9 +249,9 @@ class _Run:
                 self.problem.task_names, train_losses, test_losses, metrics, weights, strict=True
             )
         )
-        objective = self.problem.objective(test_losses, self.initial_test_losses)
+        normalized_loss = self.problem.normalized_loss(test_losses, self.initial_test_losses)
         self.seconds += time.perf_counter() - started
-        record = EpochRecord(len(self.epochs), step, tasks, objective, self.seconds)
+        record = EpochRecord(len(self.epochs), step, tasks, normalized_loss, self.seconds)
         self.epochs.append(record)
         self.loss_sum.zero_()
         self.loss_count = 0
@@ -309,7 +309,7 @@ class _Run:
         # a failed run ends with the weights of its failing step (later ones saw NaNs)
         final = self.trace[done] if failure is not None else self.balancer.weights
         return TrainResult(
-            status="failed" if failure else "completed",
+            status=TrialStatus.FAILED if failure else TrialStatus.COMPLETED,
             error=failure.reason if failure else None,
             problem=self.problem.describe(),
             balancer=self.balancer.describe(),
@@ -322,7 +322,9 @@ class _Run:
             initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],
-            objective=None if failure or not math.isfinite(last.objective) else last.objective,
+            normalized_loss=(
+                None if failure or not math.isfinite(last.normalized_loss) else last.normalized_loss
+            ),
             train_seconds=self.seconds,
             epochs=self.epochs,
             trace=points,

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 from torch.func import vmap
 
+from gradsweep.arms import TrialStatus
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers.balancers.base import Balancer
 from gradsweep.trainers.engine.finite import Failure, FiniteWatch, check_every
@@ -179,8 +180,8 @@ class _PackedRun:
                     zip(self.problem.task_names, metrics[k], weights[k], strict=True)
                 )
             )
-            objective = self.problem.objective(losses[k], self.initial_test_losses)
-            records[k] = EpochRecord(len(self.epochs[k]), step, tasks, objective, self.seconds[k])
+            normalized = self.problem.normalized_loss(losses[k], self.initial_test_losses)
+            records[k] = EpochRecord(len(self.epochs[k]), step, tasks, normalized, self.seconds[k])
             self.epochs[k].append(records[k])
         self.loss_sum.zero_()
         self.loss_count = 0
@@ -309,7 +310,7 @@ class _PackedRun:
         last = epochs[-1]
         error = self.errors[k]
         return TrainResult(
-            status="failed" if error else "completed",
+            status=TrialStatus.FAILED if error else TrialStatus.COMPLETED,
             error=error,
             problem=self.problem.describe(),
             balancer=self.balancers[k].describe(),
@@ -322,7 +323,9 @@ class _PackedRun:
             initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],
-            objective=None if error or not math.isfinite(last.objective) else last.objective,
+            normalized_loss=(
+                None if error or not math.isfinite(last.normalized_loss) else last.normalized_loss
+            ),
             train_seconds=self.seconds[k],
             epochs=list(epochs),
             trace=[(s, trace[s].tolist()) for s in range(0, done, every)],

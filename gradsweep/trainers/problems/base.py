@@ -142,7 +142,6 @@ class MultitaskProblem(ABC):
     batch_size: int = 100
     eval_batch_size: int = 1000
     learning_rate: float = 1e-3
-    objective_name: str = "normalized_loss"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -168,7 +167,7 @@ class MultitaskProblem(ABC):
         per task, None for a task without one (GradNorm then takes its first batch)."""
         return None
 
-    def objective(
+    def normalized_loss(
         self, test_losses: Sequence[float], initial_test_losses: Sequence[float]
     ) -> float:
         """The paper's task-normalised loss: mean over tasks of test L_i / L_i at init.
