@@ -88,7 +88,7 @@ def is_equal_weighting(weights: object) -> bool:
     return max(weights) - min(weights) < 1e-9
 
 
-def format_weights(weights: Sequence[float]) -> str:
+def weights_in_key(weights: Sequence[float]) -> str:
     """Six significant digits, comma-separated: the weights part of a trial key."""
     return ",".join(f"{w:.6g}" for w in weights)
 

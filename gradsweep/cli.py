@@ -332,7 +332,7 @@ def dashboard(
 def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
     """Validate a spec, dry-run its problem, and say what it would run and how it would pack
     its trials."""
-    from gradsweep.arms import format_weights
+    from gradsweep.arms import weights_in_key
     from gradsweep.plan import planned_count, shared_weightings
     from gradsweep.plan.trials import plan_up_front
     from gradsweep.search.packing import decide
@@ -349,7 +349,7 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
     typer.echo("dry run: one training step and one test batch on the CPU, ok")
     for weights in shared_weightings(study_spec, tasks):
         typer.echo(
-            f"static weighting {format_weights(weights)} is also a grid point: "
+            f"static weighting {weights_in_key(weights)} is also a grid point: "
             "trained once per seed, counted for both arms"
         )
     planned = plan_up_front(study_spec, tasks)

@@ -33,7 +33,7 @@ def render_page(engine: Engine, path: str | None) -> tuple:
     a message of their own, never an error response."""
     try:
         if path in (None, "", "/"):
-            listing = layout.study_list(study_list(engine))
+            listing = layout.study_table(study_list(engine))
             return None, listing, layout.SHOWN, layout.HIDDEN, ""
         study = study_from_path(path)
         if study is None:

@@ -41,7 +41,7 @@ def shell() -> html.Div:
     )
 
 
-def study_list(studies: list[StudySummary]) -> html.Div:
+def study_table(studies: list[StudySummary]) -> html.Div:
     """Every study with the figures ``gradsweep status`` shows (its own objective)."""
     if not studies:
         return message_page("No studies yet", "Start one with `gradsweep launch SPEC.yaml`.")

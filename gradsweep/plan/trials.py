@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gradsweep.arms import format_weights
+from gradsweep.arms import weights_in_key
 from gradsweep.plan.simplex import dirichlet_points, grid_points
 from gradsweep.spec import BalancerArm, StudySpec
 from gradsweep.trainers.balancers.gradnorm import alpha_label
@@ -98,14 +98,14 @@ def planned_weightings(spec: StudySpec, tasks: int) -> list[PlannedWeighting]:
     if arms.static is not None:
         for weights in arms.static.weights:
             w = tuple(float(x) for x in weights)
-            listed[format_weights(w)] = len(points)
-            points.append(PlannedWeighting("static", f"w={format_weights(w)}", w))
+            listed[weights_in_key(w)] = len(points)
+            points.append(PlannedWeighting("static", f"w={weights_in_key(w)}", w))
     if arms.grid is not None:
         grid = arms.grid
         for w in grid_points(tasks, grid.resolution, grid.include_vertices, grid.min_count(tasks)):
-            same = listed.get(format_weights(w))
+            same = listed.get(weights_in_key(w))
             if same is None:
-                points.append(PlannedWeighting("grid", f"w={format_weights(w)}", w))
+                points.append(PlannedWeighting("grid", f"w={weights_in_key(w)}", w))
             else:
                 first = points[same]
                 points[same] = PlannedWeighting(first.arm, first.label, first.weights, ("grid",))

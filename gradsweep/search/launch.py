@@ -28,8 +28,8 @@ from gradsweep.arms import (
     ObjectiveKind,
     StudyStatus,
     TrialStatus,
-    format_weights,
     is_equal_weighting,
+    weights_in_key,
 )
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE, LiveObjective
@@ -280,7 +280,7 @@ def stale_retrain(results: StudyResults, todo: list[TrialSpec]) -> set[str]:
         if t.key in stored.index
         and t.weights is not None
         and isinstance(stored[t.key], list)
-        and format_weights(stored[t.key]) != format_weights(t.weights)
+        and weights_in_key(stored[t.key]) != weights_in_key(t.weights)
     }
 
 

@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from gradsweep.arms import RETRAIN, STATIC_ARMS, format_weights, grid_size
+from gradsweep.arms import RETRAIN, STATIC_ARMS, grid_size, weights_in_key
 from gradsweep.errors import GradsweepError
 from gradsweep.spec.base import FieldError, SpecModel, first_repeat
 from gradsweep.spec.messages import first_error
@@ -48,7 +48,7 @@ class StaticArm(SpecModel):
         for i, weights in enumerate(value):
             if not sum(weights) > 0:
                 raise FieldError((i,), "weights must have a positive sum")
-        repeat = first_repeat([format_weights(w) for w in value])
+        repeat = first_repeat([weights_in_key(w) for w in value])
         if repeat is not None:
             raise FieldError((repeat,), "this weighting is listed twice")
         return value

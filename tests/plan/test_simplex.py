@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pytest
 
-from gradsweep.arms import format_weights, grid_size
+from gradsweep.arms import grid_size, weights_in_key
 from gradsweep.plan.simplex import (
     U_LOW,
     dirichlet_points,
@@ -27,7 +27,7 @@ def test_grid_is_every_point_of_the_lattice(tasks: int, resolution: int) -> None
     assert len(with_vertices) == grid_size(tasks, resolution, True)
     assert len(without) == len(with_vertices) - tasks == grid_size(tasks, resolution)
     assert len(set(with_vertices)) == len(with_vertices)
-    assert len({format_weights(w) for w in with_vertices}) == len(with_vertices)
+    assert len({weights_in_key(w) for w in with_vertices}) == len(with_vertices)
     for point in with_vertices:
         assert len(point) == tasks and sum(point) == pytest.approx(tasks) and min(point) >= 0
         steps = [w * resolution / tasks for w in point]
@@ -133,8 +133,8 @@ def test_optuna_points_are_always_valid(tasks: int, sampler: str) -> None:
         assert weights_from_optuna_params(trial.params, tasks) == point  # resume rebuilds it
 
 
-def test_format_weights() -> None:
-    assert format_weights((0.75, 0.75, 1.5)) == "0.75,0.75,1.5"
-    assert format_weights([1 / 3, 2 / 3]) == "0.333333,0.666667"
-    assert format_weights((1.0, 1.0, 1.0)) == "1,1,1"
-    assert format_weights((1e-7, 2.0)) == "1e-07,2"
+def test_weights_in_a_key_have_six_significant_digits() -> None:
+    assert weights_in_key((0.75, 0.75, 1.5)) == "0.75,0.75,1.5"
+    assert weights_in_key([1 / 3, 2 / 3]) == "0.333333,0.666667"
+    assert weights_in_key((1.0, 1.0, 1.0)) == "1,1,1"
+    assert weights_in_key((1e-7, 2.0)) == "1e-07,2"

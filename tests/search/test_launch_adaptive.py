@@ -118,7 +118,7 @@ def test_every_reader_shows_the_same_delta_m(wine: str, tmp_path: Path) -> None:
     assert json.loads(status.stdout)["best_objective"] == pytest.approx(best)
     listed = [s for s in study_list(engine) if s.name == "wine-adaptive"][0]
     assert listed.best_objective == pytest.approx(best)
-    assert f"{best:.4f}" in str(layout.study_list([listed]))  # the dashboard's study list
+    assert f"{best:.4f}" in str(layout.study_table([listed]))  # the dashboard's study list
     comparison = compare_study(engine, "wine-adaptive")
     assert comparison.static_best.objective == pytest.approx(results.static()["objective"].min())
     page = study_page(engine, "wine-adaptive")

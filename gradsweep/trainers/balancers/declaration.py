@@ -15,7 +15,7 @@ from dataclasses import MISSING, dataclass, field
 from enum import Enum
 from typing import Any
 
-from gradsweep.arms import format_weights
+from gradsweep.arms import weights_in_key
 
 
 class Need(str, Enum):
@@ -50,7 +50,7 @@ def param(default: Any = MISSING, *, description: str, **bounds: float) -> Any:
 
 def number(value: float) -> str:
     """A number as trial keys spell it (6 significant digits)."""
-    return format_weights((value,))
+    return weights_in_key((value,))
 
 
 @dataclass(frozen=True)
