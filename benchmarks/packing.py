@@ -103,7 +103,7 @@ def study_section(steps: int) -> str:
         f"max {differences[-1]:.1e} (float32 rounding of batched products, amplified by "
         "training: 1 ulp of the toy's initialisation moves its objective by up to ~1e-2 after "
         "300 steps; packed members equal unpacked ones to 1e-15 in float64, "
-        "tests/trainers/test_packed.py). Best weighting: "
+        "tests/trainers/packed/test_loop.py). Best weighting: "
         f"`{best_alone}` alone, `{best_packed}` packed.\n\n" + targets([check])
     )
 

@@ -10,7 +10,7 @@ from gradsweep.trainers import Budget, DynamicWeightAverage, ToyRegression, trai
 from gradsweep.trainers.balancers.base import BalancerContext
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.reference_balancers import FixedLossStep, reference_dwa, weight_trace
-from tests.trainers.test_gradnorm import assert_close_relative
+from tests.trainers.balancers.test_gradnorm import assert_close_relative
 
 
 @pytest.mark.parametrize("temperature", [2.0, 0.5])

@@ -8,7 +8,7 @@ from gradsweep.trainers import Budget, RandomLossWeighting, ToyRegression, train
 from gradsweep.trainers.balancers.base import BalancerContext
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.reference_balancers import FixedLossStep, reference_rlw, weight_trace
-from tests.trainers.test_gradnorm import assert_close_relative
+from tests.trainers.balancers.test_gradnorm import assert_close_relative
 
 
 @pytest.mark.parametrize(
