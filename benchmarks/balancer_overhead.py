@@ -1,4 +1,5 @@
-"""Median step time of every adaptive balancer relative to an equal-weight step (toy model).
+"""Median step time of every balancer relative to an equal-weight step (toy model): each
+built-in the catalogue finds, and the example plug-in.
 
 The compute side of "which adaptive method lands nearest the static optimum, and at what
 cost": the same model, batch and thread count for all, steps interleaved so drift in the
@@ -18,14 +19,15 @@ import torch
 from benchmarks._results import command_line, markdown_table, update_section
 from benchmarks.gradnorm_overhead import balancer_step, device_label, median_seconds, toy_setup
 from gradsweep.trainers import make_balancer
+from gradsweep.trainers.balancers.catalog import built_in
 
+PLUG_IN = "examples.inverse_norm_balancer:InverseGradientNorm"
+# every balancer the catalogue finds (static as "equal"), and the example plug-in, each
+# as `gradsweep train` builds it when told nothing else
 BALANCERS = {
-    "equal": ("static", {}),
-    "gradnorm": ("gradnorm", {"alpha": 0.12}),
-    "uncertainty": ("uncertainty", {}),
-    "dwa": ("dwa", {}),
-    "rlw": ("rlw", {}),
-}
+    ("equal" if name == "static" else name): (name, dict(cls.declaration.train_defaults))
+    for name, cls in built_in().items()
+} | {"inverse_norm (example plug-in)": (PLUG_IN, {})}
 
 
 def measure(tasks: int, repeats: int, device: torch.device) -> dict[str, float]:
@@ -88,8 +90,10 @@ def main() -> None:
         f"of {args.rounds} rounds with their range, torch {torch.__version__}.\n\n"
         f"Machine: {name}\n\nCommand: `{command}`\n\n{table}\n\n"
         "Uncertainty weighting adds a T-vector and its Adam step; DWA only bookkeeping of "
-        "epoch means; RLW one random draw per step. GradNorm alone needs per-task gradients "
-        "at the last shared layer.",
+        "epoch means; RLW one random draw per step. GradNorm needs per-task gradients "
+        "at the last shared layer; the example plug-in (examples/inverse_norm_balancer.py) "
+        "every task's gradient over all the shared parameters before it chooses w "
+        "(Need.TASK_GRADIENTS): T extra backward passes through the trunk a step.",
     )
 
 

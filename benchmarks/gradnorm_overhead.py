@@ -25,6 +25,7 @@ from benchmarks._results import (
 )
 from gradsweep.trainers import GradNorm, StaticBalancer, ToyRegression
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
+from gradsweep.trainers.balancers.declaration import Need
 from gradsweep.trainers.engine.step import TrainingStep
 from gradsweep.trainers.problems.base import Batch, MultitaskModel
 
@@ -40,10 +41,13 @@ def balancer_step(
         BalancerContext(len(problem.tasks), device, None, lambda: torch.ones(len(problem.tasks)))
     )
 
-    def step() -> None:
+    def step() -> None:  # what the loop does, for the balancer's declared needs
         optimizer.zero_grad(set_to_none=True)
-        balancer.step(TrainingStep(model, problem, batch, balancer.needs_task_gradients))
+        training_step = TrainingStep(model, problem, batch, needs=balancer.needs)
+        balancer.step(training_step)
         optimizer.step()
+        if Need.AFTER_OPTIMIZER_STEP in balancer.needs:
+            balancer.after_step(training_step)
 
     return step
 

@@ -14,6 +14,7 @@ from gradsweep.console import output_console, print_table
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
 from gradsweep.trainers.balancers.catalog import built_in, resolve
+from gradsweep.trainers.engine.balancer_check import check_balancer
 from gradsweep.trainers.engine.dry_run import call_user, dry_run
 from gradsweep.trainers.engine.loop import resolve_device
 from gradsweep.trainers.engine.precision import parse_precision
@@ -85,6 +86,7 @@ def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
     if run.weights is not None and len(run.weights) != len(problem.tasks):
         raise GradsweepError(f"--weights: {len(run.weights)} given for {len(problem.tasks)} tasks")
     dry_run(problem)
+    check_balancer(problem, balancer, run.balancer)  # a broken plug-in: one line, here
     budget = Budget(steps=run.steps)
     device = resolve_device(run.device)  # a mistake here is said before any progress bar
     precision = parse_precision(run.precision)

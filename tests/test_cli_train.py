@@ -42,6 +42,19 @@ def test_train_json_has_the_documented_keys() -> None:
     assert sum(data["weights_final"]) == pytest.approx(2.0)
 
 
+PLUG_IN = ["--balancer", "examples.inverse_norm_balancer:InverseGradientNorm"]
+
+
+def test_a_users_balancer_trains_by_import_path() -> None:
+    run = gradsweep("train", *PLUG_IN, "--balancer-param", "power=0.5", "--steps", "30",
+                    "--json", *SMALL)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    data = json.loads(run.stdout)
+    assert data["balancer"] == "inverse_norm" and data["balancer_params"]["power"] == 0.5
+    assert sum(data["weights_final"]) == pytest.approx(2.0)
+    assert data["weights_final"] != pytest.approx([1.0, 1.0])  # σ = (1, 100): not equal
+
+
 def test_one_flag_takes_several_pairs() -> None:
     """``--param a=1 b=2`` is ``--param a=1 --param b=2``, for --balancer-param too."""
     pairs = ["train_samples=400", "test_samples=100", "batch_size=40"]
@@ -124,8 +137,14 @@ def test_a_failed_trial_exits_1_with_its_reason() -> None:
         (["--weights", "1,1"], "--weights only applies to"),
         (["--param", "oops"], "--param: expected key=value"),
         (["--precision", "fp16"], "precision must be one of fp32, bf16, got 'fp16'"),
+        (["--balancer", "nopkg.mod:Mine"], "balancer 'nopkg.mod:Mine': cannot import 'nopkg.mod'"),
+        (["--balancer", "tests.trainers.broken_balancers:RaisesInStep"],
+         "balancer tests.trainers.broken_balancers:RaisesInStep: step raised ZeroDivisionError: "
+         "division by zero (tests/trainers/broken_balancers.py:32 in step)"),
+        ([*PLUG_IN, "--alpha", "1"], "--alpha only applies to --balancer gradnorm"),
+        ([*PLUG_IN, "--balancer-param", "beta=1"], "bad parameters"),
     ],
-)
+)  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["train", *args])
     assert result.exit_code == 2

@@ -6,9 +6,9 @@ import torch
 from gradsweep.errors import BalancerError
 from gradsweep.trainers import Budget, RandomLossWeighting, ToyRegression, train
 from gradsweep.trainers.balancers.base import BalancerContext
+from tests.trainers.balancers.test_gradnorm import assert_close_relative
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.reference_balancers import FixedLossStep, reference_rlw, weight_trace
-from tests.trainers.balancers.test_gradnorm import assert_close_relative
 
 
 @pytest.mark.parametrize(

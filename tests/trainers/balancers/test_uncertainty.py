@@ -8,9 +8,9 @@ import torch
 from gradsweep.errors import BalancerError
 from gradsweep.trainers import Budget, ToyRegression, UncertaintyWeighting, train
 from gradsweep.trainers.balancers.base import BalancerContext
+from tests.trainers.balancers.test_gradnorm import assert_close_relative
 from tests.trainers.conftest import small_toy_params
 from tests.trainers.reference_balancers import FixedLossStep, reference_uncertainty, weight_trace
-from tests.trainers.balancers.test_gradnorm import assert_close_relative
 
 
 @pytest.mark.parametrize(("tasks", "sigmas"), [(2, [1.0, 100.0]), (3, [1.0, 10.0, 100.0])])
