@@ -78,8 +78,10 @@ class BalancerDeclaration:
     - ``weights_meaning``: what its recorded ``w(t)`` are (all sum to T);
     - ``params``: a frozen dataclass of its arm's fields (``param(...)`` each), with an
       optional ``check()`` raising ``ParamError``;
-    - ``configurations``: params → the configurations the arm runs (default: one, whose
-      arguments are the params and whose label spells them);
+    - ``label``: params → the key label of the arm's one configuration, whose arguments
+      are the params (default: ``k=v,…``);
+    - ``configurations``: params → the configurations the arm runs, for an arm of several
+      (GradNorm's αs); it replaces ``label``;
     - ``needs``: what it needs from a step (``Need``);
     - ``resampled``: its weights are drawn afresh each step (figures show a running mean);
     - ``adaptive``: an arm of its own compared against the static optimum (only the static
@@ -96,6 +98,7 @@ class BalancerDeclaration:
     summary: str
     weights_meaning: str
     params: type = NoParams
+    label: Callable[[Any], str] | None = None
     configurations: Callable[[Any], list[Configuration]] | None = None
     needs: frozenset[Need] = frozenset({Need.LOSSES})
     resampled: bool = False
@@ -110,7 +113,8 @@ class BalancerDeclaration:
         if self.configurations is not None:
             return self.configurations(params)
         arguments = dataclasses.asdict(params)
-        return [Configuration(default_label(arguments), arguments)]
+        label = default_label(arguments) if self.label is None else self.label(params)
+        return [Configuration(label, arguments)]
 
     def parameter_fields(self) -> tuple[dataclasses.Field[Any], ...]:
         return dataclasses.fields(self.params)

@@ -16,12 +16,7 @@ from typing import TYPE_CHECKING
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.balancers.declaration import (
-    BalancerDeclaration,
-    Configuration,
-    number,
-    param,
-)
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration, number, param
 
 if TYPE_CHECKING:
     import torch
@@ -38,10 +33,6 @@ class DwaParams:
     temperature: float = param(2.0, description="softmax temperature τ", gt=0)
 
 
-def _configurations(params: DwaParams) -> list[Configuration]:
-    return [Configuration(f"t={number(params.temperature)}", {"temperature": params.temperature})]
-
-
 class DynamicWeightAverage(Balancer):
     """Weights from the ratio of each task's last two epoch-mean training losses."""
 
@@ -53,7 +44,7 @@ class DynamicWeightAverage(Balancer):
         weights_meaning="T · softmax(r_k / τ) of the last two epochs' loss ratios; 1 for the "
         "first two epochs",
         params=DwaParams,
-        configurations=_configurations,
+        label=lambda params: f"t={number(params.temperature)}",
         order=30,
         first_release=True,
     )

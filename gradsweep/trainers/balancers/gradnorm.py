@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import (
@@ -83,8 +83,55 @@ def _configurations(params: GradNormParams) -> list[Configuration]:
     ]
 
 
-def _packed(members: Sequence[Any]) -> PackWeights:
-    return PackedGradNorm(members)
+class PackedGradNorm(PackWeights):
+    """GradNorm (Algorithm 1) for K members at once, with one α per member."""
+
+    needs_task_gradients = True
+
+    def __init__(self, balancers: Sequence[GradNorm]) -> None:
+        first = balancers[0]
+        rules = {(b.lr, b.initial_loss_mode) for b in balancers}
+        if len(rules) > 1:
+            raise NotPackable("GradNorm members of one pack share lr and initial_loss")
+        self.lr = first.lr
+        self.initial_loss_mode = first.initial_loss_mode
+        self.alphas = [b.alpha for b in balancers]
+        self.initial_losses: torch.Tensor | None = None
+        self._missing: torch.Tensor | None = None
+        self._w = torch.nn.Parameter(torch.empty(0))
+        self._optimizer: torch.optim.Adam | None = None
+        self._alpha = torch.empty(0)
+
+    def start(self, context: BalancerContext) -> None:
+        shape = (len(self.alphas), context.task_count)
+        self._w = torch.nn.Parameter(torch.ones(shape, device=context.device))
+        self._optimizer = torch.optim.Adam([self._w], lr=self.lr)
+        self._alpha = torch.tensor(self.alphas, device=context.device).unsqueeze(1)
+        self.initial_losses, self._missing = initial_losses(self.initial_loss_mode, context)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._w.detach()
+
+    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
+        assert self._optimizer is not None and norms is not None, "start() must be called first"
+        self.initial_losses, self._missing = fill_initial_losses(
+            self.initial_losses, self._missing, losses
+        )
+        w = self._w.detach()
+        grad = weight_gradient(norms, losses, self.initial_losses, w, self._alpha)
+        self._w.grad = torch.where(live.unsqueeze(1), grad, 0.0)
+        self._optimizer.step()
+        renormalise(self._w)
+
+    def freeze(self, members: torch.Tensor) -> None:
+        # zero gradient and zero moments: Adam then moves these rows by exactly 0
+        if self._optimizer is None:
+            return
+        for state in self._optimizer.state.values():
+            for name in ("exp_avg", "exp_avg_sq"):
+                if name in state:
+                    state[name][members] = 0.0
 
 
 class GradNorm(Balancer):
@@ -99,7 +146,7 @@ class GradNorm(Balancer):
         params=GradNormParams,
         configurations=_configurations,
         needs=frozenset({Need.LOSSES, Need.SHARED_LAYER_GRADIENTS}),
-        packed=_packed,
+        packed=PackedGradNorm,
         train_defaults={"alpha": 0.12},
         order=10,
         first_release=True,
@@ -217,54 +264,3 @@ def renormalise(w: torch.Tensor) -> None:
     with torch.no_grad():
         w.clamp_(min=MIN_WEIGHT)
         w.mul_(w.shape[-1] / w.sum(dim=-1, keepdim=True))
-
-
-class PackedGradNorm(PackWeights):
-    """GradNorm (Algorithm 1) for K members at once, with one α per member."""
-
-    needs_task_gradients = True
-
-    def __init__(self, balancers: Sequence[GradNorm]) -> None:
-        first = balancers[0]
-        rules = {(b.lr, b.initial_loss_mode) for b in balancers}
-        if len(rules) > 1:
-            raise NotPackable("GradNorm members of one pack share lr and initial_loss")
-        self.lr = first.lr
-        self.initial_loss_mode = first.initial_loss_mode
-        self.alphas = [b.alpha for b in balancers]
-        self.initial_losses: torch.Tensor | None = None
-        self._missing: torch.Tensor | None = None
-        self._w = torch.nn.Parameter(torch.empty(0))
-        self._optimizer: torch.optim.Adam | None = None
-        self._alpha = torch.empty(0)
-
-    def start(self, context: BalancerContext) -> None:
-        shape = (len(self.alphas), context.task_count)
-        self._w = torch.nn.Parameter(torch.ones(shape, device=context.device))
-        self._optimizer = torch.optim.Adam([self._w], lr=self.lr)
-        self._alpha = torch.tensor(self.alphas, device=context.device).unsqueeze(1)
-        self.initial_losses, self._missing = initial_losses(self.initial_loss_mode, context)
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return self._w.detach()
-
-    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
-        assert self._optimizer is not None and norms is not None, "start() must be called first"
-        self.initial_losses, self._missing = fill_initial_losses(
-            self.initial_losses, self._missing, losses
-        )
-        w = self._w.detach()
-        grad = weight_gradient(norms, losses, self.initial_losses, w, self._alpha)
-        self._w.grad = torch.where(live.unsqueeze(1), grad, 0.0)
-        self._optimizer.step()
-        renormalise(self._w)
-
-    def freeze(self, members: torch.Tensor) -> None:
-        # zero gradient and zero moments: Adam then moves these rows by exactly 0
-        if self._optimizer is None:
-            return
-        for state in self._optimizer.state.values():
-            for name in ("exp_avg", "exp_avg_sq"):
-                if name in state:
-                    state[name][members] = 0.0

@@ -19,12 +19,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.balancers.declaration import (
-    BalancerDeclaration,
-    Configuration,
-    number,
-    param,
-)
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration, number, param
 
 if TYPE_CHECKING:
     import torch
@@ -48,12 +43,11 @@ class RlwParams:
     )
 
 
-def _configurations(params: RlwParams) -> list[Configuration]:
-    label: str = params.distribution
+def _label(params: RlwParams) -> str:
+    """``normal``, or ``dirichlet=<c>``: the concentration only where it applies."""
     if params.distribution == "dirichlet":
-        label += f"={number(params.concentration)}"
-    arguments = {"distribution": params.distribution, "concentration": params.concentration}
-    return [Configuration(label, arguments)]
+        return f"dirichlet={number(params.concentration)}"
+    return params.distribution
 
 
 class RandomLossWeighting(Balancer):
@@ -66,7 +60,7 @@ class RandomLossWeighting(Balancer):
         weights_meaning="a fresh draw each step (T · softmax(z) or T · Dirichlet(c·1)); their "
         "running mean is ≈ 1 per task",
         params=RlwParams,
-        configurations=_configurations,
+        label=_label,
         resampled=True,
         order=40,
         first_release=True,

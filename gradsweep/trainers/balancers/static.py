@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext, PackWeights
@@ -17,8 +17,27 @@ else:
     from gradsweep.trainers.lazy import torch
 
 
-def _packed(members: Sequence[Any]) -> PackWeights:
-    return PackedStatic(members)
+class PackedStatic(PackWeights):
+    """Fixed weights per member (equal weights for a member given none)."""
+
+    def __init__(self, balancers: Sequence[StaticBalancer]) -> None:
+        self.balancers = list(balancers)
+        self._weights = torch.empty(0)
+
+    def start(self, context: BalancerContext) -> None:
+        for balancer in self.balancers:  # each checks its own weights against T
+            balancer.start(context)
+        self._weights = torch.stack([balancer.weights for balancer in self.balancers])
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self._weights
+
+    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
+        """Static weights never move."""
+
+    def freeze(self, members: torch.Tensor) -> None:
+        """Nothing of a static member's ``w`` to stop."""
 
 
 class StaticBalancer(Balancer):
@@ -31,7 +50,7 @@ class StaticBalancer(Balancer):
         "and retrain trial trains with",
         weights_meaning="the weighting itself, as given",
         adaptive=False,
-        packed=_packed,
+        packed=PackedStatic,
         order=0,
     )
 
@@ -60,26 +79,3 @@ class StaticBalancer(Balancer):
 
     def hyperparameters(self) -> dict[str, object]:
         return {"weights": self._requested}
-
-
-class PackedStatic(PackWeights):
-    """Fixed weights per member (equal weights for a member given none)."""
-
-    def __init__(self, balancers: Sequence[StaticBalancer]) -> None:
-        self.balancers = list(balancers)
-        self._weights = torch.empty(0)
-
-    def start(self, context: BalancerContext) -> None:
-        for balancer in self.balancers:  # each checks its own weights against T
-            balancer.start(context)
-        self._weights = torch.stack([balancer.weights for balancer in self.balancers])
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return self._weights
-
-    def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:
-        """Static weights never move."""
-
-    def freeze(self, members: torch.Tensor) -> None:
-        """Nothing of a static member's ``w`` to stop."""

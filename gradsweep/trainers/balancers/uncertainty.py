@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext
-from gradsweep.trainers.balancers.declaration import (
-    BalancerDeclaration,
-    Configuration,
-    number,
-    param,
-)
+from gradsweep.trainers.balancers.declaration import BalancerDeclaration, number, param
 
 if TYPE_CHECKING:
     import torch
@@ -40,10 +35,6 @@ class UncertaintyParams:
     lr: float = param(0.025, description="learning rate of the log-variances' Adam", gt=0)
 
 
-def _configurations(params: UncertaintyParams) -> list[Configuration]:
-    return [Configuration(f"lr={number(params.lr)}", {"lr": params.lr})]
-
-
 class UncertaintyWeighting(Balancer):
     """Learned homoscedastic-uncertainty weights ``exp(−s_i)``."""
 
@@ -54,7 +45,7 @@ class UncertaintyWeighting(Balancer):
         "every seed",
         weights_meaning="exp(−s_i), the learned precisions, rescaled to Σ = T",
         params=UncertaintyParams,
-        configurations=_configurations,
+        label=lambda params: f"lr={number(params.lr)}",
         order=20,
         first_release=True,
     )
