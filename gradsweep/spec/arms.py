@@ -260,7 +260,7 @@ def arm_model(declaration: BalancerDeclaration) -> type[SpecModel]:
 
 def _arms_spec() -> type[_Arms]:
     balancers: dict[str, Any] = {
-        d.name: (arm_model(d) | None, Field(default=None, description=d.summary))
+        d.name: (arm_model(d) | None, Field(default=None, title=d.display, description=d.summary))
         for d in adaptive_declarations()
     }
     return create_model("ArmsSpec", __base__=_Arms, __doc__=_Arms.__doc__, **balancers)

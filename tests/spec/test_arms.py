@@ -108,6 +108,7 @@ def test_the_schema_documents_each_balancers_parameters() -> None:
     arms = spec_json_schema()["$defs"]["ArmsSpec"]["properties"]
     assert {"static", "grid", "random", "optuna", "retrain", "gradnorm", "uncertainty", "dwa",
             "rlw"} <= set(arms)  # fmt: skip
+    assert arms["dwa"]["title"] == "DWA"  # the declaration's display label
     definitions = spec_json_schema()["$defs"]
     gradnorm = definitions["GradnormArm"]["properties"]
     assert gradnorm["lr"]["exclusiveMinimum"] == 0
