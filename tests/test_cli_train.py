@@ -142,6 +142,8 @@ def test_a_failed_trial_exits_1_with_its_reason() -> None:
          "balancer tests.trainers.broken_balancers:RaisesInStep: step raised ZeroDivisionError: "
          "division by zero (tests/trainers/broken_balancers.py:32 in step)"),
         ([*PLUG_IN, "--alpha", "1"], "--alpha only applies to --balancer gradnorm"),
+        (["--balancer", "tests.trainers.broken_balancers:NeedsAMissingExtra"],
+         "pip install 'gradsweep[canon]'"),
         ([*PLUG_IN, "--balancer-param", "beta=1"], "bad parameters"),
     ],
 )  # fmt: skip

@@ -180,6 +180,10 @@ class _Arms(SpecModel):
     def _consistent(self) -> _Arms:
         if not self.names():
             raise ValueError(f"at least one arm is needed ({', '.join(arm_order())})")
+        for arm in self.balancer_arms():
+            missing = arm.declaration.missing_requirement()
+            if missing is not None:
+                raise FieldError((arm.key,), missing)
         if self.retrain is not None:
             source = getattr(self, RETRAINED)
             if source is None:

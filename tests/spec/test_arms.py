@@ -73,6 +73,9 @@ def test_a_users_balancer_is_an_arm_like_a_built_in() -> None:
         (f"{PLUG_IN}: {{beta: 1}}", f"arms.{PLUG_IN}.beta: unknown key"),
         ("gradnorm: {alphas: [0.1, 0.1]}", "arms.gradnorm.alphas[1]: alpha 0.1 is listed twice"),
         ("inverse_norm: {}", "arms.inverse_norm: unknown key"),
+        (f"{BROKEN}:NeedsAMissingExtra",
+         f"arms.{BROKEN}:NeedsAMissingExtra: needs_extra needs gradsweep_no_such_solver, not "
+         "installed here: pip install 'gradsweep[canon]'"),
     ],
 )  # fmt: skip
 def test_a_bad_balancer_arm_is_one_line_naming_it(arm: str, message: str) -> None:

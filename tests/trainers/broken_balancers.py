@@ -63,3 +63,16 @@ class NoDeclaration(Balancer):
 
 class NotABalancer:
     pass
+
+
+class NeedsAMissingExtra(_Equal):
+    """As a solver-based balancer on an install without its extra."""
+
+    declaration = BalancerDeclaration(
+        name="needs_extra",
+        display="needs extra",
+        summary="needs a module that is not installed",
+        weights_meaning="none",
+        requires=("gradsweep_no_such_solver",),
+        extra="canon",
+    )

@@ -67,6 +67,12 @@ class Balancer(ABC):
     def weights(self) -> torch.Tensor:
         """The weights the next step will use, shape (T,), detached."""
 
+    @property
+    def raw_weights(self) -> torch.Tensor:
+        """The weights the step applies, before any rescaling to ``Σ = T`` (a method whose
+        own weights sum to something else, e.g. MGDA's convex combination, says so here)."""
+        return self.weights
+
     @abstractmethod
     def step(self, training_step: TrainingStep) -> None:
         """Accumulate the network's gradient for this step (``training_step.backward(w)``,

@@ -110,6 +110,9 @@ def make_balancer(name: str, arguments: Mapping[str, Any] | None = None) -> Bala
     """Build a balancer from its constructor arguments; a bad argument is a BalancerError,
     and a user's balancer that raises is one line naming its file and line."""
     cls = resolve(name)
+    missing = cls.declaration.missing_requirement()
+    if missing is not None:
+        raise BalancerError(missing)
     try:
         return cls(**(arguments or {}))
     except BalancerError:

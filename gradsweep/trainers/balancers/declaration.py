@@ -10,6 +10,7 @@ turns ``params`` (a frozen dataclass whose fields carry their bounds) into a pyd
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import MISSING, dataclass, field
 from enum import Enum
@@ -89,6 +90,10 @@ class BalancerDeclaration:
     - ``packed``: members of one pack → the pack's weights object; None: runs alone;
     - ``train_defaults``: constructor arguments ``gradsweep train`` uses when not told;
     - ``order``: where its arm sits in plans and tables (then by name);
+    - ``reads_host``: its weight rule reads the step's values back on the host (a CPU
+      solver, a branch on a value), so a GPU step waits for it every step;
+    - ``requires``: modules it imports beyond torch, and ``extra`` the pip extra that
+      installs them (a spec naming it without them is refused in one line);
     - ``first_release``: stored spec hashes list this arm even when absent (the balancers
       of the first release), so those studies still resume; every later one is False.
     """
@@ -107,6 +112,18 @@ class BalancerDeclaration:
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     order: int = 100
     first_release: bool = False
+    reads_host: bool = False
+    requires: tuple[str, ...] = ()
+    extra: str | None = None
+
+    def missing_requirement(self) -> str | None:
+        """One line naming the extra to install when a required module is absent, else None
+        (looked up without importing it, so spec check stays fast)."""
+        missing = [name for name in self.requires if importlib.util.find_spec(name) is None]
+        if not missing:
+            return None
+        install = f"pip install 'gradsweep[{self.extra}]'" if self.extra else "install them"
+        return f"{self.name} needs {', '.join(missing)}, not installed here: {install}"
 
     def configurations_of(self, params: Any) -> list[Configuration]:
         """The configurations an arm with these (validated) params runs."""

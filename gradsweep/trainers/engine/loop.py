@@ -272,6 +272,8 @@ class _Run:
         if self.watch.immediate and self.watch.failures_pending:
             return
         self.balancer.step(training_step)
+        if Need.TASK_GRADIENTS in needs:  # it chose w within the step: record what it applied
+            self.trace[step] = self.balancer.weights
         self.optimizer.step()
         if Need.AFTER_OPTIMIZER_STEP in needs:
             self.balancer.after_step(training_step)

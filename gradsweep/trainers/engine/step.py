@@ -189,6 +189,34 @@ class TrainingStep:
         keep_graph = self.path is NormPath.GRAPH
         (self.losses * weights.detach()).sum().backward(retain_graph=keep_graph)
 
+    def backward_aggregated(
+        self,
+        weights: torch.Tensor,
+        gradients: torch.Tensor,
+        at: GradientSite = GradientSite.SHARED_PARAMETERS,
+    ) -> None:
+        """Jacobian descent's update: the shared parameters receive ``Σ w_i ∇L_i`` built from
+        ``gradients`` (``task_gradients(at)``'s rows), each head its own task's gradient,
+        unweighted (as torchjd's ``mtl_backward``). With ``at=REPRESENTATION`` the combined
+        gradient at ``z`` goes back through the trunk once."""
+        self._served(Need.TASK_GRADIENTS)
+        combined = weights.detach().to(gradients.dtype) @ gradients
+        heads = [p for p in self.model.heads.parameters() if p.requires_grad]
+        if heads:
+            torch.autograd.backward(self.losses.sum(), inputs=heads, retain_graph=True)
+        if at is GradientSite.REPRESENTATION:
+            trunk = [p for p in self.model.trunk.parameters() if p.requires_grad]
+            torch.autograd.backward(self.z, combined.view_as(self.z).to(self.z.dtype), inputs=trunk)
+            return
+        offset = 0
+        for parameter in self.model.trunk.parameters():
+            if not parameter.requires_grad:
+                continue
+            size = parameter.numel()
+            piece = combined[offset : offset + size].view_as(parameter).to(parameter.dtype)
+            offset += size
+            parameter.grad = piece if parameter.grad is None else parameter.grad + piece
+
     def task_feature_gradients(self) -> torch.Tensor:
         """``∂(w_i L_i)/∂z`` stacked over tasks, as captured by the last ``backward``."""
         return torch.stack(self._captured())
