@@ -194,16 +194,19 @@ class TrainingStep:
         weights: torch.Tensor,
         gradients: torch.Tensor,
         at: GradientSite = GradientSite.SHARED_PARAMETERS,
+        head_weights: torch.Tensor | None = None,
     ) -> None:
-        """Jacobian descent's update: the shared parameters receive ``Σ w_i ∇L_i`` built from
-        ``gradients`` (``task_gradients(at)``'s rows), each head its own task's gradient,
-        unweighted (as torchjd's ``mtl_backward``). With ``at=REPRESENTATION`` the combined
-        gradient at ``z`` goes back through the trunk once."""
+        """Jacobian descent's update: the shared parameters receive ``Σ w_i g_i`` built from
+        ``gradients`` (``task_gradients(at)``'s rows, or any rows of that shape, e.g. a
+        running average of them), each head its own task's gradient, unweighted (as
+        torchjd's ``mtl_backward``) or scaled by ``head_weights``. With
+        ``at=REPRESENTATION`` the combined gradient at ``z`` goes back through the trunk once."""
         self._served(Need.TASK_GRADIENTS)
         combined = weights.detach().to(gradients.dtype) @ gradients
         heads = [p for p in self.model.heads.parameters() if p.requires_grad]
         if heads:
-            torch.autograd.backward(self.losses.sum(), inputs=heads, retain_graph=True)
+            scaled = self.losses if head_weights is None else self.losses * head_weights.detach()
+            torch.autograd.backward(scaled.sum(), inputs=heads, retain_graph=True)
         if at is GradientSite.REPRESENTATION:
             trunk = [p for p in self.model.trunk.parameters() if p.requires_grad]
             torch.autograd.backward(self.z, combined.view_as(self.z).to(self.z.dtype), inputs=trunk)
