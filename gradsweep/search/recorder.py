@@ -240,7 +240,13 @@ class StudyRecorder(tune.Callback):
             rows = list(member.rows.values())
             member.rows.clear()
             ends.append(
-                TrialEnd(member.trial_id, self._outcome(state, outcome), rows, outcome.trace)
+                TrialEnd(
+                    member.trial_id,
+                    self._outcome(state, outcome),
+                    rows,
+                    outcome.trace,
+                    outcome.raw_trace,
+                )
             )
         if ends:
             self.writer.finish_trials(ends)

@@ -58,6 +58,7 @@ class Outcome:
     weights_mean: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
+    raw_trace: list[tuple[int, list[float]]] = field(default_factory=list)  # applied weights
     # per task, in task order: test loss of the untrained network and at the end, and the
     # final primary metric
     initial_test_losses: list[float] = field(default_factory=list)
@@ -101,7 +102,13 @@ class WorkerReport:
                 for e in data.get("evaluations", [])
             ],
             outcomes=[
-                Outcome(**{**o, "trace": [(int(s), list(w)) for s, w in o.get("trace", [])]})
+                Outcome(
+                    **{
+                        **o,
+                        "trace": [(int(s), list(w)) for s, w in o.get("trace", [])],
+                        "raw_trace": [(int(s), list(w)) for s, w in o.get("raw_trace", [])],
+                    }
+                )
                 for o in data.get("outcomes", [])
             ],
             placement=Placement(**placement) if placement else None,

@@ -145,6 +145,7 @@ class _Reporter:
             weights_mean=result.weights_mean,
             train_seconds=result.train_seconds,
             trace=result.trace,
+            raw_trace=result.raw_trace,
             initial_test_losses=list(result.initial_test_losses),
             test_losses=list(result.test_losses),
             final_metrics=[

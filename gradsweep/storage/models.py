@@ -128,7 +128,11 @@ class WeightTrace(Base):
         ForeignKey("gs_trials.id", ondelete="CASCADE"), primary_key=True
     )
     step: Mapped[int] = mapped_column(Integer, primary_key=True)
-    weights: Mapped[list[Any]]
+    weights: Mapped[list[Any]]  # rescaled to Σ = T
+    # as the step applied them, where they differ; SQL NULL (not JSON null) otherwise
+    raw_weights: Mapped[list[Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+    )
 
 
 class Comparison(Base):

@@ -248,10 +248,19 @@ def curves(
 def weight_traces(
     engine: Engine, study: str | int, trial_keys: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The recorded weight trajectories ``w(t)`` of a study's trials."""
+    """The recorded weight trajectories ``w(t)`` of a study's trials (``weights`` rescaled
+    to Σ = T; ``raw_weights`` as applied, null where they are the same)."""
     study_id = find_study(engine, study).id
     query = (
-        select(Trial.key, Trial.arm, Trial.alpha, Trial.seed, WeightTrace.step, WeightTrace.weights)
+        select(
+            Trial.key,
+            Trial.arm,
+            Trial.alpha,
+            Trial.seed,
+            WeightTrace.step,
+            WeightTrace.weights,
+            WeightTrace.raw_weights,
+        )
         .join(Trial, WeightTrace.trial_id == Trial.id)
         .where(Trial.study_id == study_id)
         .order_by(Trial.id, WeightTrace.step)

@@ -77,6 +77,7 @@ class TrialEnd:
     outcome: TrialOutcome
     rows: Sequence[EpochRow] = ()
     trace: Sequence[tuple[int, list[float]]] = ()
+    raw_trace: Sequence[tuple[int, list[float]]] = ()  # applied weights, where they differ
 
 
 def failed_outcome(error: str, traceback: str | None = None) -> TrialOutcome:

@@ -332,17 +332,31 @@ class ResultsWriter:
             conn.exec_driver_sql(sql, values[start : start + BATCH_ROWS])
 
     @reconnecting
-    def write_trace(self, trial_id: int, points: Sequence[tuple[int, list[float]]]) -> None:
+    def write_trace(
+        self,
+        trial_id: int,
+        points: Sequence[tuple[int, list[float]]],
+        raw_points: Sequence[tuple[int, list[float]]] = (),
+    ) -> None:
         with self.engine.begin() as conn:
-            self._write_trace(conn, trial_id, points)
+            self._write_trace(conn, trial_id, points, raw_points)
 
     @staticmethod
     def _write_trace(
-        conn: Connection, trial_id: int, points: Sequence[tuple[int, list[float]]]
+        conn: Connection,
+        trial_id: int,
+        points: Sequence[tuple[int, list[float]]],
+        raw_points: Sequence[tuple[int, list[float]]] = (),
     ) -> None:
+        """``w(step)`` rescaled to Σ = T, and the applied weights of the same steps where a
+        balancer's differ (null otherwise)."""
         if points:
-            values = [{"trial_id": trial_id, "step": s, "weights": list(w)} for s, w in points]
-            upsert(conn, TRACE_TABLE, values, ("trial_id", "step"), ("weights",))
+            raw = {s: list(w) for s, w in raw_points}
+            values = [
+                {"trial_id": trial_id, "step": s, "weights": list(w), "raw_weights": raw.get(s)}
+                for s, w in points
+            ]
+            upsert(conn, TRACE_TABLE, values, ("trial_id", "step"), ("weights", "raw_weights"))
 
     def finish_trial(
         self,
@@ -372,7 +386,7 @@ class ResultsWriter:
                         "finished_at": end.outcome.finished_at or utcnow(),
                     }
                 else:
-                    self._write_trace(conn, end.trial_id, end.trace)
+                    self._write_trace(conn, end.trial_id, end.trace, end.raw_trace)
                     values = {
                         k: v
                         for k, v in asdict(end.outcome).items()

@@ -80,6 +80,12 @@ def test_every_adaptive_arm_on_a_user_problem_scored_by_delta_m(wine: str) -> No
     adaptive_keys = {f"{config}/s0" for config in ADAPTIVE_CONFIGS}
     assert adaptive_keys <= set(traces["key"])
     assert traces.groupby("key").size()[sorted(adaptive_keys)].tolist() == [16] * 5
+    # the weights applied, where they differ: uncertainty's precisions exp(−s_i), unscaled
+    by_key = traces.set_index(["key", "step"])
+    applied = by_key.loc[("uncertainty/lr=0.025/s0", 30), "raw_weights"]
+    recorded = by_key.loc[("uncertainty/lr=0.025/s0", 30), "weights"]
+    assert recorded == pytest.approx([3 * a / sum(applied) for a in applied])
+    assert by_key.loc[("gradnorm/a=1/s0", 30), "raw_weights"] is None  # the same as recorded
 
     # the documented SQL view lists every adaptive balancer, a user's too (revision 0009)
     with engine.connect() as connection:

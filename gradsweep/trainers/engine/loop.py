@@ -77,6 +77,8 @@ class TrainResult:
     train_seconds: float
     epochs: list[EpochRecord] = field(default_factory=list)
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
+    # the applied weights at the trace's steps, for a balancer whose raw_weights differ
+    raw_trace: list[tuple[int, list[float]]] = field(default_factory=list)
     model: MultitaskModel | None = field(default=None, repr=False)
     precision: str = "fp32"
 
@@ -221,6 +223,11 @@ class _Run:
         )
         task_count = len(problem.tasks)
         self.trace = torch.zeros(budget.steps, task_count, device=device)
+        self.trace_every = max(budget.trace_every, 1)
+        # the applied weights, at trace points only, where they are not the recorded ones
+        distinct = type(balancer).raw_weights is not Balancer.raw_weights
+        points = -(-budget.steps // self.trace_every) if distinct else 0
+        self.raw_trace = torch.zeros(points, task_count, device=device)
         self.loss_sum = torch.zeros(task_count, device=device)
         self.loss_count = 0
         self.watch = FiniteWatch(1, problem.task_names, device, check_every(device))
@@ -271,9 +278,15 @@ class _Run:
         self.watch.observe(step, losses)
         if self.watch.immediate and self.watch.failures_pending:
             return
+        chosen_within = Need.TASK_GRADIENTS in needs
+        keep_raw = len(self.raw_trace) > 0 and step % self.trace_every == 0
+        if keep_raw and not chosen_within:  # the weights this step applies
+            self.raw_trace[step // self.trace_every] = self.balancer.raw_weights
         self.balancer.step(training_step)
-        if Need.TASK_GRADIENTS in needs:  # it chose w within the step: record what it applied
+        if chosen_within:  # it chose w within the step: record what it applied
             self.trace[step] = self.balancer.weights
+            if keep_raw:
+                self.raw_trace[step // self.trace_every] = self.balancer.raw_weights
         self.optimizer.step()
         if Need.AFTER_OPTIMIZER_STEP in needs:
             self.balancer.after_step(training_step)
@@ -306,8 +319,9 @@ class _Run:
     def result(self, done: int, failure: Failure | None) -> TrainResult:
         trace = self.trace[:done]
         last = self.epochs[-1]
-        every = max(self.budget.trace_every, 1)
+        every = self.trace_every
         points = [(s, trace[s].tolist()) for s in range(0, done, every)]
+        raw = self.raw_trace[: len(points)].tolist() if len(self.raw_trace) else []
         # a failed run ends with the weights of its failing step (later ones saw NaNs)
         final = self.trace[done] if failure is not None else self.balancer.weights
         return TrainResult(
@@ -330,6 +344,7 @@ class _Run:
             train_seconds=self.seconds,
             epochs=self.epochs,
             trace=points,
+            raw_trace=[(s, values) for (s, _), values in zip(points, raw, strict=False)],
             model=self.model,
             precision=str(self.precision),
         )

@@ -50,6 +50,17 @@ def test_weights_are_finite_and_sum_to_the_task_count(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", BALANCERS)
+def test_the_applied_weights_rescale_to_the_recorded_ones(name: str) -> None:
+    """Where a balancer applies other weights than it records (MGDA's sum to 1), they are
+    kept at every trace point and rescale to the recorded ``w(t)``; else none are kept."""
+    result = train(toy(), fresh(name), Budget(30, trace_every=4), seed=0)
+    distinct = type(fresh(name)).raw_weights is not Balancer.raw_weights
+    assert [s for s, _ in result.raw_trace] == ([s for s, _ in result.trace] if distinct else [])
+    for (_, weights), (_, raw) in zip(result.trace, result.raw_trace, strict=False):
+        assert [w * sum(raw) / 3.0 for w in weights] == pytest.approx(raw, rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("name", BALANCERS)
 def test_start_resets_every_state_and_a_seed_decides_the_run(name: str) -> None:
     """One instance trained twice gives what two fresh ones give, on the same seed."""
     problem, budget = toy(), Budget(30, trace_every=1)
