@@ -88,12 +88,18 @@ class BalancerDeclaration:
     - ``adaptive``: an arm of its own compared against the static optimum (only the static
       balancer, which every static arm trains with, is not);
     - ``packed``: members of one pack → the pack's weights object; None: runs alone;
+    - ``pack_family``: the pack family it joins, when members of other balancers may share
+      its packs (``"gramian"``: every Gramian-based balancer, weighting itself from its own
+      Gramian); all of a family's declarations name the same ``packed``. None: its packs
+      hold its own members alone;
     - ``train_defaults``: constructor arguments ``gradsweep train`` uses when not told;
     - ``order``: where its arm sits in plans and tables (then by name);
     - ``reads_host``: its weight rule reads the step's values back on the host (a CPU
       solver, a branch on a value), so a GPU step waits for it every step;
     - ``requires``: modules it imports beyond torch, and ``extra`` the pip extra that
       installs them (a spec naming it without them is refused in one line);
+    - ``from_batch``: its weights are chosen within ``step`` from the batch's losses
+      (implied by ``TASK_GRADIENTS``), so the recorded ``w(t)`` are read after the step;
     - ``first_release``: stored spec hashes list this arm even when absent (the balancers
       of the first release), so those studies still resume; every later one is False.
     """
@@ -109,12 +115,21 @@ class BalancerDeclaration:
     resampled: bool = False
     adaptive: bool = True
     packed: Callable[[Sequence[Any]], Any] | None = None
+    pack_family: str | None = None
     train_defaults: Mapping[str, Any] = field(default_factory=dict)
     order: int = 100
     first_release: bool = False
     reads_host: bool = False
     requires: tuple[str, ...] = ()
     extra: str | None = None
+    from_batch: bool = False
+
+    @property
+    def chooses_in_step(self) -> bool:
+        """Whether ``w`` is chosen within ``step`` from the step's batch (so the loop records
+        it after the step): every ``TASK_GRADIENTS`` balancer, and one declaring
+        ``from_batch`` (FAMO's weights are its logits over the batch's losses)."""
+        return self.from_batch or Need.TASK_GRADIENTS in self.needs
 
     def missing_requirement(self) -> str | None:
         """One line naming the extra to install when a required module is absent, else None

@@ -278,7 +278,7 @@ class _Run:
         self.watch.observe(step, losses)
         if self.watch.immediate and self.watch.failures_pending:
             return
-        chosen_within = Need.TASK_GRADIENTS in needs
+        chosen_within = self.balancer.declaration.chooses_in_step
         keep_raw = len(self.raw_trace) > 0 and step % self.trace_every == 0
         if keep_raw and not chosen_within:  # the weights this step applies
             self.raw_trace[step // self.trace_every] = self.balancer.raw_weights
