@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import traceback
+from typing import Any
 
+import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 
@@ -17,6 +19,25 @@ class HostReads(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self._numpy = torch.Tensor.numpy
+
+    def __enter__(self) -> HostReads:
+        # ``.numpy()`` (a CPU solver's input) is no dispatched op, yet on a GPU the copy to
+        # the host before it is a sync: count it too
+        original, reads = self._numpy, self
+
+        def counted(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            if reads._from_gradsweep():
+                reads.count += 1
+            return original(tensor, *args, **kwargs)
+
+        torch.Tensor.numpy = counted  # type: ignore[method-assign]
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        torch.Tensor.numpy = self._numpy  # type: ignore[method-assign]
+        super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         if func._schema.name in self.READS and self._from_gradsweep():

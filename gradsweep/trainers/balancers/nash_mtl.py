@@ -107,6 +107,10 @@ class _LinearisedProgram:
         try:
             with warnings.catch_warnings():  # its non-DPP parameters: re-canonicalised per solve
                 warnings.filterwarnings("ignore", message=".*not DPP.*")
+                # ECOS stopping at max_iters says so on every solve (thousands of lines a
+                # trial, since catch_warnings resets "once"); the official code and torchjd
+                # take such a solution too
+                warnings.filterwarnings("ignore", message=".*may be inaccurate.*")
                 self.problem.solve(solver=cp.ECOS, warm_start=True, max_iters=SOLVER_MAX_ITERS)
         except (cp.SolverError, ValueError):
             return anchor
