@@ -20,14 +20,18 @@ Three ways to the norms, chosen from how ``W``'s layer produced ``z``:
 
 A balancer that must see every task's gradient *before* it chooses ``w`` (MGDA-like
 methods) asks for ``Need.TASK_GRADIENTS``: ``task_gradients()`` differentiates each task's
-loss over the shared parameters (or at the shared representation) with the graph kept for
-the one ``backward(w)`` that follows, and ``gramian()`` is their ``T × T`` inner products.
+loss over the shared parameters (one vmapped backward for all tasks, or one a task where
+vmap cannot batch the trunk) or at the shared representation (each head reads its own view
+of ``z``, so one backward through the heads separates the tasks), with the graph kept for
+the one ``backward(w)`` or ``backward_aggregated`` that follows; ``gramian()`` is their
+``T × T`` inner products.
 One that needs a look after the optimiser's step (FAMO) reads ``losses_after_update()``:
 the same batch through the updated network, without a graph.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -55,6 +59,10 @@ class NormPath(str, Enum):
     LINEAR = "linear"
     LAYER = "layer"
     GRAPH = "graph"
+
+
+#: trunk types whose backward vmap cannot batch (found on their first step), by type
+_BATCHED_BACKWARD: dict[type, bool] = {}
 
 
 class GradientSite(str, Enum):
@@ -126,6 +134,11 @@ class TrainingStep:
             else:
                 self.z = model.trunk(batch.inputs)
                 features = [self.z] * len(model.heads)
+            if Need.TASK_GRADIENTS in needs and not self.capture:
+                # a view of z per head: one backward through the heads then gives every
+                # task's gradient at z apart (each head reads only its own view)
+                features = [self.z.view_as(self.z) for _ in model.heads]
+            self._views = features
             outputs = [head(feature) for head, feature in zip(model.heads, features, strict=True)]
             losses = problem.task_losses(outputs, batch)
         self.losses = torch.stack([widened(loss) for loss in losses])
@@ -149,9 +162,14 @@ class TrainingStep:
         parameters, or at the shared features ``z``. The graph is kept for ``backward``."""
         self._served(Need.TASK_GRADIENTS)
         if at is GradientSite.REPRESENTATION:
-            inputs: list[torch.Tensor] = [self.z]
-        else:
-            inputs = [p for p in self.model.trunk.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(self.losses.sum(), self._views, retain_graph=True)
+            return torch.stack([widened(g).flatten() for g in grads])
+        inputs = [p for p in self.model.trunk.parameters() if p.requires_grad]
+        if _BATCHED_BACKWARD.get(type(self.model.trunk), True):
+            try:  # one vmapped backward for the T tasks
+                return self._batched_gradients(inputs)
+            except RuntimeError:  # an op vmap cannot batch: one backward a task from now on
+                _BATCHED_BACKWARD[type(self.model.trunk)] = False
         rows = []
         for loss in self.losses:
             grads = torch.autograd.grad(loss, inputs, retain_graph=True, allow_unused=True)
@@ -164,6 +182,27 @@ class TrainingStep:
                 )
             )
         return torch.stack(rows)
+
+    def _batched_gradients(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
+        tasks = len(self.losses)
+        eye = torch.eye(tasks, dtype=self.losses.dtype, device=self.losses.device)
+        grads = torch.autograd.grad(
+            self.losses,
+            inputs,
+            grad_outputs=eye,
+            retain_graph=True,
+            allow_unused=True,
+            is_grads_batched=True,
+        )
+        return torch.cat(
+            [
+                widened(torch.zeros(tasks, *x.shape, device=x.device) if g is None else g).flatten(
+                    start_dim=1
+                )
+                for g, x in zip(grads, inputs, strict=True)
+            ],
+            dim=1,
+        )
 
     @staticmethod
     def gramian(gradients: torch.Tensor) -> torch.Tensor:
