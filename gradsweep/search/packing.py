@@ -70,11 +70,13 @@ class PackingDecision:
 
 
 def family(trial: TrialSpec) -> str | None:
-    """The balancer a trial packs with (its declaration says whether it packs), or None
-    when it always runs alone."""
-    if trial.arm in ALONE_ARMS or declaration_of(trial.balancer).packed is None:
+    """The pack family of a trial: its declaration's ``pack_family`` (``gramian``: every
+    Gramian-based balancer, so MGDA's trials pack with the other Gramian methods' of their
+    seed), else its balancer alone; None when it always runs alone."""
+    declaration = declaration_of(trial.balancer)
+    if trial.arm in ALONE_ARMS or declaration.packed is None:
         return None
-    return trial.balancer
+    return declaration.pack_family or trial.balancer
 
 
 def _label(fam: str, seed: int, trials: Sequence[TrialSpec]) -> str:

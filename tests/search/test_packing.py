@@ -78,3 +78,36 @@ def test_auto_leaves_convolutional_models_alone_on_the_cpu_only() -> None:
     cpu = auto_size(47_450, "cpu", packable=40, concurrency=2, convolutional=True)
     assert cpu.size == 1 and "convolutional model on the CPU" in cpu.reason
     assert auto_size(47_450, "gpu", packable=40, concurrency=2, convolutional=True).size == 20
+
+
+GRAMIAN = BASE.replace(
+    "  retrain: {alpha: 0.12}\n",
+    "  retrain: {alpha: 0.12}\n  mgda: {}\n"
+    "  tests.trainers.packed.gramian_members:InverseNormGramian: {gradients: representation}\n",
+)
+
+
+def test_gramian_balancers_of_one_seed_share_a_pack() -> None:
+    """Every Gramian-based balancer is of the gramian family: MGDA's trial packs with the
+    other Gramian methods' of its seed (a user's too, by its declaration)."""
+    plan = plan_up_front(parse_spec(GRAMIAN), 3)
+    packs = [p for p in make_packs(plan, 16) if p.label and p.label.startswith("gramian/")]
+    assert [[t.key for t in p.trials] for p in packs] == [
+        ["mgda/exact/s0", "test_inverse_norm_gramian/at=z/s0"],
+        ["mgda/exact/s1", "test_inverse_norm_gramian/at=z/s1"],
+    ]
+    assert [p.label.split("/")[1] for p in packs if p.label] == ["s0", "s1"]
+
+
+@pytest.mark.parametrize("gpus", [0, 1], ids=["cpu", "gpu"])
+def test_auto_packs_gramian_members_on_the_cpu_and_the_gpu(gpus: int) -> None:
+    """Measured on the CPU (benchmarks/packing_gramian.py, 1 thread): a pack of MGDA members
+    runs 1.2-1.3× the member-steps/s of single runs, so auto packs them as it packs the
+    others; on a GPU the host solvers run once a step for all members, so it packs too."""
+    spec = parse_spec(GRAMIAN + f"resources: {{gpus_per_trial: {gpus}}}\n")
+    plan = plan_up_front(spec, 3)  # per seed: 16 static, 2 gradnorm, 2 gramian
+    decision = decide(spec, plan, None, 2)
+    assert decision.size == 20 and decision.reason.endswith("(GPU)" if gpus else "(CPU)")
+    gramian = [p for p in make_packs(plan, decision.size) if p.trials[0].arm == "mgda"]
+    assert [len(p.trials) for p in gramian] == [2, 2]
+    assert all(p.label is not None and p.label.startswith("gramian/") for p in gramian)

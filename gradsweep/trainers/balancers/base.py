@@ -12,7 +12,7 @@ from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 if TYPE_CHECKING:  # a balancer's module imports without torch (trainers/lazy.py)
     import torch
 
-    from gradsweep.trainers.engine.step import TrainingStep
+    from gradsweep.trainers.engine.step import GradientSite, TrainingStep
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,20 @@ class NotPackable(ValueError):
 
 
 class PackWeights(ABC):
-    """Owns ``w`` of every member of a pack; ``needs_task_gradients`` as for a single
-    balancer. A packing balancer's declaration builds one from the members (``packed``)."""
+    """Owns ``w`` of every member of a pack. A packing balancer's declaration builds one from
+    the members (``packed``); the packed loop serves the needs it states:
+
+    - ``needs_task_gradients``: as for a single balancer (``Need.SHARED_LAYER_GRADIENTS``),
+      the norms ``‖∇_W w_i L_i‖`` handed to ``update`` after the backward;
+    - ``task_gradient_sites`` (``Need.TASK_GRADIENTS``): where each member's task gradients
+      are taken, one ``GradientSite`` a member. The loop then takes them before the
+      backward, hands the members' ``(K, T, T)`` Gramians to ``choose``, and gives the
+      shared parameters ``Σ w_i ∇L_i`` of ``raw_weights`` and each head its own task's
+      gradient (Jacobian descent's update, as ``TrainingStep.backward_aggregated``).
+    """
 
     needs_task_gradients: bool = False
+    task_gradient_sites: tuple[GradientSite, ...] = ()
 
     @abstractmethod
     def start(self, context: BalancerContext) -> None:
@@ -107,6 +117,17 @@ class PackWeights(ABC):
     @abstractmethod
     def weights(self) -> torch.Tensor:
         """``(K, T)``: the weights the next step uses, detached."""
+
+    @property
+    def raw_weights(self) -> torch.Tensor:
+        """``(K, T)``: the weights the step applies, when they sum to something else than T
+        (as a balancer's ``raw_weights``); by default ``weights``."""
+        return self.weights
+
+    def choose(self, gramians: torch.Tensor) -> None:
+        """``task_gradient_sites`` only: this step's weights from the members' ``(K, T, T)``
+        Gramians, before the backward (``weights`` and ``raw_weights`` then give them)."""
+        raise NotImplementedError(f"{type(self).__name__} chooses no weights from Gramians")
 
     @abstractmethod
     def update(self, losses: torch.Tensor, norms: torch.Tensor | None, live: torch.Tensor) -> None:

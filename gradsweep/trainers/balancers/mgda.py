@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
-from gradsweep.trainers.balancers.gramian import GramianBalancer, GramianParams, gramian_label
+from gradsweep.trainers.balancers.gramian import (
+    GRAMIAN_FAMILY,
+    GramianBalancer,
+    GramianParams,
+    PackedGramian,
+    gramian_label,
+)
 from gradsweep.trainers.lazy import LazyModule
 
 if TYPE_CHECKING:
@@ -39,6 +45,8 @@ class Mgda(GramianBalancer):
         params=MgdaParams,
         label=gramian_label,
         needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
+        packed=PackedGramian,
+        pack_family=GRAMIAN_FAMILY,
         order=50,
         reads_host=True,  # Frank-Wolfe branches on values
     )

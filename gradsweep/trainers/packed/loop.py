@@ -1,4 +1,4 @@
-"""Packed training: K static (or K GradNorm) runs of one seed at once, each exactly as alone.
+"""Packed training: K runs of one seed and one packing family at once, each exactly as alone.
 
 Members of one seed share the initialisation (torch is seeded before ``build_model``) and the
 batch order (the batch generator is seeded by the seed), so they differ only in ``w``. Their
@@ -11,6 +11,15 @@ GradNorm members need each task's gradient at ``W``: the heads read per-task det
 copies of the shared features ``z``, one backward through the heads leaves each task's
 ``∂(w_i L_i)/∂z`` on its copy, those go through ``W`` alone for the norms (one batched
 product over members for a linear tail), and their sum goes back through the trunk.
+
+Members that choose ``w`` from every task's gradient (``Need.TASK_GRADIENTS``: the pack's
+weights state ``task_gradient_sites``, Gramian-based balancers) take Jacobian descent's
+step: each task's gradient of every member at once (one backward of ``Σ_k L_ki`` a task:
+members' parameters are independent, so it yields ``(K, P)``), over the stacked trunk
+parameters or at the stacked shared features ``z`` (each member at its own site; a pack
+with both takes both in the same passes, and sends the ``z`` members' combination back
+through the trunk once); the ``(K, T, T)`` Gramians go to ``choose``, the trunk gets
+``Σ_i w_ki g_ki`` per member, each head its own task's gradient.
 
 A member whose loss turns non-finite fails with the single run's message and is frozen
 (zero gradient, zero Adam moments) once the watch reads it (finite.py: every step on a
@@ -47,6 +56,7 @@ from gradsweep.trainers.engine.loop import (
 )
 from gradsweep.trainers.engine.pipeline import batch_stream, on_device
 from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
+from gradsweep.trainers.engine.step import GradientSite
 from gradsweep.trainers.packed.stacked import StackedModel
 from gradsweep.trainers.packed.stacked_adam import StackedAdam
 from gradsweep.trainers.packed.weights import pack_weights
@@ -94,6 +104,12 @@ class _PackedRun:
         self.seed, self.device, self.on_round = seed, device, on_round
         self.precision = precision
         self.weights = pack_weights(self.balancers)
+        sites = self.weights.task_gradient_sites
+        self.at_z = torch.tensor(
+            [site is GradientSite.REPRESENTATION for site in sites], dtype=torch.bool
+        ).to(device)
+        self.any_at_z = GradientSite.REPRESENTATION in sites
+        self.any_at_parameters = GradientSite.SHARED_PARAMETERS in sites
         torch.manual_seed(seed)
         self.model = problem.build_model().to(device)
         members, tasks = len(self.balancers), len(problem.tasks)
@@ -104,6 +120,11 @@ class _PackedRun:
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
         self.trace = torch.zeros(budget.steps, members, tasks, device=device)
+        self.trace_every = max(budget.trace_every, 1)
+        # the applied weights at trace points, for members whose raw_weights differ (MGDA's)
+        self.raw_members = [type(b).raw_weights is not Balancer.raw_weights for b in balancers]
+        points = -(-budget.steps // self.trace_every) if any(self.raw_members) else 0
+        self.raw_trace = torch.zeros(points, members, tasks, device=device)
         self.loss_sum = torch.zeros(members, tasks, device=device)
         self.loss_count = 0
         self.live = torch.ones(members, dtype=torch.bool, device=device)
@@ -232,6 +253,67 @@ class _PackedRun:
         z.backward(torch.stack(grads).sum(dim=0))
         return losses, norms.T
 
+    def _aggregated_backward(self, batch: Batch) -> torch.Tensor:
+        """Losses ``(K, T)``, with Jacobian descent's gradient accumulated for every member:
+        the weights chosen from the members' Gramians, the trunk given ``Σ_i w_ki g_ki``,
+        each head its own task's gradient (``TrainingStep.backward_aggregated``, packed)."""
+        tasks = len(self.problem.tasks)
+        with autocast(self.precision, self.device):
+            z = self.stack.trunk_output(batch.inputs)
+            losses = widened(self.stack.head_losses(self.problem, batch, [z] * tasks))
+        self._observe(losses)
+        if not self.live_count:
+            return losses
+        kept = torch.where(self.live.unsqueeze(1), losses, 0.0) if self.any_failed else losses
+        trunk = self.stack.trunk_parameters()
+        at_parameters, at_z = self.any_at_parameters, self.any_at_z
+        inputs = [*(trunk if at_parameters else []), *([z] if at_z else [])]
+        sizes = [x[0].numel() for x in inputs]
+        # (K, T, P + Z) in fp32: each gradient copied once into its place (no flatten, cat
+        # and stack copies; a stacked linear weight's gradient comes transposed)
+        gradients = torch.zeros(
+            len(self.balancers), tasks, sum(sizes), dtype=losses.dtype, device=z.device
+        )
+        for i in range(tasks):
+            grads = torch.autograd.grad(
+                kept[:, i].sum(), inputs, retain_graph=True, allow_unused=True
+            )
+            offset = 0
+            for g, x, size in zip(grads, inputs, sizes, strict=True):
+                if g is not None:
+                    gradients[:, i, offset : offset + size].view(x.shape).copy_(g)
+                offset += size
+        z_size = sizes[-1] if at_z else 0
+        at_p = gradients[:, :, : gradients.shape[2] - z_size]  # over the trunk's parameters
+        at_f = gradients[:, :, gradients.shape[2] - z_size :]  # at z
+        if at_parameters and at_z:
+            gramians = torch.where(self.at_z.view(-1, 1, 1), at_f @ at_f.mT, at_p @ at_p.mT)
+        else:
+            gramians = at_p @ at_p.mT if at_parameters else at_f @ at_f.mT
+        self.weights.choose(gramians)
+        w = self.weights.raw_weights.to(gradients.dtype).unsqueeze(1)  # (K, 1, T)
+        heads = self.stack.head_parameters()
+        if heads:
+            torch.autograd.backward(kept.sum(), inputs=heads, retain_graph=at_z)
+        if at_z:
+            combined = (w @ at_f).squeeze(1)  # Σ_i w_ki ∂L_ki/∂z_k, (K, Z)
+            if at_parameters:
+                combined = torch.where(self.at_z.unsqueeze(1), combined, 0.0)
+            torch.autograd.backward(z, combined.view_as(z).to(z.dtype), inputs=trunk)
+        if at_parameters:
+            combined = (w @ at_p).squeeze(1)  # Σ_i w_ki g_ki, (K, P)
+            offset = 0
+            for parameter in trunk:
+                size = parameter[0].numel()
+                piece = combined[:, offset : offset + size].view(parameter.shape)
+                piece = piece.to(parameter.dtype)
+                offset += size
+                if at_z and parameter.grad is not None:
+                    keep = self.at_z.view(-1, *[1] * (parameter.dim() - 1))
+                    piece = torch.where(keep, parameter.grad, piece)
+                parameter.grad = piece
+        return losses
+
     def _observe(self, losses: torch.Tensor) -> None:
         """Hand the step's losses to the watch; on a CPU a failure is read at once, so the
         failing members are masked out of this very step's update."""
@@ -260,17 +342,27 @@ class _PackedRun:
     def train_step(self, batch: Batch) -> None:
         self.trace[self.done] = self.weights.weights
         self.optimizer.zero_grad()
-        if self.weights.needs_task_gradients:
+        chosen_within = bool(self.weights.task_gradient_sites)
+        keep_raw = len(self.raw_trace) > 0 and self.done % self.trace_every == 0
+        if keep_raw and not chosen_within:  # the weights this step applies
+            self.raw_trace[self.done // self.trace_every] = self.weights.raw_weights
+        norms: torch.Tensor | None = None
+        if chosen_within:
+            losses = self._aggregated_backward(batch)
+        elif self.weights.needs_task_gradients:
             losses, norms = self._task_gradient_norms(batch)
         else:
             with autocast(self.precision, self.device):
                 losses = widened(self.stack.losses(self.problem, batch))
-            norms = None
             self._observe(losses)
             if self.live_count:
                 self._weighted_backward(losses)
         if not self.live_count:
             return
+        if chosen_within:  # the weights were chosen within the step: record those applied
+            self.trace[self.done] = self.weights.weights
+            if keep_raw:
+                self.raw_trace[self.done // self.trace_every] = self.weights.raw_weights
         if self.any_failed:  # the failed members' slices get exactly no update
             for param in self.stack.params.values():
                 if param.grad is not None:
@@ -303,7 +395,9 @@ class _PackedRun:
         stop = self.stopped_at[k]
         done = self.done if stop is None else stop
         trace = self.trace[:done, k]
-        every = max(self.budget.trace_every, 1)
+        every = self.trace_every
+        points = range(0, done, every)
+        raw = self.raw_trace[: len(points), k].tolist() if self.raw_members[k] else []
         # a failed member ends with the weights of its failing step (later ones saw NaNs)
         weights = self.trace[stop, k] if stop is not None else self.weights.weights[k]
         epochs = self.epochs[k]
@@ -328,7 +422,8 @@ class _PackedRun:
             ),
             train_seconds=self.seconds[k],
             epochs=list(epochs),
-            trace=[(s, trace[s].tolist()) for s in range(0, done, every)],
+            trace=[(s, trace[s].tolist()) for s in points],
+            raw_trace=list(zip(points, raw, strict=False)),
             precision=str(self.precision),
         )
 
@@ -348,7 +443,8 @@ def train_packed(
     keep_models: bool = False,
     precision: Precision | str = Precision.FP32,
 ) -> list[TrainResult]:
-    """Train one member per balancer (all static, or all GradNorm) in one packed run.
+    """Train one member per balancer (all of one packing family: static, GradNorm, or
+    Gramian-based balancers of any kind) in one packed run.
 
     Each member's result is what ``train`` gives that balancer alone on the same seed (to
     float rounding); ``train_seconds`` is its share of the pack's time. ``keep_models``

@@ -101,16 +101,32 @@ class StackedModel:
 
         return vmap(one)(self.params, self.buffers)  # type: ignore[no-any-return]
 
+    def trunk_parameters(self) -> list[torch.Tensor]:
+        """The stacked trunk parameters a plain step trains (``requires_grad``), in the
+        trunk's order: the shared parameters of Jacobian descent's update."""
+        trunk = self.base.trunk.named_parameters()
+        return [self.params[f"trunk.{n}"] for n, p in trunk if p.requires_grad]
+
+    def head_parameters(self) -> list[torch.Tensor]:
+        """The stacked head parameters a plain step trains, in the heads' order."""
+        heads = self.base.heads.named_parameters()
+        return [self.params[f"heads.{n}"] for n, p in heads if p.requires_grad]
+
+    def trunk_output(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``z`` per member, ``(K, …)``: the whole trunk's output."""
+        trunk = self.base.trunk
+
+        def features(p: Tensors, b: Tensors) -> torch.Tensor:
+            return self._call(trunk, "trunk.", p, b, inputs)  # type: ignore[no-any-return]
+
+        return vmap(features)(self.params, self.buffers)  # type: ignore[no-any-return]
+
     def shared_features(self, inputs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
         """``(h, z)`` per member, ``(K, …)``: ``h`` the input of ``W``'s linear layer when
         the trunk ends in it (else None), ``z`` the trunk's output."""
         trunk, body = self.base.trunk, self._body
         if body is None:
-
-            def features(p: Tensors, b: Tensors) -> torch.Tensor:
-                return self._call(trunk, "trunk.", p, b, inputs)  # type: ignore[no-any-return]
-
-            return None, vmap(features)(self.params, self.buffers)
+            return None, self.trunk_output(inputs)
         tail = trunk[-1]  # type: ignore[index]
 
         def split(p: Tensors, b: Tensors) -> tuple[torch.Tensor, torch.Tensor]:
