@@ -1,9 +1,11 @@
 """Packs: planned trials of one seed and one balancer family, scheduled as one Ray trial.
 
 A pack is a scheduling unit only: each member keeps its own key, row, status, evaluations,
-weight trace and timings. Trials of one seed and one balancer whose declaration packs
-pack together (static, grid and random weightings; GradNorm's αs); Optuna's, retrain's
-and every other balancer's trials run alone. Packing depends only
+weight trace and timings. Trials of one seed and one packing family pack together: a
+balancer whose declaration packs (static, grid and random weightings; GradNorm's αs), or
+the family its declaration names (``pack_family``: ``gramian`` holds every Gramian-based
+balancer's trials of the seed, MGDA's with the other methods', each member with its own
+rule); Optuna's, retrain's and every other balancer's trials run alone. Packing depends only
 on the trials to run and the pack size, so the same spec packs the same way, and a resume
 packs just the members not completed.
 
@@ -54,6 +56,14 @@ CPU = PackRule(max_parameters=500_000, max_members=64)
 # GPU: 256 stacked toy models run 157× one model's throughput on an H100; larger packs gain
 # less per member and cost memory linearly.
 GPU = PackRule(max_parameters=2_000_000, max_members=256)
+# Gramian-based members (the gramian family) follow the same rules. CPU, 1 thread
+# (benchmarks/packing_gramian.py, toy, MGDA): packs of 4, 8 and 16 members run 1.20×, 1.28×
+# and 1.29× the member-steps/s of single runs: the network's part gains as a static pack's does, the
+# members' host solvers (~40% of a pack's time, one member after another) not at all. That
+# pays (the CPU packs down to 1.1×), so auto packs them on the CPU. GPU (not measured yet):
+# a single run's solver waits on the device at every Frank-Wolfe iteration, a pack copies its
+# Gramians to the host once a step, so packing should pay more there, up to the point where
+# the members' host solvers fill the step (K ≈ 16); more members then only lengthen the pack.
 
 
 @dataclass(frozen=True)
