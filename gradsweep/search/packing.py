@@ -56,14 +56,15 @@ CPU = PackRule(max_parameters=500_000, max_members=64)
 # GPU: 256 stacked toy models run 157× one model's throughput on an H100; larger packs gain
 # less per member and cost memory linearly.
 GPU = PackRule(max_parameters=2_000_000, max_members=256)
-# Gramian-based members (the gramian family) follow the same rules. CPU, 1 thread
-# (benchmarks/packing_gramian.py, toy, MGDA): packs of 4, 8 and 16 members run 1.20×, 1.28×
-# and 1.29× the member-steps/s of single runs: the network's part gains as a static pack's does, the
-# members' host solvers (~40% of a pack's time, one member after another) not at all. That
-# pays (the CPU packs down to 1.1×), so auto packs them on the CPU. GPU (not measured yet):
-# a single run's solver waits on the device at every Frank-Wolfe iteration, a pack copies its
-# Gramians to the host once a step, so packing should pay more there, up to the point where
-# the members' host solvers fill the step (K ≈ 16); more members then only lengthen the pack.
+# Gramian-based members (the gramian family) follow the same rules. CPU, toy, MGDA
+# (benchmarks/packing_gramian.py, benchmarks/RESULTS.md): packs of 4, 8 and 16 members run
+# 1.23×, 1.37× and 1.35× the member-steps/s of single runs on 1 thread (1.41×, 1.65×, 1.79×
+# on 2): the network's part gains as a static pack's does, the members' host solvers (42-44%
+# of a pack's time, one member after another) not at all. That pays (the CPU packs down to
+# 1.1×), so auto packs them on the CPU. GPU (not measured yet): a single run's solver waits
+# on the device at every Frank-Wolfe iteration, a pack copies its Gramians to the host once a
+# step, so packing should pay more there, up to the point where the members' host solvers
+# fill the step (K ≈ 16); more members then only lengthen the pack.
 
 
 @dataclass(frozen=True)

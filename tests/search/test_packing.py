@@ -102,7 +102,7 @@ def test_gramian_balancers_of_one_seed_share_a_pack() -> None:
 @pytest.mark.parametrize("gpus", [0, 1], ids=["cpu", "gpu"])
 def test_auto_packs_gramian_members_on_the_cpu_and_the_gpu(gpus: int) -> None:
     """Measured on the CPU (benchmarks/packing_gramian.py, 1 thread): a pack of MGDA members
-    runs 1.2-1.3× the member-steps/s of single runs, so auto packs them as it packs the
+    runs 1.23-1.37× the member-steps/s of single runs, so auto packs them as it packs the
     others; on a GPU the host solvers run once a step for all members, so it packs too."""
     spec = parse_spec(GRAMIAN + f"resources: {{gpus_per_trial: {gpus}}}\n")
     plan = plan_up_front(spec, 3)  # per seed: 16 static, 2 gradnorm, 2 gramian
