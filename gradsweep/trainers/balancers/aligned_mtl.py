@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need, param
+from gradsweep.trainers.balancers.declaration import param
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -47,7 +45,7 @@ class AlignedMtlParams(GramianParams):
 class AlignedMtl(GramianBalancer):
     """The mean of the task gradients after the balance transformation aligns them."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="aligned_mtl",
         display="Aligned-MTL",
         summary="Aligned-MTL (Senushkin et al., CVPR 2023): the mean of the task gradients "
@@ -55,10 +53,6 @@ class AlignedMtl(GramianBalancer):
         weights_meaning="T · α_i / Σ α, α = √λ_min · G^{-1/2} 𝟙 / T (entries may be negative): "
         "the mean of the aligned, orthogonal and equally long, task gradients",
         params=AlignedMtlParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=52,
         reads_host=True,  # torchjd counts the Gramian's rank on the host to truncate it
     )

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need, param
+from gradsweep.trainers.balancers.declaration import param
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -53,7 +51,7 @@ class CaGradParams(GramianParams):
 class CaGrad(GramianBalancer):
     """The update in a ball around the mean gradient that best serves the worst-off task."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="cagrad",
         display="CAGrad",
         summary="CAGrad (Liu et al., NeurIPS 2021): the update within c·‖mean gradient‖ of "
@@ -61,10 +59,6 @@ class CaGrad(GramianBalancer):
         weights_meaning="T · w_i / Σ w, w_i = 1/T + (c‖g₀‖/‖g_w‖) · (the dual's simplex "
         "weight); each ≥ 1/T, all 1/T at c = 0",
         params=CaGradParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=54,
         reads_host=True,  # a cvxpy (Clarabel) solve on the CPU, every step
         requires=("cvxpy", "clarabel"),

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need, param
+from gradsweep.trainers.balancers.declaration import param
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -45,7 +43,7 @@ class FairGradParams(GramianParams):
 class FairGrad(GramianBalancer):
     """The combination of the task gradients that shares the improvement α-fairly."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="fairgrad",
         display="FairGrad",
         summary="FairGrad (Ban & Ji, ICML 2024): the update whose per-task improvements are "
@@ -53,10 +51,6 @@ class FairGrad(GramianBalancer):
         weights_meaning="T · w_i / Σ w, w > 0 solving G w = w^(-1/α): the task gradients' "
         "weights of the α-fair update",
         params=FairGradParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=57,
         reads_host=True,  # a scipy least-squares solve on the CPU, every step
         requires=("scipy",),

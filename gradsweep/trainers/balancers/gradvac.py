@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need, param
+from gradsweep.trainers.balancers.declaration import param
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -43,7 +41,7 @@ class GradVacParams(GramianParams):
 class GradVac(GramianBalancer):
     """The sum of the task gradients, each raised to its EMA cosine target with the others."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="gradvac",
         display="GradVac",
         summary="Gradient Vaccine (Wang et al., ICLR 2021): each task gradient corrected "
@@ -51,10 +49,6 @@ class GradVac(GramianBalancer):
         weights_meaning="T · w_i / Σ w, w (each ≥ 1) the weights of the sum of the task "
         "gradients corrected toward their EMA cosine targets",
         params=GradVacParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=56,
         reads_host=True,  # the corrections branch on each cosine, on the CPU
     )

@@ -27,7 +27,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer, BalancerContext, NotPackable, PackWeights
-from gradsweep.trainers.balancers.declaration import Need, default_label, param
+from gradsweep.trainers.balancers.declaration import (
+    BalancerDeclaration,
+    Need,
+    default_label,
+    param,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -208,3 +213,15 @@ class PackedGramian(PackWeights):
     def freeze(self, members: torch.Tensor) -> None:
         for k, failed in enumerate(members.tolist()):
             self._frozen[k] = self._frozen[k] or bool(failed)
+
+
+def gramian_declaration(**fields: Any) -> BalancerDeclaration:
+    """A Gramian balancer's declaration: its key label, its needs (the losses and every
+    task's gradient) and its pack family are the family's; ``fields`` give the rest."""
+    return BalancerDeclaration(
+        label=gramian_label,
+        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
+        packed=PackedGramian,
+        pack_family=GRAMIAN_FAMILY,
+        **fields,
+    )

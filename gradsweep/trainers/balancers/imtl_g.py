@@ -13,13 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -37,7 +34,7 @@ class ImtlGParams(GramianParams):
 class ImtlG(GramianBalancer):
     """Weights whose combined gradient projects equally on every unit task gradient."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="imtl_g",
         display="IMTL-G",
         summary="IMTL-G (Liu et al., ICLR 2021): the combination of the task gradients, "
@@ -45,10 +42,6 @@ class ImtlG(GramianBalancer):
         weights_meaning="T · α_i, α (Σ α = 1, entries may be negative) ∝ G⁺ (‖∇L_i‖)_i, so "
         "Σ α_i ∇L_i projects equally on every task's unit gradient",
         params=ImtlGParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=51,
         reads_host=True,  # torchjd branches on |Σ v| < 1e-12
     )

@@ -11,13 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -35,7 +32,7 @@ class MgdaParams(GramianParams):
 class Mgda(GramianBalancer):
     """Min-norm convex combination of the task gradients, every step."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="mgda",
         display="MGDA",
         summary="MGDA (Sener & Koltun 2018): the min-norm convex combination of the task "
@@ -43,10 +40,6 @@ class Mgda(GramianBalancer):
         weights_meaning="T · α_i, α the min-norm convex combination (Σ α = 1) of the step's "
         "task gradients",
         params=MgdaParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=50,
         reads_host=True,  # Frank-Wolfe branches on values
     )

@@ -14,13 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -38,7 +35,7 @@ class PcGradParams(GramianParams):
 class PcGrad(GramianBalancer):
     """The sum of the task gradients, each with its conflicting components projected out."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="pcgrad",
         display="PCGrad",
         summary="PCGrad (Yu et al., NeurIPS 2020): each task gradient projected off the ones "
@@ -46,10 +43,6 @@ class PcGrad(GramianBalancer):
         weights_meaning="T · w_i / Σ w, w (each ≥ 1; all 1 without conflicts) the weights of "
         "the sum of the projected task gradients",
         params=PcGradParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=55,
         reads_host=True,  # the projections branch on the sign of each inner product, on the CPU
     )

@@ -13,13 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from gradsweep.trainers.balancers.declaration import BalancerDeclaration, Need
 from gradsweep.trainers.balancers.gramian import (
-    GRAMIAN_FAMILY,
     GramianBalancer,
     GramianParams,
-    PackedGramian,
-    gramian_label,
+    gramian_declaration,
 )
 from gradsweep.trainers.lazy import LazyModule
 
@@ -37,7 +34,7 @@ class UpGradParams(GramianParams):
 class UpGrad(GramianBalancer):
     """The mean of the task gradients, each projected onto the tasks' dual cone."""
 
-    declaration = BalancerDeclaration(
+    declaration = gramian_declaration(
         name="upgrad",
         display="UPGrad",
         summary="UPGrad (Quinton & Rey 2024): the mean of the task gradients, each projected "
@@ -45,10 +42,6 @@ class UpGrad(GramianBalancer):
         weights_meaning="T · w_i / Σ w, w (each ≥ 1/T) the weights of the mean of the task "
         "gradients projected onto their dual cone",
         params=UpGradParams,
-        label=gramian_label,
-        needs=frozenset({Need.LOSSES, Need.TASK_GRADIENTS}),
-        packed=PackedGramian,
-        pack_family=GRAMIAN_FAMILY,
         order=53,
         reads_host=True,  # a quadprog QP on the CPU, every step
         requires=("quadprog", "qpsolvers"),
