@@ -111,3 +111,23 @@ def grid_size(
         return math.comb(rest + tasks - 1, tasks - 1) if rest >= 0 else 0
     total = math.comb(resolution + tasks - 1, tasks - 1)
     return total if include_vertices else total - tasks
+
+
+class Checkpoint(_Name):
+    """Which evaluation of a trial is its result (``selection.checkpoint``)."""
+
+    FINAL = "final"
+    BEST_VALIDATION = "best_validation"  # the evaluation with the best validation score
+
+
+class Split(_Name):
+    """The data a score is measured on: selection reads validation, reports read test.
+    A study stored before validation existed is selected on test (and says so)."""
+
+    VALIDATION = "validation"
+    TEST = "test"
+
+
+#: the share of a problem's training examples held out for validation when the problem
+#: brings none of its own (``selection.validation_fraction``)
+DEFAULT_VALIDATION_FRACTION = 0.1

@@ -8,6 +8,7 @@ from typing import Any
 from gradsweep.objectives import LABELS
 from gradsweep.results.comparison import Comparison, PairedDifference
 from gradsweep.results.pareto import ParetoView
+from gradsweep.results.selection import StaticBest
 
 MAX_FRONT_ROWS = 20
 
@@ -38,37 +39,39 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     """Rich renderables: the static optimum, the adaptive configurations, compute per arm."""
     from rich.table import Table
 
-    best = comparison.static_best
+    split = comparison.selection.get("split", "test")
     head = Table(
         title=f"{comparison.study}: static optimum over {comparison.static_trials} "
         f"static trials ({LABELS.get(comparison.objective, comparison.objective)}, "
-        "lower is better)"
+        f"lower is better; chosen on {split}, scored on test)"
     )
-    for column in ("", "weights", "objective", "trials"):
+    for column in ("", "weights", f"{split} objective", "test objective", "95% CI", "trials"):
         head.add_column(column)
-    head.add_row(
-        "static optimum",
-        format_weights(best.weights),
-        format_value(best.objective, best.objective_std),
-        str(best.trials),
-    )
+    rows = [("static optimum", comparison.static_best)]
+    if comparison.test_selected is not None and split != "test":
+        rows.append(("chosen on test instead", comparison.test_selected))
     if comparison.equal_weights is not None:
-        eq = comparison.equal_weights
-        head.add_row(
-            "equal weights",
-            format_weights(eq.weights),
-            format_value(eq.objective, eq.objective_std),
-            str(eq.trials),
+        rows.append(("equal weights", comparison.equal_weights))
+    for label, row in rows:
+        head.add_row(label, *static_cells(row))
+    if comparison.selection_optimism is not None and split != "test":
+        head.caption = (
+            f"selection optimism (choosing on test): {comparison.selection_optimism:+.4f}; "
+            f"checkpoint: {comparison.selection.get('checkpoint', 'final')}"
         )
     body = Table(title="adaptive configurations against the static optimum")
     body.add_column("")
     for a in comparison.adaptive:
         body.add_column(a.config, justify="right")
-    rows = {
+    lines = {
         "seeds": [str(a.seeds) for a in comparison.adaptive],
+        f"{split} objective (chooses)": [
+            format_value(a.selection_objective) + (" ◀ best" if a.chosen_on_validation else "")
+            for a in comparison.adaptive
+        ],
         "time-averaged w (Σ = T)": [format_weights(a.weights_mean) for a in comparison.adaptive],
         "final w": [format_weights(a.weights_final) for a in comparison.adaptive],
-        "objective": [format_value(a.objective, a.objective_std) for a in comparison.adaptive],
+        "test objective": [format_value(a.objective, a.objective_std) for a in comparison.adaptive],
         "gap to static optimum": [f"{a.gap_to_static_best:+.4f}" for a in comparison.adaptive],
         "L2 distance to it": [f"{a.distance_to_static_best:.3f}" for a in comparison.adaptive],
         "static trials beaten %": [f"{a.rank_percentile:.1f}" for a in comparison.adaptive],
@@ -86,7 +89,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
             format_value(a.retrain_objective, a.retrain_objective_std) for a in comparison.adaptive
         ],
     }
-    for label, values in rows.items():
+    for label, values in lines.items():
         body.add_row(label, *values)
     tables: list[Any] = [head, body]
     if comparison.pareto is not None:
@@ -94,11 +97,23 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     compute = Table(title="compute per arm (training seconds)")
     compute.add_column("arm")
     compute.add_column("seconds", justify="right")
-    compute.add_column("best objective", justify="right")
+    compute.add_column(f"best on {split} (its test objective)", justify="right")
     for arm, seconds in comparison.compute.items():
         points = comparison.best_so_far.get(arm)
         compute.add_row(arm, f"{seconds:.1f}", format_value(points[-1][1]) if points else "–")
     return [*tables, compute, *comparison.notes]
+
+
+def static_cells(row: StaticBest) -> list[str]:
+    """A static weighting's cells: weights, selection and test objectives, interval, trials."""
+    interval = "–" if row.low is None else f"[{row.low:.4f}, {row.high:.4f}]"
+    return [
+        format_weights(row.weights),
+        format_value(row.selection_objective),
+        format_value(row.objective, row.objective_std),
+        interval,
+        str(row.trials),
+    ]
 
 
 def pareto_tables(pareto: ParetoView, task_names: list[str]) -> list[Any]:

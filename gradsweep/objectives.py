@@ -82,12 +82,20 @@ class Scored:
     error: str | None
 
 
-def score(info: StudyInfo, trials: pd.DataFrame, metrics: pd.DataFrame) -> Scored:
-    """The study's objective for every trial; ``metrics``: final primary metrics, one row
-    per trial key, one column per task. A Δm% study without its baseline yet (the
-    equal-weight trials still running) gets no objective, and the reason."""
+def score(
+    info: StudyInfo,
+    trials: pd.DataFrame,
+    metrics: pd.DataFrame,
+    loss_column: str = "normalized_loss",
+    into: str = "objective",
+) -> Scored:
+    """The study's objective for every trial, into column ``into``: ``loss_column`` (a
+    normalised loss) or Δm% of ``metrics`` (primary metrics on one split, one row per trial
+    key, one column per task) against the equal-weight trials' mean on that split. A Δm%
+    study without its baseline yet (the equal-weight trials still running) gets no
+    objective, and the reason."""
     trials = trials.copy()
-    trials["objective"] = trials["normalized_loss"]
+    trials[into] = trials[loss_column]
     if info.objective_name != DELTA_M or trials.empty:
         return Scored(trials, None, None)
     table = metrics.reindex(columns=list(info.task_names))
@@ -95,10 +103,10 @@ def score(info: StudyInfo, trials: pd.DataFrame, metrics: pd.DataFrame) -> Score
         base = baseline(trials, table, info.name)
         scores = delta_m(table.reindex(trials["key"]).to_numpy(dtype=float), base, directions(info))
     except GradsweepError as exc:
-        trials["objective"] = np.nan
+        trials[into] = np.nan
         return Scored(trials, None, str(exc))
-    finished = trials["normalized_loss"].notna().to_numpy()
-    trials["objective"] = np.where(finished, scores, np.nan)
+    finished = trials[loss_column].notna().to_numpy()
+    trials[into] = np.where(finished, scores, np.nan)
     return Scored(trials, base.tolist(), None)
 
 

@@ -10,7 +10,8 @@ from sqlalchemy import Engine
 from gradsweep.errors import GradsweepError
 from gradsweep.output import write_csv
 from gradsweep.results import readers
-from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results, study_list
+from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results
+from gradsweep.results.summary import study_list
 
 KINDS = ("studies", "trials", "curves", "weights")
 # what `query trials` shows: the results layer's columns, a static trial's weights as
@@ -40,12 +41,17 @@ def trial_frame(
 
 
 def study_frame(engine: Engine) -> pd.DataFrame:
-    """Every study with its counts, and its objective and best objective as ``status``
-    scores them (Δm% for a Δm% study; ``best_normalized_loss`` stays the stored one)."""
+    """Every study with its counts, its objective and its static optimum as ``status`` and
+    ``compare`` choose it (the test objective of the weighting chosen on validation, and
+    the split it was chosen on)."""
     frame = readers.studies(engine)
     scored = {summary.name: summary for summary in study_list(engine)}
     frame["objective"] = [str(scored[name].objective) for name in frame["name"]]
-    frame["best_objective"] = [scored[name].best_objective for name in frame["name"]]
+    frame["static_optimum"] = [scored[name].static_optimum for name in frame["name"]]
+    frame["static_optimum_weights"] = [
+        scored[name].static_optimum_weights for name in frame["name"]
+    ]
+    frame["selected_on"] = [scored[name].selected_on for name in frame["name"]]
     return frame
 
 

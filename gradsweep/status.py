@@ -9,14 +9,16 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from gradsweep.console import output_console, print_table
-from gradsweep.results.study import failed_trials, load_results, study_list, summarise
+from gradsweep.results.study import failed_trials, load_results
+from gradsweep.results.summary import study_list, summarise
 
+ON_TEST = {"test": " (on test)"}  # a study without validation: chosen on test, said so
 TRACEBACK_LINES = 8  # of the first failed trial's traceback, in the table view
 
 
 def study_status(engine: Engine, study: str) -> dict[str, Any]:
-    """Counts by trial status, the planned total, the best study objective and every
-    failed trial (key, reason, traceback)."""
+    """Counts by trial status, the planned total, the static optimum (as ``compare`` chooses
+    it) and every failed trial (key, reason, traceback)."""
     summary = summarise(load_results(engine, study, lean=True))
     failures = failed_trials(engine, summary.id) if summary.counts["failed"] else []
     return {**summary.to_dict(), "failures": [f.to_dict() for f in failures]}
@@ -40,19 +42,19 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
         "completed",
         "failed",
         "running",
-        "best objective",
+        "static optimum",
         "created",
     ):
         table.add_column(column, justify="left" if column in ("study", "status") else "right")
     for row in statuses:
-        best = row["best_objective"]
+        best = row["static_optimum"]
         table.add_row(
             row["study"],
             row["status"],
             f"{row['completed']}/{row['planned'] if row['planned'] is not None else '?'}",
             str(row["failed"]),
             str(row["running"]),
-            "–" if best is None else f"{best:.4f}",
+            "–" if best is None else f"{best:.4f}" + ON_TEST.get(row["selected_on"], ""),
             str(row["created_at"])[:16],
         )
     print_table(table, console)

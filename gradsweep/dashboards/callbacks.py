@@ -15,7 +15,7 @@ from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import loss_curves, study_page
 from gradsweep.errors import GradsweepError
 from gradsweep.results import readers
-from gradsweep.results.study import study_list
+from gradsweep.results.summary import study_list
 from gradsweep.storage.errors import StorageError
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,8 @@ from dash import dcc, html
 
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import StudyPage
-from gradsweep.results.study import FailedTrial, StudySummary
+from gradsweep.results.study import FailedTrial
+from gradsweep.results.summary import StudySummary
 
 REFRESH_MS = 3000
 GRAPHS = (
@@ -41,11 +42,18 @@ def shell() -> html.Div:
     )
 
 
+def optimum_text(row: StudySummary) -> str:
+    """The static optimum's test score as ``status`` prints it."""
+    if row.static_optimum is None:
+        return "–"
+    return f"{row.static_optimum:.4f}" + (" (on test)" if row.selected_on == "test" else "")
+
+
 def study_table(studies: list[StudySummary]) -> html.Div:
     """Every study with the figures ``gradsweep status`` shows (its own objective)."""
     if not studies:
         return message_page("No studies yet", "Start one with `gradsweep launch SPEC.yaml`.")
-    columns = ("study", "status", "trials done", "objective", "best", "created")
+    columns = ("study", "status", "trials done", "objective", "static optimum", "created")
     header = html.Tr([html.Th(c) for c in columns])
     rows = [
         html.Tr(
@@ -54,7 +62,7 @@ def study_table(studies: list[StudySummary]) -> html.Div:
                 html.Td(str(row.status)),
                 html.Td(f"{row.counts['completed']}/{row.planned or '?'}"),
                 html.Td(row.objective.label),
-                html.Td("–" if row.best_objective is None else f"{row.best_objective:.4f}"),
+                html.Td(optimum_text(row)),
                 html.Td(str(row.created_at)[:16]),
             ]
         )

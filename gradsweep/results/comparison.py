@@ -2,7 +2,9 @@
 (computed here; ``compare.py`` prints it).
 
 Static arms (static, grid, random, optuna) are grouped by weighting; the static optimum is
-the weighting with the best mean objective over seeds. Each adaptive configuration
+chosen by the one rule of ``selection.py`` (on validation, among the weightings trained on
+every seed; reported on test), and "the best α" of a balancer is chosen on validation too
+(``chosen_on_validation``). Each adaptive configuration
 (balancer, α) gets its converged weights (the time average ``E_t[w(t)]``, paper Sec. 5.3,
 averaged over seeds), their L2 distance to the static optimum, its objective and gap, its
 percentile rank among all static trials, the Spearman correlation between static trials'
@@ -22,22 +24,26 @@ from sqlalchemy import Engine
 from gradsweep.arms import RETRAIN, STATIC_ARMS, TrialStatus, config_of, is_adaptive
 from gradsweep.errors import GradsweepError
 from gradsweep.results.pareto import ParetoView, study_pareto
-from gradsweep.results.study import StudyResults, belongs_to, collector_paused, load_results
+from gradsweep.results.selection import (
+    OptimumChoice,
+    StaticBest,
+    choose_static_optimum,
+    static_best_of,
+    static_groups,
+)
+from gradsweep.results.study import (
+    Selection,
+    StudyResults,
+    belongs_to,
+    collector_paused,
+    load_results,
+)
 from gradsweep.spec import RETRAINED
 from gradsweep.stats import t_cdf, t_quantile
 from gradsweep.storage.writer import ResultsWriter
 from gradsweep.trainers.balancers.catalog import built_in
 
 MIN_TRIALS_FOR_CORRELATION = 3
-
-
-@dataclass(frozen=True)
-class StaticBest:
-    weights: list[float]
-    objective: float
-    objective_std: float | None
-    trials: int
-    keys: list[str]
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class AdaptiveResult:
     weights_final: list[float]
     objective: float
     objective_std: float | None
+    selection_objective: float  # mean over seeds on the selection split (validation)
     gap_to_static_best: float
     distance_to_static_best: float
     rank_percentile: float
@@ -80,6 +87,8 @@ class AdaptiveResult:
     retrain_trials: int = 0
     versus_equal: PairedDifference | None = None
     versus_static_best: PairedDifference | None = None
+    # the best configuration of its balancer on validation (its "best α")
+    chosen_on_validation: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,11 +106,17 @@ class Comparison:
     best_so_far: dict[str, list[tuple[float, float]]]
     notes: list[str] = field(default_factory=list)
     pareto: ParetoView | None = None
+    # how it chose (split, checkpoint), what choosing on test would have picked, and the
+    # weightings left out for running on fewer seeds than the study's
+    selection: dict[str, str | None] = field(default_factory=dict)
+    test_selected: StaticBest | None = None
+    selection_optimism: float | None = None
+    left_out_weightings: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["best_so_far"] = {
-            arm: [{"compute_seconds": c, "best_objective": b} for c, b in points]
+            arm: [{"compute_seconds": c, "objective": b} for c, b in points]
             for arm, points in self.best_so_far.items()
         }
         return data
@@ -114,40 +129,6 @@ def std_or_none(values: pd.Series) -> float | None:
 def normalised(weights: np.ndarray) -> list[float]:
     """Scaled to sum to T (the number of tasks)."""
     return [float(w) for w in weights * len(weights) / weights.sum()]
-
-
-def static_groups(static: pd.DataFrame) -> pd.DataFrame:
-    """One row per static weighting: mean and spread (sample std) of the objective over its
-    seeds. Vectorised: studies can hold tens of thousands of static trials."""
-    points = np.round(np.array(static["static_weights"].tolist(), dtype=float), 9)
-    unique, inverse, counts = np.unique(points, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    objective = static["objective"].to_numpy(dtype=float)
-    means = np.bincount(inverse, objective) / counts
-    squares = np.bincount(inverse, (objective - means[inverse]) ** 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        std = np.where(counts > 1, np.sqrt(squares / (counts - 1)), np.nan)
-    return pd.DataFrame(
-        {
-            "weighting": list(map(tuple, unique.tolist())),
-            "objective": means,
-            "objective_std": std,
-            "trials": counts,
-        }
-    )
-
-
-def static_best_of(row: pd.Series, static: pd.DataFrame) -> StaticBest:
-    std = row["objective_std"]
-    points = np.array(static["static_weights"].tolist(), dtype=float)
-    members = static[np.all(np.round(points, 9) == np.array(row["weighting"]), axis=1)]
-    return StaticBest(
-        weights=[float(w) for w in row["weighting"]],
-        objective=float(row["objective"]),
-        objective_std=None if pd.isna(std) else float(std),
-        trials=int(row["trials"]),
-        keys=members["key"].tolist(),
-    )
 
 
 def equal_weights_row(groups: pd.DataFrame, static: pd.DataFrame) -> StaticBest | None:
@@ -217,6 +198,7 @@ def adaptive_result(
     weights_mean = np.mean(np.array(runs["weights_mean"].tolist(), dtype=float), axis=0)
     weights_final = np.mean(np.array(runs["weights_final"].tolist(), dtype=float), axis=0)
     objective = float(runs["objective"].mean())
+    selection_objective = float(runs["selection_objective"].mean())
     rho, p_value = correlation(static, weights_mean)
     # the retrain arm is static training at GradNorm's time-averaged weights
     retrained = retrain[retrain["alpha"] == alpha] if balancer == RETRAINED else retrain[:0]
@@ -229,6 +211,7 @@ def adaptive_result(
         weights_final=normalised(weights_final),
         objective=objective,
         objective_std=std_or_none(runs["objective"]),
+        selection_objective=selection_objective,
         gap_to_static_best=objective - best.objective,
         distance_to_static_best=float(np.linalg.norm(weights_mean - np.array(best.weights))),
         rank_percentile=100.0 * float((static["objective"] > objective).mean()),
@@ -253,8 +236,9 @@ def members(static: pd.DataFrame, group: StaticBest) -> pd.DataFrame:
 
 
 def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
-    """Per arm: (cumulative training seconds, best objective so far) at every improvement
-    and at the arm's end, in finishing order."""
+    """Per arm: (cumulative training seconds, the test objective of the trial best so far
+    on the selection split) at every change of that trial and at the arm's end, in
+    finishing order: the search is followed by validation, as it chooses."""
     curves: dict[str, list[tuple[float, float]]] = {}
     ordered = trials.sort_values("finished_at")
     arms = set(ordered["arm"])
@@ -263,8 +247,10 @@ def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
     for arm in sorted(arms):
         runs = ordered[belongs_to(ordered, arm)]
         compute = runs["train_seconds"].fillna(0.0).cumsum().to_numpy()
-        best = runs["objective"].cummin().to_numpy()
-        keep = np.r_[True, best[1:] < best[:-1]]
+        chosen_by = runs["selection_objective"].to_numpy(dtype=float)
+        leader = leaders(chosen_by)
+        best = runs["objective"].to_numpy(dtype=float)[leader]
+        keep = np.r_[True, leader[1:] != leader[:-1]]
         keep[-1] = True
         curves[str(arm)] = [
             (float(c), float(b)) for c, b in zip(compute[keep], best[keep], strict=True)
@@ -272,32 +258,62 @@ def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
     return curves
 
 
+def leaders(values: np.ndarray) -> np.ndarray:
+    """At each position, the index of the lowest value so far (the earliest on a tie)."""
+    leader = np.zeros(len(values), dtype=int)
+    for i in range(1, len(values)):
+        leader[i] = i if values[i] < values[leader[i - 1]] else leader[i - 1]
+    return leader
+
+
+def mark_chosen(results: list[AdaptiveResult]) -> list[AdaptiveResult]:
+    """Each balancer's configuration with the best mean selection objective (its best α,
+    temperature …), chosen on validation like the static optimum."""
+    best: dict[str, AdaptiveResult] = {}
+    for result in results:
+        held = best.get(result.balancer)
+        if held is None or result.selection_objective < held.selection_objective:
+            best[result.balancer] = result
+    return [replace(r, chosen_on_validation=best[r.balancer] is r) for r in results]
+
+
 def compare_trials(
-    study: str, objective: str, task_names: list[str], trials: pd.DataFrame
+    study: str,
+    objective: str,
+    task_names: list[str],
+    trials: pd.DataFrame,
+    seeds: int = 0,
+    selection: Selection | None = None,
 ) -> Comparison:
-    """The comparison, from a study's trials (a ``queries.trials`` frame)."""
+    """The comparison, from a study's scored trials (``StudyResults.trials``) and its
+    number of seeds (0: the most any static weighting ran on)."""
     done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
-    done = done[np.isfinite(done["objective"].astype(float))]
+    done = done[
+        np.isfinite(done["objective"].astype(float))
+        & np.isfinite(done["selection_objective"].astype(float))
+    ]
     static = done[done["arm"].isin(STATIC_ARMS)]
-    if static.empty:
+    choice = choose_static_optimum(static, seeds)
+    if choice is None:
         raise GradsweepError(
             f"study {study!r} has no completed static-weight trial to compare against"
         )
     adaptive = done[done["balancer"].map(is_adaptive).astype(bool)]
     if adaptive.empty:
         raise GradsweepError(f"study {study!r} has no completed adaptive (e.g. GradNorm) trial")
-    groups = static_groups(static)
-    best = static_best_of(groups.loc[groups["objective"].idxmin()], static)
-    equal = equal_weights_row(groups, static)
+    best = choice.optimum
+    equal = equal_weights_row(static_groups(static), static)
     retrain = done[done["arm"] == RETRAIN]
     configs = adaptive["key"].map(config_of)
-    results = [
-        adaptive_result(str(config), runs, static, best, retrain, equal)
-        for config, runs in adaptive.groupby(configs, sort=False)
-    ]
+    results = mark_chosen(
+        [
+            adaptive_result(str(config), runs, static, best, retrain, equal)
+            for config, runs in adaptive.groupby(configs, sort=False)
+        ]
+    )
     order = {name: i for i, name in enumerate(built_in())}  # a user's balancers after
     results.sort(key=lambda r: (order.get(r.balancer, len(order)), r.balancer, r.config))
-    notes = []
+    notes = selection_notes(choice, selection)
     if len(static) < MIN_TRIALS_FOR_CORRELATION:
         notes.append(
             f"only {len(static)} static trials: no correlation computed "
@@ -318,7 +334,22 @@ def compare_trials(
         },
         best_so_far=best_so_far(done),
         notes=notes,
+        selection=(selection or Selection.on_test()).to_dict(),
+        test_selected=choice.test_pick,
+        selection_optimism=choice.selection_optimism,
+        left_out_weightings=choice.left_out,
     )
+
+
+def selection_notes(choice: OptimumChoice, selection: Selection | None) -> list[str]:
+    """What the reader must know about how the optimum was chosen."""
+    notes = [] if selection is None or selection.note is None else [selection.note]
+    if choice.left_out:
+        notes.append(
+            f"{choice.left_out} static weighting(s) trained on fewer than {choice.seeds} seeds "
+            "left out of the static optimum"
+        )
+    return notes
 
 
 def compare_results(results: StudyResults) -> Comparison:
@@ -326,7 +357,12 @@ def compare_results(results: StudyResults) -> Comparison:
     if results.scoring_error is not None:
         raise GradsweepError(results.scoring_error)
     comparison = compare_trials(
-        results.name, str(results.objective), results.task_names, results.trials
+        results.name,
+        str(results.objective),
+        results.task_names,
+        results.trials,
+        len(results.seeds),
+        results.selection,
     )
     return replace(comparison, pareto=study_pareto(results))
 

@@ -1,12 +1,15 @@
 """A study's results as every reader needs them: read once, typed, scored.
 
-``StudyResults.trials`` has fixed columns (``TRIAL_COLUMNS``), in which three scores keep
-three names: ``normalized_loss`` (stored per trial: mean over tasks of test L_i / L_i of
-the untrained network), ``objective`` (the study's objective: the normalised loss, or Δm%
-against the equal-weight trials, scored here) and, for the Optuna sampler only, the
-worker's ``search_score`` (never stored). ``finals`` holds each trial's per-task test
-losses at its first and last evaluation and its final primary metrics: the Pareto view
-and Δm% read them.
+``StudyResults.trials`` has fixed columns (``TRIAL_COLUMNS``), in which the scores keep
+their own names: ``normalized_loss`` (mean over tasks of test L_i / L_i of the untrained
+network), ``objective`` (the study's objective on **test**: the normalised loss, or Δm%
+against the equal-weight trials, scored here: what every reader reports),
+``selection_objective`` (the same on **validation**: what every choice reads; the test
+objective for a study stored before validation existed, which ``selection`` then says),
+and, for the Optuna sampler only, the worker's ``search_score`` (never stored). Each is
+the trial's value at its checkpoint (``selection.checkpoint``: its final evaluation, or
+its best on validation, ``checkpoint_step``). ``finals`` holds each trial's per-task
+losses and primary metrics at that checkpoint: the Pareto view and Δm% read them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import functools
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import numpy as np
@@ -25,8 +28,10 @@ from sqlalchemy import Engine
 from gradsweep.arms import (
     RETRAIN,
     STATIC_ARMS,
+    Checkpoint,
     Direction,
     ObjectiveKind,
+    Split,
     StudyStatus,
     TrialStatus,
     is_adaptive,
@@ -48,7 +53,9 @@ TRIAL_COLUMNS = (
     "static_weights",  # a static trial's fixed weights, else None
     "alpha",  # GradNorm's α (and the α a retrain trial came from), else None
     "objective",
+    "selection_objective",  # the objective on validation (test for an older study)
     "normalized_loss",
+    "checkpoint_step",  # the step of the evaluation the trial's scores are from
     "weights_mean",
     "weights_final",
     "train_seconds",
@@ -62,6 +69,27 @@ TRIAL_COLUMNS = (
     "traceback",  # of a failure that raised: the worker's Python traceback
     "params",
 )
+
+
+NO_VALIDATION = "selected on test: this study has no validation split"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How this read chose: on which split, at which checkpoint, and (for a study without
+    validation values) the one line every reader shows."""
+
+    split: Split
+    checkpoint: Checkpoint
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {"split": str(self.split), "checkpoint": str(self.checkpoint), "note": self.note}
+
+    @classmethod
+    def on_test(cls) -> Selection:
+        """Trials without validation values: chosen on test, said once."""
+        return cls(Split.TEST, Checkpoint.FINAL, NO_VALIDATION)
 
 
 @dataclass(frozen=True)
@@ -84,16 +112,21 @@ class StudyResults:
     baseline: list[float] | None
     scoring_error: str | None
     info: StudyInfo
+    selection: Selection = Selection(Split.TEST, Checkpoint.FINAL, NO_VALIDATION)  # noqa: RUF009
+    seeds: tuple[int, ...] = ()  # the study's seeds: the static optimum ran on every one
 
     @property
     def objective_label(self) -> str:
         return self.objective.label
 
     def scored(self) -> pd.DataFrame:
-        """Completed trials with a finite objective."""
+        """Completed trials with a finite objective on test and on the selection split."""
         trials = self.trials
         done = trials[(trials["status"] == TrialStatus.COMPLETED) & trials["objective"].notna()]
-        return done[np.isfinite(done["objective"].astype(float))]
+        finite = np.isfinite(done["objective"].astype(float)) & np.isfinite(
+            done["selection_objective"].astype(float)
+        )
+        return done[finite]
 
     def static(self) -> pd.DataFrame:
         """Scored trials of the arms that search static weightings."""
@@ -112,10 +145,6 @@ class StudyResults:
         """Every adaptive trial's key, whatever its status (for weight traces)."""
         adaptive = self.trials["balancer"].map(is_adaptive).astype(bool)
         return self.trials.loc[adaptive, "key"].tolist()
-
-    def best_objective(self) -> float | None:
-        done = self.scored()
-        return float(done["objective"].min()) if len(done) else None
 
     def counts(self) -> dict[str, int]:
         """Trials by status, every status present (0 when none)."""
@@ -207,11 +236,35 @@ MAX_KEYS_IN_QUERY = 1000  # beyond, read the whole study (SQLite caps bound para
 @dataclass(frozen=True)
 class Finals:
     """Per completed trial (index: key) and task (columns, in task order): the test loss of
-    the untrained network and at the last evaluation, and the final primary metric."""
+    the untrained network and at the trial's checkpoint, the primary metric there, and the
+    same on validation (NaN for trials stored before validation existed)."""
 
     initial_test_loss: pd.DataFrame
     test_loss: pd.DataFrame
     metric_value: pd.DataFrame
+    initial_val_loss: pd.DataFrame
+    val_loss: pd.DataFrame
+    val_metric_value: pd.DataFrame
+
+    def normalized(self, split: Split) -> pd.Series:
+        """Each trial's normalised loss on ``split`` (mean over tasks of L_i / L_i(0))."""
+        if split is Split.TEST:
+            return (self.test_loss / self.initial_test_loss).mean(axis=1, skipna=False)
+        return (self.val_loss / self.initial_val_loss).mean(axis=1, skipna=False)
+
+    def at_checkpoints(self, values: pd.DataFrame, task_names: list[str]) -> Finals:
+        """These values with each trial's evaluation at its checkpoint (``values``:
+        ``queries.checkpoint_values``) in place of its last."""
+        if values.empty:
+            return self
+        replaced = {}
+        for name in ("test_loss", "metric_value", "val_loss", "val_metric_value"):
+            wide = values.pivot_table(index="key", columns="task", values=name, aggfunc="first")
+            frame = getattr(self, name).copy()
+            wide = wide.reindex(columns=task_names).reindex(frame.index.intersection(wide.index))
+            frame.loc[wide.index] = wide.to_numpy(dtype=float)
+            replaced[name] = frame
+        return replace(self, **replaced)
 
 
 def final_values(
@@ -220,10 +273,8 @@ def final_values(
     """From the trials' rows where they hold them, else (trials from before revision 0006)
     from their evaluations."""
     stored = queries.trial_finals(engine, study_id, len(task_names))
-    parts = [
-        frame.set_axis(task_names, axis=1)
-        for frame in (stored[name] for name in queries.FINAL_COLUMNS)
-    ]
+    names = (*queries.FINAL_COLUMNS, *queries.VAL_FINAL_COLUMNS)
+    parts = [frame.set_axis(task_names, axis=1) for frame in (stored[name] for name in names)]
     done = trials.loc[trials["status"] == TrialStatus.COMPLETED, "key"]
     missing = done[~done.isin(parts[1].index)].tolist()
     if missing:
@@ -234,6 +285,8 @@ def final_values(
             wide = older.pivot_table(index="key", columns="task", values=column, aggfunc="first")
             wide = wide.reindex(columns=task_names)
             parts[i] = pd.concat([parts[i], wide]) if len(parts[i]) else wide
+        for i in range(3, 6):  # no validation values before revision 0006 either
+            parts[i] = parts[i].reindex(parts[1].index)
     return Finals(*parts)
 
 
@@ -254,61 +307,107 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_results(engine: Engine, study: str | int, lean: bool = False) -> StudyResults:
+def load_results(
+    engine: Engine, study: str | int, lean: bool = False, checkpoint: Checkpoint | None = None
+) -> StudyResults:
     """Read and score one study. ``lean`` leaves out the trial columns the comparison and
-    the figures do not need (params, error, node, device, attempts, pack, started_at)."""
+    the figures do not need (params, error, node, device, attempts, pack, started_at);
+    ``checkpoint`` overrides the spec's ``selection.checkpoint``."""
     info = queries.find_study(engine, study)
     trials = queries.trials(engine, study=info.id, lean=lean)
-    finals = final_values(engine, info.id, trials, list(info.task_names))
+    task_names = list(info.task_names)
+    finals = final_values(engine, info.id, trials, task_names)
+    spec_seeds, spec_checkpoint = _spec_selection(info)
+    selection = choose_selection(finals, checkpoint or spec_checkpoint)
+    trials, finals = at_checkpoint(engine, info.id, trials, finals, selection, task_names)
     scored = score(info, trials, finals.metric_value)
-    columns = [c for c in TRIAL_COLUMNS if c in scored.trials.columns]
+    baseline, error = scored.baseline, scored.error
+    if selection.split is Split.VALIDATION:
+        chosen = score(
+            info,
+            scored.trials,
+            finals.val_metric_value,
+            "val_normalized_loss",
+            "selection_objective",
+        )
+        scored_trials = chosen.trials
+        error = error or chosen.error
+    else:
+        scored_trials = scored.trials.assign(selection_objective=scored.trials["objective"])
+    columns = [c for c in TRIAL_COLUMNS if c in scored_trials.columns]
     directions = (
         [Direction(str(t["direction"])) for t in info.task_metrics] if info.task_metrics else None
     )
+    seeds = spec_seeds or tuple(sorted({int(s) for s in trials["seed"]}))
     return StudyResults(
         id=info.id,
         name=info.name,
         status=StudyStatus(info.status),
         problem=info.problem,
         objective=ObjectiveKind(info.objective_name),
-        task_names=list(info.task_names),
+        task_names=task_names,
         directions=directions,
         planned=_planned(info),
         created_at=info.created_at,
-        trials=scored.trials[columns],
+        trials=scored_trials[columns],
         finals=finals,
-        baseline=scored.baseline,
-        scoring_error=scored.error,
+        baseline=baseline,
+        scoring_error=error,
         info=info,
+        selection=selection,
+        seeds=seeds,
     )
 
 
-@dataclass(frozen=True)
-class StudySummary:
-    """A line of the study list: the same figures ``status`` shows for one study."""
+def _spec_selection(info: StudyInfo) -> tuple[tuple[int, ...], Checkpoint]:
+    """The study's seeds and checkpoint rule, from its stored spec."""
+    try:
+        spec = parse_spec(info.spec_text, source=f"study {info.name}")
+    except SpecError:
+        return (), Checkpoint.FINAL
+    return tuple(spec.seeds), Checkpoint(spec.selection.checkpoint)
 
-    id: int
-    name: str
-    problem: str
-    status: StudyStatus
-    objective: ObjectiveKind
-    planned: int | None
-    counts: dict[str, int]
-    best_objective: float | None
-    created_at: datetime
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "study": self.name,
-            "id": self.id,
-            "status": str(self.status),
-            "problem": self.problem,
-            "planned": self.planned,
-            **self.counts,
-            "objective": str(self.objective),
-            "best_objective": self.best_objective,
-            "created_at": self.created_at,
-        }
+def choose_selection(finals: Finals, checkpoint: Checkpoint) -> Selection:
+    """Validation when every completed trial has validation values; otherwise test, said
+    once (a study stored before validation existed, or extended across that change)."""
+    has = finals.val_loss.notna().all(axis=1)
+    if len(has) and bool(has.all()):
+        return Selection(Split.VALIDATION, checkpoint)
+    if len(has) and bool(has.any()):
+        note = (
+            f"selected on test: {int((~has).sum())} of {len(has)} completed trials have no "
+            "validation values"
+        )
+        return Selection(Split.TEST, Checkpoint.FINAL, note)
+    return Selection(Split.TEST, Checkpoint.FINAL, NO_VALIDATION if len(has) else None)
+
+
+def at_checkpoint(
+    engine: Engine,
+    study_id: int,
+    trials: pd.DataFrame,
+    finals: Finals,
+    selection: Selection,
+    task_names: list[str],
+) -> tuple[pd.DataFrame, Finals]:
+    """The trials' scores and per-task values at their checkpoints: the last evaluation,
+    or the best on validation (its step in ``checkpoint_step``)."""
+    trials = trials.copy()
+    if selection.checkpoint is Checkpoint.FINAL:
+        trials["checkpoint_step"] = None
+        return trials, finals
+    finals = finals.at_checkpoints(queries.checkpoint_values(engine, study_id), task_names)
+    keys = trials["key"]
+    completed = (trials["status"] == TrialStatus.COMPLETED) & trials["normalized_loss"].notna()
+    for column, split in (
+        ("normalized_loss", Split.TEST),
+        ("val_normalized_loss", Split.VALIDATION),
+    ):
+        values = finals.normalized(split).reindex(keys).to_numpy(dtype=float)
+        trials[column] = np.where(completed, values, np.nan)
+    trials["checkpoint_step"] = trials["best_val_step"].where(completed, None)
+    return trials, finals
 
 
 @dataclass(frozen=True)
@@ -335,23 +434,3 @@ def failed_trials(engine: Engine, study: str | int) -> list[FailedTrial]:
         )
         for row in failed.itertuples()
     ]
-
-
-def summarise(results: StudyResults) -> StudySummary:
-    return StudySummary(
-        id=results.id,
-        name=results.name,
-        problem=results.problem,
-        status=results.status,
-        objective=results.objective,
-        planned=results.planned,
-        counts=results.counts(),
-        best_objective=results.best_objective(),
-        created_at=results.created_at,
-    )
-
-
-def study_list(engine: Engine) -> list[StudySummary]:
-    """Every study, newest first, each scored by its own objective."""
-    names = queries.studies(engine)["name"].tolist()
-    return [summarise(load_results(engine, name, lean=True)) for name in names]

@@ -177,7 +177,9 @@ def decide(
     from gradsweep.trainers.packed.packability import check_packing, model_size  # torch
     from gradsweep.trainers.registry import built_problem
 
-    problem = built_problem(spec.problem.name, spec.problem.params_json())
+    problem = built_problem(
+        spec.problem.name, spec.problem.params_json(), spec.selection.validation_fraction
+    )
     device: Literal["cpu", "gpu"] = "gpu" if spec.resources.gpus_per_trial > 0 else "cpu"
     if wanted == "auto":
         size = model_size(problem)

@@ -257,8 +257,7 @@ class StudyRecorder(tune.Callback):
 
     @staticmethod
     def _normalized_loss(outcome: Outcome) -> float | None:
-        value = outcome.normalized_loss
-        return value if value is not None and math.isfinite(value) else None
+        return finite(outcome.normalized_loss)
 
     def _outcome(self, state: _Running, outcome: Outcome) -> TrialOutcome:
         where = state.placement
@@ -278,6 +277,11 @@ class StudyRecorder(tune.Callback):
             test_losses=list(outcome.test_losses) or None,
             final_metrics=list(outcome.final_metrics) or None,
             traceback=outcome.traceback,
+            initial_val_losses=list(outcome.initial_val_losses) or None,
+            val_losses=list(outcome.val_losses) or None,
+            val_final_metrics=list(outcome.val_final_metrics) or None,
+            val_normalized_loss=finite(outcome.val_normalized_loss),
+            best_val_step=outcome.best_val_step,
         )
 
     def _finished(
@@ -294,6 +298,10 @@ class StudyRecorder(tune.Callback):
     def unfinished(self) -> list[TrialSpec]:
         """Trials that started and did not end (the run was interrupted)."""
         return [m.trial for state in self.running.values() for m in state.unended()]
+
+
+def finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def error_text(trial: Any) -> str | None:

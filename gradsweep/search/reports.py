@@ -64,6 +64,13 @@ class Outcome:
     initial_test_losses: list[float] = field(default_factory=list)
     test_losses: list[float] = field(default_factory=list)
     final_metrics: list[float | None] = field(default_factory=list)
+    # the same on validation (empty without a validation split), its normalised loss and
+    # the step of the best validation evaluation
+    initial_val_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
+    val_final_metrics: list[float | None] = field(default_factory=list)
+    val_normalized_loss: float | None = None
+    best_val_step: int | None = None
 
 
 def failure(key: str, error: str, traceback: str | None = None) -> Outcome:

@@ -63,7 +63,9 @@ def pack_from_config(config: dict[str, Any], spec: StudySpec, tasks: int) -> Pac
 
 
 def problem_for(spec: StudySpec) -> MultitaskProblem:
-    return built_problem(spec.problem.name, spec.problem.params_json())
+    return built_problem(
+        spec.problem.name, spec.problem.params_json(), spec.selection.validation_fraction
+    )
 
 
 def choose_device(spec: StudySpec) -> str:
@@ -86,9 +88,23 @@ def epoch_rows(record: EpochRecord, problem: MultitaskProblem) -> list[EpochRow]
             metric_value=task.metrics.get(info.metric),
             metrics=task.metrics,
             weight=task.weight,
+            val_loss=task.val_loss,
+            val_metric_value=None
+            if task.val_metrics is None
+            else task.val_metrics.get(info.metric),
+            val_metrics=task.val_metrics,
         )
         for task, info in zip(record.tasks, problem.tasks, strict=True)
     ]
+
+
+def primary(
+    metrics: list[dict[str, float]] | None, problem: MultitaskProblem
+) -> list[float | None]:
+    """Each task's primary metric (empty without the split)."""
+    if metrics is None:
+        return []
+    return [values.get(info.metric) for values, info in zip(metrics, problem.tasks, strict=True)]
 
 
 def search_score(
@@ -148,10 +164,12 @@ class _Reporter:
             raw_trace=result.raw_trace,
             initial_test_losses=list(result.initial_test_losses),
             test_losses=list(result.test_losses),
-            final_metrics=[
-                metrics.get(info.metric)
-                for metrics, info in zip(result.test_metrics, self.problem.tasks, strict=True)
-            ],
+            final_metrics=primary(result.test_metrics, self.problem),
+            initial_val_losses=list(result.initial_val_losses or []),
+            val_losses=list(result.val_losses or []),
+            val_final_metrics=primary(result.val_metrics, self.problem),
+            val_normalized_loss=result.val_normalized_loss,
+            best_val_step=result.best_val_step,
         )
 
     def send(self, evaluations: list[Evaluation], outcomes: list[Outcome]) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from gradsweep.arms import is_equal_weighting
+from gradsweep.arms import DEFAULT_VALIDATION_FRACTION, Checkpoint, is_equal_weighting
 from gradsweep.errors import GradsweepError, ProblemError
 from gradsweep.spec.arms import (
     RETRAINED,
@@ -48,6 +48,7 @@ __all__ = [
     "RandomArm",
     "ResourcesSpec",
     "RetrainArm",
+    "SelectionSpec",
     "SpecError",
     "StaticArm",
     "StudySpec",
@@ -105,6 +106,25 @@ class BudgetSpec(SpecModel):
         default=None, ge=1, description="steps between test evaluations (default: one epoch)"
     )
     trace_every: int = Field(default=10, ge=1, description="steps between recorded w(t) points")
+
+
+class SelectionSpec(SpecModel):
+    """How a study chooses (the static optimum, the best α, a trial's checkpoint): on
+    validation data, never on the test data it reports."""
+
+    validation_fraction: float = Field(
+        default=DEFAULT_VALIDATION_FRACTION,
+        gt=0,
+        lt=1,
+        description="the share of a problem's training examples held out for validation "
+        "(fixed examples, the same for every trial) when the problem brings no validation "
+        "data of its own (the toy, digits and MultiMNIST do)",
+    )
+    checkpoint: Checkpoint = Field(
+        default=Checkpoint.FINAL,
+        description="a trial's result: its final evaluation, or the evaluation with its best "
+        "validation normalised loss (its step is stored and shown)",
+    )
 
 
 class ResourcesSpec(SpecModel):
@@ -179,6 +199,7 @@ class StudySpec(SpecModel):
         default=[0], min_length=1, description="initialisation and batch-order seeds, unique"
     )
     arms: ArmsSpec
+    selection: SelectionSpec = Field(default_factory=SelectionSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
     max_concurrent: int = Field(default=2, ge=1, description="trials running at once")
     max_failures: int = Field(default=1, ge=0, description="retries of a crashed worker's trial")
@@ -335,7 +356,10 @@ def task_names(spec: StudySpec, source: str = "<string>") -> list[str]:
 def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, str]]:
     """Per task: its name, primary metric and better direction, from the built problem."""
     try:
-        return [dict(task) for task in _built_tasks(spec.problem.name, spec.problem.params_json())]
+        built = _built_tasks(
+            spec.problem.name, spec.problem.params_json(), spec.selection.validation_fraction
+        )
+        return [dict(task) for task in built]
     except GradsweepError as exc:
         raise SpecError(f"{source}: problem.params: {exc}") from None
     except Exception as exc:  # a user's problem may raise anything on bad parameters
@@ -352,13 +376,15 @@ def dry_run_problem(spec: StudySpec) -> None:
     configuration (``balancer_check.py``): a problem or a balancer that breaks its contract
     fails here, in one line, instead of in every trial. Once per problem and balancer in a
     process; call it after ``validate_spec``, which builds the problem."""
-    _dry_run(spec.problem.name, spec.problem.params_json())
+    fraction = spec.selection.validation_fraction
+    _dry_run(spec.problem.name, spec.problem.params_json(), fraction)
     for arm in spec.arms.balancer_arms():
         first = arm.declaration.configurations_of(arm.params)[0]
         try:
             _check_balancer(
                 spec.problem.name,
                 spec.problem.params_json(),
+                fraction,
                 arm.key,
                 json.dumps(first.arguments, sort_keys=True),
             )
@@ -389,10 +415,12 @@ def _check_problem_name(spec: StudySpec, source: str) -> None:
 
 
 @functools.lru_cache(maxsize=8)
-def _built_tasks(name: str, params_json: str) -> tuple[tuple[tuple[str, str], ...], ...]:
+def _built_tasks(
+    name: str, params_json: str, validation_fraction: float
+) -> tuple[tuple[tuple[str, str], ...], ...]:
     from gradsweep.trainers.registry import built_problem  # imports torch: only when asked
 
-    problem = built_problem(name, params_json)
+    problem = built_problem(name, params_json, validation_fraction)
     return tuple(
         (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
     )
@@ -420,18 +448,20 @@ def _problem_defaults(name: str) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=16)
-def _check_balancer(name: str, params_json: str, balancer: str, arguments_json: str) -> None:
+def _check_balancer(
+    name: str, params_json: str, validation_fraction: float, balancer: str, arguments_json: str
+) -> None:
     from gradsweep.trainers.balancers.catalog import make_balancer  # torch: only when asked
     from gradsweep.trainers.engine.balancer_check import check_balancer
     from gradsweep.trainers.registry import built_problem
 
     built = make_balancer(balancer, json.loads(arguments_json))
-    check_balancer(built_problem(name, params_json), built, balancer)
+    check_balancer(built_problem(name, params_json, validation_fraction), built, balancer)
 
 
 @functools.lru_cache(maxsize=8)
-def _dry_run(name: str, params_json: str) -> None:
+def _dry_run(name: str, params_json: str, validation_fraction: float) -> None:
     from gradsweep.trainers.engine.dry_run import dry_run  # imports torch: only when asked
     from gradsweep.trainers.registry import built_problem
 
-    dry_run(built_problem(name, params_json))
+    dry_run(built_problem(name, params_json, validation_fraction))

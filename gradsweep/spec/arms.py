@@ -99,11 +99,20 @@ class RandomArm(SpecModel):
 
 
 class OptunaArm(SpecModel):
-    """An Optuna sampler over static weightings; each suggestion is one run on the first seed."""
+    """An Optuna sampler over static weightings, steered by the validation objective: each
+    suggestion is one run on the first seed; then its ``confirm`` best suggestions (by
+    validation) run on every other seed, so Optuna can supply the static optimum on the
+    same seeds as every other weighting."""
 
     n_trials: int = Field(ge=1, description="Optuna trials (each runs on the study's first seed)")
     sampler: SamplerName = Field(default="tpe", description="tpe, cmaes, qmc, gp or random")
     seed: int = Field(default=0, ge=0, description="the sampler's seed")
+    confirm: int = Field(
+        default=3,
+        ge=0,
+        description="the best suggestions by validation objective trained on every other "
+        "seed afterwards (0: none; the static optimum only takes weightings run on every seed)",
+    )
 
 
 class RetrainArm(SpecModel):

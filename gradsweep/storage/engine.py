@@ -28,7 +28,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x6772_6164  # concurrent first opens of one database migrate one at a time
 # The newest revision in migrations/versions (a test checks it is Alembic's head): opening
 # a database already there reads one row and imports no Alembic (a read command's start).
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def resolve_url(url: str | None = None) -> str:

@@ -98,6 +98,14 @@ class Trial(Base):
     initial_test_losses: Mapped[list[Any] | None]
     test_losses: Mapped[list[Any] | None]
     final_metrics: Mapped[list[Any] | None]
+    # the same on the validation split (revision 0011; null for trials from before it,
+    # which are selected on test), its normalised loss, and the step of the evaluation
+    # with the best validation normalised loss (``selection.checkpoint: best_validation``)
+    initial_val_losses: Mapped[list[Any] | None]
+    val_losses: Mapped[list[Any] | None]
+    val_final_metrics: Mapped[list[Any] | None]
+    val_normalized_loss: Mapped[float | None] = mapped_column(Float)
+    best_val_step: Mapped[int | None] = mapped_column(Integer)
 
 
 class EpochMetric(Base):
@@ -117,6 +125,10 @@ class EpochMetric(Base):
     metric_value: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]]
     weight: Mapped[float | None] = mapped_column(Float)
+    # on the validation split (revision 0011; null for rows from before it)
+    val_loss: Mapped[float | None] = mapped_column(Float)
+    val_metric_value: Mapped[float | None] = mapped_column(Float)
+    val_metrics: Mapped[dict[str, Any] | None]
 
 
 class WeightTrace(Base):

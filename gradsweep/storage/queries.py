@@ -82,7 +82,8 @@ def _count(status: str):  # type: ignore[no-untyped-def]
 
 @reconnecting_reads
 def studies(engine: Engine) -> pd.DataFrame:
-    """One row per study with its trial counts and best objective, newest first."""
+    """One row per study with its trial counts, newest first (its static optimum is the
+    results layer's: ``results/summary.py``)."""
     query = (
         select(
             Study.id,
@@ -95,7 +96,6 @@ def studies(engine: Engine) -> pd.DataFrame:
             _count(TrialStatus.COMPLETED).label("completed"),
             _count(TrialStatus.FAILED).label("failed"),
             _count(TrialStatus.RUNNING).label("running"),
-            func.min(Trial.normalized_loss).label("best_normalized_loss"),
         )
         .outerjoin(Trial, Trial.study_id == Study.id)
         .group_by(Study.id)
@@ -109,6 +109,7 @@ def studies(engine: Engine) -> pd.DataFrame:
 
 JSON_TRIAL_COLUMNS = ("params", "static_weights", "also_arms", "weights_final", "weights_mean")
 FINAL_COLUMNS = ("initial_test_losses", "test_losses", "final_metrics")
+VAL_FINAL_COLUMNS = ("initial_val_losses", "val_losses", "val_final_metrics")
 TRIAL_COLUMNS = (
     Trial.id,
     Trial.key,
@@ -130,6 +131,8 @@ TRIAL_COLUMNS = (
     Trial.finished_at,
     Trial.train_seconds,
     Trial.normalized_loss,
+    Trial.val_normalized_loss,
+    Trial.best_val_step,
     cast(Trial.weights_final, Text).label("weights_final"),
     cast(Trial.weights_mean, Text).label("weights_mean"),
 )
@@ -288,13 +291,16 @@ def completed_keys(engine: Engine, study_id: int) -> set[str]:
         )
 
 
-def _number_rows(texts: list[str], width: int) -> np.ndarray:
-    """JSON lists of ``width`` numbers (null: NaN) as an n × width array, parsed by numpy's
-    C reader: 50,000 trials' lists in milliseconds, where ``json`` and Python lists took a
-    third of a second."""
+def _number_rows(texts: list[str | None], width: int) -> np.ndarray:
+    """JSON lists of ``width`` numbers (null: NaN; a missing list: a row of NaN) as an
+    n × width array, parsed by numpy's C reader: 50,000 trials' lists in milliseconds,
+    where ``json`` and Python lists took a third of a second."""
     if not texts:
         return np.empty((0, width))
-    inner = ",".join(t.strip()[1:-1] for t in texts).replace("null", "nan")
+    missing = ",".join(["nan"] * width)
+    inner = ",".join(
+        missing if t is None or t.strip() == "null" else t.strip()[1:-1] for t in texts
+    ).replace("null", "nan")
     values = np.array(inner.split(","), dtype=float)
     if values.size != len(texts) * width:
         raise StorageError(f"stored per-task values are not {width} per trial")
@@ -304,21 +310,45 @@ def _number_rows(texts: list[str], width: int) -> np.ndarray:
 @reconnecting_reads
 def trial_finals(engine: Engine, study_id: int, tasks: int) -> dict[str, pd.DataFrame]:
     """Per completed trial that stores them (revision 0006 on): ``initial_test_losses``,
-    ``test_losses`` and ``final_metrics``, each a frame indexed by key with one column per
-    task (in task order)."""
-    columns = [cast(getattr(Trial, name), Text) for name in FINAL_COLUMNS]
+    ``test_losses`` and ``final_metrics``, and their validation twins (revision 0011 on;
+    NaN before), each a frame indexed by key with one column per task (in task order)."""
+    names = (*FINAL_COLUMNS, *VAL_FINAL_COLUMNS)
+    columns = [cast(getattr(Trial, name), Text) for name in names]
     query = (
         select(Trial.key, *columns)
         .where(Trial.study_id == study_id, Trial.status == TrialStatus.COMPLETED)
         .where(Trial.test_losses.is_not(None))
         .order_by(Trial.id)
     )
-    rows = _plain_frame(engine, query, ["key", *FINAL_COLUMNS])
+    rows = _plain_frame(engine, query, ["key", *names])
     index = pd.Index(rows["key"], name="key")
     return {
-        name: pd.DataFrame(_number_rows(rows[name].tolist(), tasks), index=index)
-        for name in FINAL_COLUMNS
+        name: pd.DataFrame(_number_rows(rows[name].tolist(), tasks), index=index) for name in names
     }
+
+
+CHECKPOINT_COLUMNS = ("key", "task", "test_loss", "metric_value", "val_loss", "val_metric_value")
+
+
+@reconnecting_reads
+def checkpoint_values(engine: Engine, study_id: int) -> pd.DataFrame:
+    """Per completed trial with a best validation step and task: the evaluation at that
+    step (``selection.checkpoint: best_validation``), in ``CHECKPOINT_COLUMNS``."""
+    query = (
+        select(
+            Trial.key,
+            EpochMetric.task,
+            EpochMetric.test_loss,
+            EpochMetric.metric_value,
+            EpochMetric.val_loss,
+            EpochMetric.val_metric_value,
+        )
+        .join(EpochMetric, EpochMetric.trial_id == Trial.id)
+        .where(Trial.study_id == study_id, Trial.status == TrialStatus.COMPLETED)
+        .where(EpochMetric.step == Trial.best_val_step)
+        .order_by(Trial.id)
+    )
+    return _plain_frame(engine, query, CHECKPOINT_COLUMNS)
 
 
 @reconnecting_reads

@@ -48,6 +48,10 @@ class EpochRow:
     metric_value: float | None
     metrics: dict[str, float] = field(default_factory=dict)
     weight: float | None = None
+    # on the validation split (None without one)
+    val_loss: float | None = None
+    val_metric_value: float | None = None
+    val_metrics: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,12 @@ class TrialOutcome:
     test_losses: list[float] | None = None
     final_metrics: list[float | None] | None = None
     traceback: str | None = None  # of a failure that raised
+    # the same on validation, and the step of the best validation evaluation
+    initial_val_losses: list[float] | None = None
+    val_losses: list[float] | None = None
+    val_final_metrics: list[float | None] | None = None
+    val_normalized_loss: float | None = None
+    best_val_step: int | None = None
 
 
 @dataclass(frozen=True)

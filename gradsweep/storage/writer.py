@@ -77,28 +77,34 @@ EPOCH_COLUMNS = (
     "metric_value",
     "metrics",
     "weight",
+    "val_loss",
+    "val_metric_value",
+    "val_metrics",
 )
-EPOCH_UPDATES = (
-    "step",
-    "train_loss",
-    "test_loss",
-    "metric_name",
-    "metric_value",
-    "metrics",
-    "weight",
-)
+EPOCH_UPDATES = EPOCH_COLUMNS[3:]
+JSON_EPOCH_COLUMNS = ("metrics", "val_metrics")
 
 
 def epoch_upsert_sql(dialect: str) -> str:
     """INSERT … ON CONFLICT for epoch rows in the driver's parameter style."""
     mark = "?" if dialect == "sqlite" else "%s"
     json_mark = mark if dialect == "sqlite" else "CAST(%s AS jsonb)"
-    marks = ", ".join(json_mark if c == "metrics" else mark for c in EPOCH_COLUMNS)
+    marks = ", ".join(json_mark if c in JSON_EPOCH_COLUMNS else mark for c in EPOCH_COLUMNS)
     updates = ", ".join(f"{c} = excluded.{c}" for c in EPOCH_UPDATES)
     return (
         f"INSERT INTO gs_epoch_metrics ({', '.join(EPOCH_COLUMNS)}) VALUES ({marks}) "
         f"ON CONFLICT (trial_id, epoch, task) DO UPDATE SET {updates}"
     )
+
+
+FINITE_LISTS = (
+    "initial_test_losses",
+    "test_losses",
+    "final_metrics",
+    "initial_val_losses",
+    "val_losses",
+    "val_final_metrics",
+)
 
 
 def finite_or_none(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -324,6 +330,9 @@ class ResultsWriter:
                 r.metric_value,
                 json.dumps(finite_or_none(r.metrics)),
                 r.weight,
+                r.val_loss,
+                r.val_metric_value,
+                None if r.val_metrics is None else json.dumps(finite_or_none(r.val_metrics)),
             )
             for r in rows
         ]
@@ -393,7 +402,7 @@ class ResultsWriter:
                         if v is not None or k == "error"
                     }
                     values.setdefault("finished_at", utcnow())
-                    for name in ("initial_test_losses", "test_losses", "final_metrics"):
+                    for name in FINITE_LISTS:
                         if name in values:  # jsonb refuses NaN
                             values[name] = [
                                 v if v is None or math.isfinite(v) else None for v in values[name]

@@ -64,7 +64,9 @@ def dry_run(problem: MultitaskProblem) -> None:
     with seeded(SEED):
         model = check.model()
         check.training_step(model)
-        check.evaluation(model)
+        check.evaluation(model, "test_data", "test")
+        if problem.val_data is not None:  # with_validation gives every study's problem one
+            check.evaluation(model, "val_data", "validation")
 
 
 class _DryRun:
@@ -173,18 +175,19 @@ class _DryRun:
                     f"{model.shared_layer_name} is not finite"
                 )
 
-    def evaluation(self, model: MultitaskModel) -> None:
-        """One test batch as the loop evaluates it: losses, then the metric accumulator."""
-        batch = self.batch("test_data", self.problem.eval_batch_size)
+    def evaluation(self, model: MultitaskModel, split: str, name: str) -> None:
+        """One batch of an evaluated split (test, validation) as the loop evaluates it:
+        losses, then the metric accumulator."""
+        batch = self.batch(split, self.problem.eval_batch_size)
         model.eval()
         with torch.no_grad():
             outputs = self.call("the model's forward", lambda: model(batch.inputs))
-            losses = self.losses(outputs, batch, "test")
-            zero = [name for name, loss in zip(self.tasks, losses, strict=True) if loss == 0]
+            losses = self.losses(outputs, batch, name)
+            zero = [task for task, loss in zip(self.tasks, losses, strict=True) if loss == 0]
             if zero:
                 raise self.error(
-                    f"task_losses: {_tasks(zero)}: the initial test loss is 0, and every "
-                    "trial's normalised loss divides each task's test loss by it"
+                    f"task_losses: {_tasks(zero)}: the initial {name} loss is 0, and every "
+                    f"trial's normalised loss divides each task's {name} loss by it"
                 )
             accumulator = self.call("metric_accumulator", self.problem.metric_accumulator)
             self.call("metric_accumulator().update", lambda: accumulator.update(outputs, batch))

@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import torch
 
@@ -36,24 +37,42 @@ class Budget:
 
 @dataclass(frozen=True)
 class TaskEpoch:
-    """One task's figures at one evaluation; ``train_loss`` is None for the untrained network."""
+    """One task's figures at one evaluation; ``train_loss`` is None for the untrained network,
+    the validation figures None for a problem without a validation split."""
 
     task: str
     train_loss: float | None
     test_loss: float
     metrics: dict[str, float]
     weight: float
+    val_loss: float | None = None
+    val_metrics: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One evaluation: epoch 0 is the network before training."""
+    """One evaluation: epoch 0 is the network before training. ``normalized_loss`` is on
+    test, ``val_normalized_loss`` the same on validation (what checkpoints are chosen by)."""
 
     epoch: int
     step: int
     tasks: tuple[TaskEpoch, ...]
     normalized_loss: float
     elapsed_seconds: float
+    val_normalized_loss: float | None = None
+
+
+def best_validation_step(epochs: list[EpochRecord]) -> int | None:
+    """The step of the trained evaluation with the lowest finite validation normalised loss
+    (the earliest on a tie): ``selection.checkpoint: best_validation``'s result."""
+    scored = [
+        (record.val_normalized_loss, record.step)
+        for record in epochs
+        if record.step > 0
+        and record.val_normalized_loss is not None
+        and math.isfinite(record.val_normalized_loss)
+    ]
+    return min(scored)[1] if scored else None
 
 
 @dataclass
@@ -75,6 +94,12 @@ class TrainResult:
     test_metrics: list[dict[str, float]]
     normalized_loss: float | None
     train_seconds: float
+    # the same on the validation split (None without one), and the best validation step
+    initial_val_losses: list[float] | None = None
+    val_losses: list[float] | None = None
+    val_metrics: list[dict[str, float]] | None = None
+    val_normalized_loss: float | None = None
+    best_val_step: int | None = None
     epochs: list[EpochRecord] = field(default_factory=list)
     trace: list[tuple[int, list[float]]] = field(default_factory=list)
     # the applied weights at the trace's steps, for a balancer whose raw_weights differ
@@ -176,6 +201,32 @@ def evaluate(
     return losses, accumulator.compute()
 
 
+def validation_normalized_loss(
+    problem: MultitaskProblem,
+    val_losses: list[float | None],
+    initial_val_losses: list[float] | None,
+) -> float | None:
+    """The normalised loss on validation; None without a validation split."""
+    if initial_val_losses is None or any(loss is None for loss in val_losses):
+        return None
+    return problem.normalized_loss(
+        [float(v) for v in val_losses if v is not None], initial_val_losses
+    )
+
+
+def final_validation(last: EpochRecord, completed: bool) -> dict[str, Any]:
+    """A result's validation fields from its last evaluation (its normalised loss only for a
+    completed run with a finite one, like the test figure)."""
+    if last.val_normalized_loss is None:
+        return {}
+    finite = completed and math.isfinite(last.val_normalized_loss)
+    return {
+        "val_losses": [task.val_loss for task in last.tasks],
+        "val_metrics": [task.val_metrics for task in last.tasks],
+        "val_normalized_loss": last.val_normalized_loss if finite else None,
+    }
+
+
 def balancer_context(
     problem: MultitaskProblem,
     model: MultitaskModel,
@@ -218,6 +269,7 @@ class _Run:
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
         self.train_data = on_device(problem.train_data, device)
         self.test_data = on_device(problem.test_data, device)
+        self.val_data = None if problem.val_data is None else on_device(problem.val_data, device)
         self.indices = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
@@ -234,6 +286,11 @@ class _Run:
         self.epochs: list[EpochRecord] = []
         self.seconds = 0.0
         self.initial_test_losses, _ = self.evaluate()
+        self.initial_val_losses = (
+            None
+            if self.val_data is None
+            else evaluate(problem, self.model, device, precision, self.val_data)[0]
+        )
         balancer.start(
             balancer_context(problem, self.model, device, seed, precision, self.train_data)
         )
@@ -241,9 +298,20 @@ class _Run:
     def evaluate(self) -> tuple[list[float], list[dict[str, float]]]:
         return evaluate(self.problem, self.model, self.device, self.precision, self.test_data)
 
+    def validate(self) -> tuple[list[float | None], list[dict[str, float] | None]]:
+        """Losses and metrics on the validation split (None each without one)."""
+        if self.val_data is None:
+            none: list[None] = [None] * len(self.problem.tasks)
+            return list(none), list(none)
+        losses, metrics = evaluate(
+            self.problem, self.model, self.device, self.precision, self.val_data
+        )
+        return list(losses), list(metrics)
+
     def record(self, step: int) -> None:
         started = time.perf_counter()
         test_losses, metrics = self.evaluate()
+        val_losses, val_metrics = self.validate()
         train_losses = (
             (self.loss_sum / self.loss_count).tolist()
             if self.loss_count
@@ -251,14 +319,26 @@ class _Run:
         )
         weights = self.balancer.weights.tolist()
         tasks = tuple(
-            TaskEpoch(name, train, test, metric, weight)
-            for name, train, test, metric, weight in zip(
-                self.problem.task_names, train_losses, test_losses, metrics, weights, strict=True
+            TaskEpoch(name, train, test, metric, weight, val, val_metric)
+            for name, train, test, metric, weight, val, val_metric in zip(
+                self.problem.task_names,
+                train_losses,
+                test_losses,
+                metrics,
+                weights,
+                val_losses,
+                val_metrics,
+                strict=True,
             )
         )
         normalized_loss = self.problem.normalized_loss(test_losses, self.initial_test_losses)
+        val_normalized = validation_normalized_loss(
+            self.problem, val_losses, self.initial_val_losses
+        )
         self.seconds += time.perf_counter() - started
-        record = EpochRecord(len(self.epochs), step, tasks, normalized_loss, self.seconds)
+        record = EpochRecord(
+            len(self.epochs), step, tasks, normalized_loss, self.seconds, val_normalized
+        )
         self.epochs.append(record)
         self.loss_sum.zero_()
         self.loss_count = 0
@@ -342,6 +422,9 @@ class _Run:
                 None if failure or not math.isfinite(last.normalized_loss) else last.normalized_loss
             ),
             train_seconds=self.seconds,
+            initial_val_losses=self.initial_val_losses,
+            **final_validation(last, failure is None),
+            best_val_step=best_validation_step(self.epochs),
             epochs=self.epochs,
             trace=points,
             raw_trace=[(s, values) for (s, _), values in zip(points, raw, strict=False)],

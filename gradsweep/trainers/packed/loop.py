@@ -49,10 +49,13 @@ from gradsweep.trainers.engine.loop import (
     TaskEpoch,
     TrainResult,
     balancer_context,
+    best_validation_step,
     epoch_batches,
     evaluate,
+    final_validation,
     resolve_device,
     split_batches,
+    validation_normalized_loss,
 )
 from gradsweep.trainers.engine.pipeline import batch_stream, on_device
 from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
@@ -60,7 +63,12 @@ from gradsweep.trainers.engine.step import GradientSite
 from gradsweep.trainers.packed.stacked import StackedModel
 from gradsweep.trainers.packed.stacked_adam import StackedAdam
 from gradsweep.trainers.packed.weights import pack_weights
-from gradsweep.trainers.problems.base import Batch, MultitaskModel, MultitaskProblem
+from gradsweep.trainers.problems.base import (
+    Batch,
+    MultitaskData,
+    MultitaskModel,
+    MultitaskProblem,
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,7 @@ class _PackedRun:
         self.steps_per_epoch = max(len(problem.train_data) // problem.batch_size, 1)
         self.train_data = on_device(problem.train_data, device)
         self.test_data = on_device(problem.test_data, device)
+        self.val_data = None if problem.val_data is None else on_device(problem.val_data, device)
         self.indices = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
@@ -143,6 +152,11 @@ class _PackedRun:
         self.initial_test_losses, _ = evaluate(
             problem, self.model, device, precision, self.test_data
         )
+        self.initial_val_losses = (
+            None
+            if self.val_data is None
+            else evaluate(problem, self.model, device, precision, self.val_data)[0]
+        )
         self.weights.start(
             balancer_context(problem, self.model, device, seed, precision, self.train_data)
         )
@@ -163,12 +177,14 @@ class _PackedRun:
     # -- evaluation -----------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate_members(self) -> tuple[torch.Tensor, list[list[dict[str, float]]]]:
-        """``(K, T)`` test losses and each live member's metrics on the whole test split."""
+    def evaluate_members(
+        self, data: MultitaskData
+    ) -> tuple[torch.Tensor, list[list[dict[str, float]]]]:
+        """``(K, T)`` losses and each live member's metrics on a whole split (test or
+        validation)."""
         self.stack.train(False)
         live = [k for k, stop in enumerate(self.stopped_at) if stop is None]
         accumulators = {k: self.problem.metric_accumulator() for k in live}
-        data = self.test_data
         total = torch.zeros(len(self.balancers), len(self.problem.tasks), device=self.device)
         with split_batches(data, self.problem.eval_batch_size, self.device) as batches:
             for batch in batches:
@@ -185,8 +201,21 @@ class _PackedRun:
         ]
         return total / len(data), metrics
 
+    def validate_members(
+        self,
+    ) -> tuple[list[list[float | None]], list[list[dict[str, float] | None]]]:
+        """Each member's validation losses and metrics (None each without a split)."""
+        members, tasks = len(self.balancers), len(self.problem.tasks)
+        if self.val_data is None:
+            return [[None] * tasks] * members, [[None] * tasks] * members
+        losses, metrics = self.evaluate_members(self.val_data)
+        return [list(row) for row in losses.tolist()], [
+            list(row) if row else [None] * tasks for row in metrics
+        ]
+
     def record(self, step: int) -> None:
-        test_losses, metrics = self.evaluate_members()
+        test_losses, metrics = self.evaluate_members(self.test_data)
+        val_losses, val_metrics = self.validate_members()
         losses = test_losses.tolist()
         train = (self.loss_sum / self.loss_count).tolist() if self.loss_count else None
         weights = self.weights.weights.tolist()
@@ -196,13 +225,26 @@ class _PackedRun:
             if stop is not None:
                 continue
             tasks = tuple(
-                TaskEpoch(name, None if train is None else train[k][i], losses[k][i], m, w)
+                TaskEpoch(
+                    name,
+                    None if train is None else train[k][i],
+                    losses[k][i],
+                    m,
+                    w,
+                    val_losses[k][i],
+                    val_metrics[k][i],
+                )
                 for i, (name, m, w) in enumerate(
                     zip(self.problem.task_names, metrics[k], weights[k], strict=True)
                 )
             )
             normalized = self.problem.normalized_loss(losses[k], self.initial_test_losses)
-            records[k] = EpochRecord(len(self.epochs[k]), step, tasks, normalized, self.seconds[k])
+            val_normalized = validation_normalized_loss(
+                self.problem, val_losses[k], self.initial_val_losses
+            )
+            records[k] = EpochRecord(
+                len(self.epochs[k]), step, tasks, normalized, self.seconds[k], val_normalized
+            )
             self.epochs[k].append(records[k])
         self.loss_sum.zero_()
         self.loss_count = 0
@@ -421,6 +463,9 @@ class _PackedRun:
                 None if error or not math.isfinite(last.normalized_loss) else last.normalized_loss
             ),
             train_seconds=self.seconds[k],
+            initial_val_losses=self.initial_val_losses,
+            **final_validation(last, error is None),
+            best_val_step=best_validation_step(epochs),
             epochs=list(epochs),
             trace=[(s, trace[s].tolist()) for s in points],
             raw_trace=list(zip(points, raw, strict=False)),

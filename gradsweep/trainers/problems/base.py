@@ -129,16 +129,21 @@ class MultitaskProblem(ABC):
     """A multitask learning problem: tasks, data, a model, losses, metrics and an objective.
 
     Subclasses set ``tasks``, ``train_data`` and ``test_data`` (and may set ``name``,
-    else their class name is used, and change
+    else their class name is used, ``val_data``, and change
     ``batch_size``, ``eval_batch_size``, ``learning_rate``) and implement
     ``build_model``, ``task_losses`` and ``metric_accumulator``. ``build_model`` must draw
     its initialisation from torch's global generator, which the loop seeds per trial.
+
+    ``val_data`` is the validation split that selection reads (the static optimum, the
+    best α, a checkpoint); test data is only ever reported. A problem that leaves it None
+    gets a fixed fraction of its training data held out (``problems/validation.py``).
     """
 
     name: str  # optional in a subclass: its class name when it sets none
     tasks: tuple[TaskInfo, ...]
     train_data: MultitaskData
     test_data: MultitaskData
+    val_data: MultitaskData | None = None
     batch_size: int = 100
     eval_batch_size: int = 1000
     learning_rate: float = 1e-3

@@ -38,6 +38,8 @@ MAX_SHIFT = 1  # each digit moves by 0..MAX_SHIFT pixels along each axis
 MAX_CANVAS = 32
 SPLIT_SEED = 20180  # fixed: every data_seed keeps the same source digits out of training
 TEST_SOURCE_FRACTION = 0.25
+# of the training sources: 225 digits (15 or more of each class), half as many as test's 449
+VAL_SOURCE_FRACTION = 1 / 6
 HEAD_INIT_SCALE = 0.01  # near-zero outputs at init: cross-entropy starts at log 10
 
 
@@ -54,15 +56,27 @@ class DigitSources:
         return cls(digits.images.astype(np.float32), digits.target.astype(np.int64))
 
 
-def split_sources(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the source images for training and for testing, disjoint and fixed.
+def split_off(
+    pool: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held)``: ``fraction`` of ``pool`` drawn by ``rng``, each sorted."""
+    order = rng.permutation(pool)
+    held = int(round(len(pool) * fraction))
+    return np.sort(order[held:]), np.sort(order[:held])
 
-    The split does not depend on ``data_seed``: test canvases are always made of digits
-    (writers' samples) never seen in training, and the same ones whatever the seed.
+
+def split_sources(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the source images for training, validation and testing: disjoint, fixed.
+
+    The split does not depend on ``data_seed``: validation and test canvases are always
+    made of digits (writers' samples) never seen in training, the same ones whatever the
+    seed. Validation's come out of the training digits, so the test digits stay the ones
+    they were before there was a validation split.
     """
-    order = np.random.default_rng(SPLIT_SEED).permutation(count)
-    test = int(round(count * TEST_SOURCE_FRACTION))
-    return np.sort(order[test:]), np.sort(order[:test])
+    rng = np.random.default_rng(SPLIT_SEED)
+    rest, test = split_off(np.arange(count), TEST_SOURCE_FRACTION, rng)
+    train, val = split_off(rest, VAL_SOURCE_FRACTION, rng)
+    return train, val, test
 
 
 def overlay(images: np.ndarray, pairs: np.ndarray, shifts: np.ndarray, canvas: int) -> np.ndarray:
@@ -122,16 +136,18 @@ def make_split(
 def _check_params(
     train_samples: int,
     test_samples: int,
+    val_samples: int,
     batch_size: int,
     hidden: int,
     canvas: int,
     learning_rate: float,
     reconstruction_scale: float,
 ) -> None:
-    if not train_samples >= batch_size >= 1 or test_samples < 1:
+    if not train_samples >= batch_size >= 1 or min(test_samples, val_samples) < 1:
         raise ProblemError(
-            "digits: need train_samples >= batch_size >= 1 and test_samples >= 1, got "
-            f"{train_samples}, {batch_size}, {test_samples}"
+            "digits: need train_samples >= batch_size >= 1, test_samples >= 1 and "
+            f"val_samples >= 1, got {train_samples}, {batch_size}, {test_samples}, "
+            f"{val_samples}"
         )
     if hidden < 1:
         raise ProblemError(f"digits: hidden must be >= 1, got {hidden}")
@@ -148,9 +164,10 @@ def _check_params(
 class MultiDigits(MultitaskProblem):
     """Left digit, right digit and the clean left digit from one canvas of two overlaid digits.
 
-    Canvases and their pairs come from ``data_seed``; the train/test split of the 1797
-    source images is fixed, so test canvases only hold digits never seen in training. The
-    network's initialisation comes from the trial's seed.
+    Canvases and their pairs come from ``data_seed``; the train/validation/test split of
+    the 1797 source images is fixed, so validation and test canvases only hold digits never
+    seen in training (nor in each other). The network's initialisation comes from the
+    trial's seed.
     """
 
     name = "digits"
@@ -164,6 +181,7 @@ class MultiDigits(MultitaskProblem):
         self,
         train_samples: int = 10000,
         test_samples: int = 2000,
+        val_samples: int = 2000,
         hidden: int = 128,
         canvas: int = 12,
         batch_size: int = 100,
@@ -174,6 +192,7 @@ class MultiDigits(MultitaskProblem):
         _check_params(
             train_samples,
             test_samples,
+            val_samples,
             batch_size,
             hidden,
             canvas,
@@ -184,14 +203,17 @@ class MultiDigits(MultitaskProblem):
         self.batch_size, self.learning_rate = batch_size, learning_rate
         self.reconstruction_scale = float(reconstruction_scale)
         sources = DigitSources.load()
-        train_pool, test_pool = split_sources(len(sources.labels))
-        # One stream per split, so the test canvases do not depend on train_samples.
-        streams = (np.random.default_rng([data_seed, split]) for split in (0, 1))
+        train_pool, val_pool, test_pool = split_sources(len(sources.labels))
+        # One stream per split, so no split's canvases depend on another's size; validation's
+        # is the last, so the test canvases are those drawn before it existed.
+        streams = (np.random.default_rng([data_seed, split]) for split in (0, 1, 2))
         self.train_pairs, train_shifts = draw_pairs(train_pool, train_samples, next(streams))
         self.test_pairs, test_shifts = draw_pairs(test_pool, test_samples, next(streams))
+        self.val_pairs, val_shifts = draw_pairs(val_pool, val_samples, next(streams))
         scale = self.reconstruction_scale
         self.train_data = make_split(sources, self.train_pairs, train_shifts, canvas, scale)
         self.test_data = make_split(sources, self.test_pairs, test_shifts, canvas, scale)
+        self.val_data = make_split(sources, self.val_pairs, val_shifts, canvas, scale)
 
     def build_model(self) -> MultitaskModel:
         """An MLP trunk ending in the Linear that owns ``W``; each head opens with its ReLU.
@@ -256,6 +278,7 @@ class MultiDigits(MultitaskProblem):
             **super().describe(),
             "train_samples": len(self.train_data),
             "test_samples": len(self.test_data),
+            "val_samples": len(self.val_pairs),
             "hidden": self.hidden,
             "canvas": self.canvas,
             "reconstruction_scale": self.reconstruction_scale,

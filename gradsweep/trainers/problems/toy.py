@@ -48,9 +48,12 @@ def _check_sigmas(tasks: int, sigmas: Sequence[float] | None) -> tuple[float, ..
 
 
 def generate_toy_data(
-    sigmas: Sequence[float], samples: int, data_seed: int
+    sigmas: Sequence[float], samples: int, data_seed: int, extra_samples: int = 0
 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
     """Draw ``x`` and ``f_i(x) = σ_i tanh((B + ε_i) x)`` from a generator seeded by ``data_seed``.
+
+    ``extra_samples`` (the validation set) are drawn after the first ``samples``, so adding
+    them leaves those (training and test) as they were.
 
     The paper gives B ~ N(0, 10) and ε_i ~ N(0, 3.5) elementwise without saying whether
     the second number is a standard deviation or a variance; like the public
@@ -63,6 +66,9 @@ def generate_toy_data(
         for _ in sigmas
     ]
     x = torch.randn(samples, INPUT_DIM, generator=gen, dtype=torch.float64)
+    if extra_samples:
+        extra = torch.randn(extra_samples, INPUT_DIM, generator=gen, dtype=torch.float64)
+        x = torch.cat([x, extra])
     ys = tuple(sigma * torch.tanh(x @ (b + e).T) for sigma, e in zip(sigmas, eps, strict=True))
     dtype = torch.get_default_dtype()
     return x.to(dtype), tuple(y.to(dtype) for y in ys)
@@ -84,22 +90,31 @@ class ToyRegression(MultitaskProblem):
         train_samples: int = 20000,
         test_samples: int = 2000,
         data_seed: int = 0,
+        val_samples: int = 2000,
         batch_size: int = 100,
         learning_rate: float = 1e-3,
     ) -> None:
         self.sigmas = _check_sigmas(tasks, sigmas)
-        if train_samples < batch_size or test_samples < 1 or batch_size < 1:
+        if train_samples < batch_size or min(test_samples, val_samples, batch_size) < 1:
             raise ProblemError(
-                "toy: need train_samples >= batch_size >= 1 and test_samples >= 1, got "
-                f"{train_samples}, {batch_size}, {test_samples}"
+                "toy: need train_samples >= batch_size >= 1, test_samples >= 1 and "
+                f"val_samples >= 1, got {train_samples}, {batch_size}, {test_samples}, "
+                f"{val_samples}"
             )
         self.data_seed = data_seed
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.tasks = tuple(TaskInfo(f"task{i}", "mse", "min") for i in range(tasks))
-        x, ys = generate_toy_data(self.sigmas, train_samples + test_samples, data_seed)
+        x, ys = generate_toy_data(
+            self.sigmas, train_samples + test_samples, data_seed, extra_samples=val_samples
+        )
+        test_end = train_samples + test_samples
         self.train_data = TensorData(x[:train_samples], tuple(y[:train_samples] for y in ys))
-        self.test_data = TensorData(x[train_samples:], tuple(y[train_samples:] for y in ys))
+        self.test_data = TensorData(
+            x[train_samples:test_end], tuple(y[train_samples:test_end] for y in ys)
+        )
+        self.val_data = TensorData(x[test_end:], tuple(y[test_end:] for y in ys))
+        self.val_samples = val_samples
 
     def build_model(self) -> MultitaskModel:
         """Four ReLU layers; the last ReLU opens each head so that ``z = h Wᵀ + b``.
@@ -139,4 +154,5 @@ class ToyRegression(MultitaskProblem):
             "data_seed": self.data_seed,
             "train_samples": len(self.train_data),
             "test_samples": len(self.test_data),
+            "val_samples": self.val_samples,
         }

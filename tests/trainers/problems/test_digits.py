@@ -17,7 +17,13 @@ from gradsweep.trainers.problems.digits import (
     split_sources,
 )
 
-SMALL = {"train_samples": 600, "test_samples": 200, "hidden": 32, "batch_size": 50}
+SMALL = {
+    "train_samples": 600,
+    "test_samples": 200,
+    "val_samples": 100,
+    "hidden": 32,
+    "batch_size": 50,
+}
 
 
 def test_it_is_a_builtin_problem_with_three_kinds_of_task() -> None:
@@ -49,15 +55,45 @@ def test_canvases_are_the_pixelwise_max_of_two_shifted_digits() -> None:
     assert int((canvas > 0).sum()) == 2 * 64 - 5 * 5
 
 
-def test_test_canvases_use_only_digits_never_seen_in_training() -> None:
+def test_the_three_source_pools_are_disjoint_and_fixed_whatever_the_data_seed() -> None:
     sources = DigitSources.load()
     assert sources.images.shape == (1797, 8, 8) and float(sources.images.max()) == DIGIT_MAX
-    train_pool, test_pool = split_sources(len(sources.labels))
-    assert not set(train_pool) & set(test_pool)
-    assert len(train_pool) + len(test_pool) == 1797
-    problem = MultiDigits(**SMALL)
-    assert set(problem.train_pairs.ravel()) <= set(train_pool)
-    assert set(problem.test_pairs.ravel()) <= set(test_pool)
+    train_pool, val_pool, test_pool = split_sources(len(sources.labels))
+    assert (len(train_pool), len(val_pool), len(test_pool)) == (1123, 225, 449)
+    assert len(set(train_pool) | set(val_pool) | set(test_pool)) == 1797  # disjoint
+    assert np.bincount(sources.labels[val_pool], minlength=10).min() >= 15  # every class
+    # the test digits are the ones they were before there was a validation split
+    assert test_pool[:6].tolist() == [6, 9, 12, 14, 15, 22] and int(test_pool.sum()) == 407444
+    for seed in (0, 7):
+        problem = MultiDigits(**{**SMALL, "data_seed": seed})
+        assert set(problem.train_pairs.ravel()) <= set(train_pool)
+        assert set(problem.val_pairs.ravel()) <= set(val_pool)
+        assert set(problem.test_pairs.ravel()) <= set(test_pool)
+
+
+def test_validation_is_val_samples_canvases_of_validation_digits_only() -> None:
+    sources = DigitSources.load()
+    _, val_pool, _ = split_sources(len(sources.labels))
+    problem = make_problem("digits", {**SMALL, "val_samples": 150})
+    assert isinstance(problem, MultiDigits) and problem.val_data is not None
+    assert len(problem.val_data) == len(problem.val_pairs) == 150
+    assert len(problem.train_data) == 600  # its own validation: no training canvas held out
+    assert set(problem.val_pairs.ravel()) <= set(val_pool)
+    batch = problem.val_data.batch(torch.arange(150), torch.device("cpu"))
+    assert batch.inputs.shape == (150, 12 * 12)
+    np.testing.assert_array_equal(batch.targets[0].numpy(), sources.labels[problem.val_pairs[:, 0]])
+    assert problem.describe()["val_samples"] == 150
+
+
+def test_the_test_canvases_do_not_depend_on_the_validation_split() -> None:
+    a = MultiDigits(**{**SMALL, "val_samples": 1})
+    b = MultiDigits(**{**SMALL, "val_samples": 300})
+    assert torch.equal(a.test_data.inputs, b.test_data.inputs)
+    assert all(map(torch.equal, a.test_data.targets, b.test_data.targets))
+    assert torch.equal(a.train_data.inputs, b.train_data.inputs)
+    assert torch.equal(a.val_data.inputs, b.val_data.inputs[:1])
+    # the same test canvases as before there was a validation split
+    assert a.test_pairs[:3].tolist() == [[930, 1620], [445, 1715], [493, 1446]]
 
 
 def test_data_depends_on_data_seed_and_the_test_split_not_on_train_samples() -> None:
@@ -115,7 +151,8 @@ def test_gradnorm_takes_log_c_for_the_classifications_and_a_batch_for_the_rest()
     ("params", "message"),
     [
         ({"train_samples": 10}, "need train_samples >= batch_size >= 1"),
-        ({"test_samples": 0}, "need .* and test_samples >= 1, got 600, 50, 0"),
+        ({"test_samples": 0}, "need .* test_samples >= 1 .*, got 600, 50, 0, 100"),
+        ({"val_samples": 0}, "need .* and val_samples >= 1, got 600, 50, 200, 0"),
         ({"hidden": 0}, "hidden must be >= 1, got 0"),
         ({"canvas": 8}, r"canvas must be in \[9, 32\], got 8"),
         ({"canvas": 40}, r"canvas must be in \[9, 32\], got 40"),

@@ -1,0 +1,71 @@
+"""A study in one line (``status``, ``query studies``, the dashboard's study list): its
+counts and its static optimum, chosen by the same rule as ``compare``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+
+from gradsweep.arms import ObjectiveKind, StudyStatus
+from gradsweep.results.selection import study_optimum
+from gradsweep.results.study import StudyResults, load_results
+from gradsweep.storage import queries
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A line of the study list: the same figures ``status`` shows for one study.
+    ``static_optimum`` is the test objective (mean over seeds) of the static weighting
+    ``compare`` calls the optimum; ``selected_on`` the split it was chosen on."""
+
+    id: int
+    name: str
+    problem: str
+    status: StudyStatus
+    objective: ObjectiveKind
+    planned: int | None
+    counts: dict[str, int]
+    static_optimum: float | None
+    static_optimum_weights: list[float] | None
+    selected_on: str
+    created_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "study": self.name,
+            "id": self.id,
+            "status": str(self.status),
+            "problem": self.problem,
+            "planned": self.planned,
+            **self.counts,
+            "objective": str(self.objective),
+            "static_optimum": self.static_optimum,
+            "static_optimum_weights": self.static_optimum_weights,
+            "selected_on": self.selected_on,
+            "created_at": self.created_at,
+        }
+
+
+def summarise(results: StudyResults) -> StudySummary:
+    choice = None if results.scoring_error else study_optimum(results)
+    return StudySummary(
+        id=results.id,
+        name=results.name,
+        problem=results.problem,
+        status=results.status,
+        objective=results.objective,
+        planned=results.planned,
+        counts=results.counts(),
+        static_optimum=None if choice is None else choice.optimum.objective,
+        static_optimum_weights=None if choice is None else choice.optimum.weights,
+        selected_on=str(results.selection.split),
+        created_at=results.created_at,
+    )
+
+
+def study_list(engine: Engine) -> list[StudySummary]:
+    """Every study, newest first, each scored by its own objective."""
+    names = queries.studies(engine)["name"].tolist()
+    return [summarise(load_results(engine, name, lean=True)) for name in names]
