@@ -13,7 +13,7 @@ mean over the completed equal-weight trials. Lower is better; negative beats equ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -108,45 +108,3 @@ def score(
     finished = trials[loss_column].notna().to_numpy()
     trials[into] = np.where(finished, scores, np.nan)
     return Scored(trials, base.tolist(), None)
-
-
-class LiveObjective:
-    """Scores trials by the study's objective as they finish, for the live display.
-
-    Δm% needs the equal-weight static trials' final metrics: those stored before the launch
-    and those that finish during it. Before any, a Δm% score is None.
-    """
-
-    def __init__(
-        self, kind: str, directions: Sequence[str] | None, equal_metrics: list[list[float]]
-    ) -> None:
-        self.kind = ObjectiveKind(kind)
-        self.directions = list(directions or [])
-        self.equal_metrics = [list(m) for m in equal_metrics]
-
-    def saw(self, arm: str, weights: object, metrics: Sequence[float | None]) -> None:
-        """A completed trial: an equal-weight static one joins the Δm% baseline."""
-        values = [m for m in metrics if m is not None]
-        if arm == ArmKind.STATIC and is_equal_weighting(weights) and len(values) == len(metrics):
-            self.equal_metrics.append([float(m) for m in values])
-
-    def scorer(self) -> Callable[[float | None, Sequence[float | None]], float | None]:
-        """``(normalized_loss, final metrics) → objective`` with today's baseline."""
-        if self.kind is ObjectiveKind.NORMALIZED_LOSS:
-            return lambda loss, _metrics: loss
-        base = (
-            np.mean(np.array(self.equal_metrics, dtype=float), axis=0)
-            if self.equal_metrics
-            else None
-        )
-        if base is None or np.any(base == 0) or not self.directions:
-            return lambda _loss, _metrics: None
-
-        def delta(_loss: float | None, metrics: Sequence[float | None]) -> float | None:
-            if any(m is None for m in metrics):
-                return None
-            return float(
-                delta_m([float(m) for m in metrics if m is not None], base, self.directions)
-            )
-
-        return delta

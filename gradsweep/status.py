@@ -10,9 +10,8 @@ from sqlalchemy import Engine
 
 from gradsweep.console import output_console, print_table
 from gradsweep.results.study import failed_trials, load_results
-from gradsweep.results.summary import study_list, summarise
+from gradsweep.results.summary import optimum_text, study_list, summarise
 
-ON_TEST = {"test": " (on test)"}  # a study without validation: chosen on test, said so
 TRACEBACK_LINES = 8  # of the first failed trial's traceback, in the table view
 
 
@@ -54,7 +53,7 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
             f"{row['completed']}/{row['planned'] if row['planned'] is not None else '?'}",
             str(row["failed"]),
             str(row["running"]),
-            "–" if best is None else f"{best:.4f}" + ON_TEST.get(row["selected_on"], ""),
+            optimum_text(best, row["selected_on"]),
             str(row["created_at"])[:16],
         )
     print_table(table, console)

@@ -373,7 +373,10 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     (objectives as ``mean ± std`` over seeds, paired per-seed differences with their 95%
     interval): the static optimum, equal weights when the study has them, then each
     adaptive configuration."""
-    static = [("static optimum", comparison.static_best)]
+    split = comparison.selection.get("split", "test")
+    static = [(f"static optimum (chosen on {split})", comparison.static_best)]
+    if comparison.test_selected is not None and split != "test":
+        static.append(("chosen on test instead", comparison.test_selected))
     if comparison.equal_weights is not None:
         static.append(("equal weights", comparison.equal_weights))
     rows = [
@@ -383,7 +386,7 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     for a in comparison.adaptive:
         rows.append(
             [
-                a.config,
+                a.config + (f" (best on {split})" if a.chosen_on_validation else ""),
                 format_weights(a.weights_mean),
                 format_value(a.objective, a.objective_std),
                 f"{a.distance_to_static_best:.3f}",
@@ -402,7 +405,7 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     header = [
         "",
         "weights (E_t[w])",
-        "objective (± std over seeds)",
+        "test objective (± std over seeds)",
         "distance",
         "static beaten %",
         "Spearman ρ",

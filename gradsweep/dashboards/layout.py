@@ -9,7 +9,7 @@ from dash import dcc, html
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import StudyPage
 from gradsweep.results.study import FailedTrial
-from gradsweep.results.summary import StudySummary
+from gradsweep.results.summary import StudySummary, optimum_text
 
 REFRESH_MS = 3000
 GRAPHS = (
@@ -42,13 +42,6 @@ def shell() -> html.Div:
     )
 
 
-def optimum_text(row: StudySummary) -> str:
-    """The static optimum's test score as ``status`` prints it."""
-    if row.static_optimum is None:
-        return "–"
-    return f"{row.static_optimum:.4f}" + (" (on test)" if row.selected_on == "test" else "")
-
-
 def study_table(studies: list[StudySummary]) -> html.Div:
     """Every study with the figures ``gradsweep status`` shows (its own objective)."""
     if not studies:
@@ -62,7 +55,7 @@ def study_table(studies: list[StudySummary]) -> html.Div:
                 html.Td(str(row.status)),
                 html.Td(f"{row.counts['completed']}/{row.planned or '?'}"),
                 html.Td(row.objective.label),
-                html.Td(optimum_text(row)),
+                html.Td(optimum_text(row.static_optimum, row.selected_on)),
                 html.Td(str(row.created_at)[:16]),
             ]
         )

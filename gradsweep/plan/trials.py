@@ -147,6 +147,19 @@ def optuna_key(number: int, seed: int) -> str:
     return f"optuna/t{number:04d}/s{seed}"
 
 
+def confirm_trials(
+    spec: StudySpec, suggestions: list[tuple[int, tuple[float, ...]]]
+) -> list[TrialSpec]:
+    """The Optuna arm's confirm phase: each chosen suggestion (its number and weights) on
+    every seed but the first, under the suggestion's label, so the weighting has every seed
+    and can be the static optimum on the same terms as the grid's."""
+    return [
+        static_trial("optuna", f"t{number:04d}", weights, seed)
+        for number, weights in suggestions
+        for seed in spec.seeds[1:]
+    ]
+
+
 def retrain_trials(
     spec: StudySpec, gradnorm_weights_mean: dict[int, list[float]]
 ) -> list[TrialSpec]:

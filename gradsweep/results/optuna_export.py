@@ -5,7 +5,9 @@ export writes every completed trial with per-task values (static, grid, random, 
 retrain and every adaptive configuration) into an Optuna study in the same database:
 params ``w0 … w{T-1}`` (a static trial's weights, an adaptive trial's time-averaged
 ``E_t[w]``), one value per task (lower is better: the Pareto view's values), and user
-attributes ``arm``, ``balancer``, ``seed``, ``key`` and ``objective``. optuna-dashboard's
+attributes ``arm``, ``balancer``, ``seed``, ``key``, ``objective`` (test),
+``selection_objective`` (validation, what chose) and ``static_optimum`` (whether the trial
+is one of the static optimum's, as ``compare`` chooses it). optuna-dashboard's
 Pareto-front plot and its tables then work on it. A trial already exported (its key) is
 not added again.
 """
@@ -21,10 +23,19 @@ from sqlalchemy import Engine
 
 from gradsweep.arms import TrialStatus
 from gradsweep.errors import GradsweepError
+from gradsweep.results.selection import study_optimum
 from gradsweep.results.study import StudyResults, load_results
 
 # user attributes every exported trial carries
-ATTRIBUTES = ("arm", "balancer", "seed", "key", "objective")
+ATTRIBUTES = (
+    "arm",
+    "balancer",
+    "seed",
+    "key",
+    "objective",
+    "selection_objective",
+    "static_optimum",
+)
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,8 @@ def exported_trials(results: StudyResults) -> list[optuna.trial.FrozenTrial]:
     values = results.task_values
     tasks = len(results.task_names)
     distribution = optuna.distributions.FloatDistribution(0.0, float(tasks))
+    choice = None if results.scoring_error else study_optimum(results)
+    optimum_keys = set(choice.optimum.keys) if choice is not None else set()
     frozen = []
     for _, row in results.trials.iterrows():
         weights = _weights(row)
@@ -57,13 +70,15 @@ def exported_trials(results: StudyResults) -> list[optuna.trial.FrozenTrial]:
             or weights is None
         ):
             continue
-        objective = row["objective"]
+        objective, chosen_by = row["objective"], row["selection_objective"]
         attributes = {
             "arm": str(row["arm"]),
             "balancer": str(row["balancer"]),
             "seed": int(row["seed"]),
             "key": str(row["key"]),
             "objective": None if pd.isna(objective) else float(objective),
+            "selection_objective": None if pd.isna(chosen_by) else float(chosen_by),
+            "static_optimum": str(row["key"]) in optimum_keys,
         }
         frozen.append(
             optuna.trial.create_trial(

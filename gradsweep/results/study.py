@@ -114,6 +114,7 @@ class StudyResults:
     info: StudyInfo
     selection: Selection = Selection(Split.TEST, Checkpoint.FINAL, NO_VALIDATION)  # noqa: RUF009
     seeds: tuple[int, ...] = ()  # the study's seeds: the static optimum ran on every one
+    selection_baseline: list[float] | None = None  # the Δm% baseline on the selection split
 
     @property
     def objective_label(self) -> str:
@@ -330,10 +331,11 @@ def load_results(
             "val_normalized_loss",
             "selection_objective",
         )
-        scored_trials = chosen.trials
+        scored_trials, selection_baseline = chosen.trials, chosen.baseline
         error = error or chosen.error
     else:
         scored_trials = scored.trials.assign(selection_objective=scored.trials["objective"])
+        selection_baseline = baseline
     columns = [c for c in TRIAL_COLUMNS if c in scored_trials.columns]
     directions = (
         [Direction(str(t["direction"])) for t in info.task_metrics] if info.task_metrics else None
@@ -356,6 +358,7 @@ def load_results(
         info=info,
         selection=selection,
         seeds=seeds,
+        selection_baseline=selection_baseline,
     )
 
 

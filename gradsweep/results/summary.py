@@ -48,6 +48,26 @@ class StudySummary:
         }
 
 
+def optimum_text(value: float | None, selected_on: str) -> str:
+    """The static optimum's test score as status, the study list and the live display
+    print it: ``0.4120``, with ``(on test)`` for a study chosen on test."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}" + (" (on test)" if selected_on == "test" else "")
+
+
+def optimum_line(summary: StudySummary) -> str | None:
+    """The live display's line: the static optimum as ``status`` shows it, with its weights."""
+    if summary.static_optimum is None or summary.static_optimum_weights is None:
+        return None
+    weights = ", ".join(f"{w:.3f}" for w in summary.static_optimum_weights)
+    return (
+        f"static optimum so far: {optimum_text(summary.static_optimum, summary.selected_on)} "
+        f"{summary.objective.label} at w = {weights} (chosen on {summary.selected_on}, "
+        "scored on test)"
+    )
+
+
 def summarise(results: StudyResults) -> StudySummary:
     choice = None if results.scoring_error else study_optimum(results)
     return StudySummary(

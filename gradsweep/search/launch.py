@@ -28,13 +28,14 @@ from gradsweep.arms import (
     ObjectiveKind,
     StudyStatus,
     TrialStatus,
-    is_equal_weighting,
     weights_in_key,
 )
 from gradsweep.errors import GradsweepError
-from gradsweep.objectives import SEARCH_SCORE, LiveObjective
+from gradsweep.objectives import SEARCH_SCORE
 from gradsweep.plan import TrialSpec, plan_up_front, planned_count, retrain_trials
+from gradsweep.plan.trials import confirm_trials
 from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
+from gradsweep.results.summary import optimum_line, summarise
 from gradsweep.search.extend import check_extension
 from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
@@ -204,7 +205,6 @@ def _run(
         logging.getLogger(__name__).warning("%s", packing.reason)
     writer.set_study_status(study_id, StudyStatus.RUNNING)
     runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
-    objective = live_objective(load_results(engine, study_id, lean=True))
     try:
         with (
             ray_session(options.ray_address),
@@ -214,13 +214,15 @@ def _run(
                 len(done),
                 quiet=options.quiet,
                 note=packing.reason,
-                objective=objective,
+                optimum=lambda: live_optimum(engine, study_id),
             ) as progress,
         ):
             runner.progress = progress
             interrupted = runner.run_planned(make_packs(todo, packing.size))
             if not interrupted:
                 interrupted = runner.run_optuna(done)
+            if not interrupted:
+                interrupted = runner.run_confirm(queries.completed_keys(engine, study_id))
             if not interrupted:
                 interrupted = runner.run_retrain(queries.completed_keys(engine, study_id))
     except KeyboardInterrupt:  # a Ctrl-C outside Tune's own handler
@@ -258,16 +260,22 @@ def _outcome(
     )
 
 
-def live_objective(results: StudyResults) -> LiveObjective:
-    """The live display's scorer, seeded with the equal-weight trials already stored."""
-    directions = [str(d) for d in results.directions] if results.directions else None
-    equal = results.trials[
-        (results.trials["arm"] == ArmKind.STATIC)
-        & (results.trials["status"] == TrialStatus.COMPLETED)
-        & results.trials["static_weights"].map(is_equal_weighting)
+def live_optimum(engine: Engine, study_id: int) -> str | None:
+    """The static optimum so far, read as ``status`` reads it (for the live display)."""
+    return optimum_line(summarise(load_results(engine, study_id, lean=True)))
+
+
+def best_suggestions(results: StudyResults, count: int) -> list[tuple[int, tuple[float, ...]]]:
+    """The Optuna arm's ``count`` best suggestions on the first seed by the selection
+    objective (validation): their trial numbers and weights."""
+    trials = results.scored()
+    first = results.seeds[0] if results.seeds else 0
+    runs = trials[(trials["arm"] == ArmKind.OPTUNA) & (trials["seed"] == first)]
+    best = runs.nsmallest(count, "selection_objective")
+    return [
+        (int(str(key).split("/")[1].removeprefix("t")), tuple(float(w) for w in weights))
+        for key, weights in zip(best["key"], best["static_weights"], strict=True)
     ]
-    table = results.finals.metric_value.reindex(equal["key"]).dropna()
-    return LiveObjective(str(results.objective), directions, table.to_numpy(dtype=float).tolist())
 
 
 def stale_retrain(results: StudyResults, todo: list[TrialSpec]) -> set[str]:
@@ -321,7 +329,7 @@ class _PhaseRunner:
         if remaining <= 0:
             return False
         results = load_results(self.engine, self.study_id, lean=True)
-        baseline = results.baseline
+        baseline = results.selection_baseline  # the sampler steers by validation
         if results.objective is ObjectiveKind.DELTA_M and baseline is None:
             logging.getLogger(__name__).warning(
                 "optuna: no completed equal-weight trial, so no Δm%% baseline; not run"
@@ -334,6 +342,18 @@ class _PhaseRunner:
             expected=remaining,
             baseline=baseline,
         )
+
+    def run_confirm(self, done: set[str]) -> bool:
+        """The Optuna arm's best suggestions by validation objective, on every other seed."""
+        arm = self.spec.arms.optuna
+        if arm is None or arm.confirm == 0 or len(self.spec.seeds) < 2:
+            return False
+        results = load_results(self.engine, self.study_id, lean=True)
+        todo = confirm_trials(self.spec, best_suggestions(results, arm.confirm))
+        self.trial_ids.update(
+            self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
+        )
+        return self.run_planned(make_packs([t for t in todo if t.key not in done], 1))
 
     def run_retrain(self, done: set[str]) -> bool:
         arm = self.spec.arms.retrain

@@ -1,13 +1,15 @@
-"""The live display of a running study: counts, best objective per arm, elapsed and ETA.
+"""The live display of a running study: counts per arm, elapsed, ETA and the static optimum.
 
-"Objective" is the study's objective, as ``status``, ``compare`` and the dashboard show it:
-for a Δm% study, scored against the equal-weight trials as soon as one has finished.
+The static optimum is the one ``status``, ``compare`` and the dashboard show: read back
+through the results layer (``optimum``, at most every ``OPTIMUM_SECONDS`` while trials
+finish, and once at the end), never scored a second way here.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -16,8 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from gradsweep.arms import TrialStatus
-from gradsweep.objectives import LiveObjective
 from gradsweep.plan.trials import TrialSpec
+
+OPTIMUM_SECONDS = 5.0
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -38,20 +41,19 @@ class LiveProgress:
         already_done: int,
         quiet: bool = False,
         note: str | None = None,
-        objective: LiveObjective | None = None,
+        optimum: Callable[[], str | None] | None = None,
     ) -> None:
         self.study = study
         self.note = note
-        self.objective = objective or LiveObjective("normalized_loss", None, [])
+        self.optimum = optimum
+        self.optimum_line: str | None = None
+        self.optimum_read = -OPTIMUM_SECONDS
         self.planned = planned
         self.already_done = already_done
         self.quiet = quiet
         self.started = time.monotonic()
         self.running: set[str] = set()
         self.ended: dict[str, tuple[str, str]] = {}  # key → (arm, status): a re-run counts once
-        # completed trials' normalised loss and final metrics, scored when shown (a Δm%
-        # baseline may arrive after them)
-        self.scores: dict[str, tuple[str, float | None, list[float | None]]] = {}
         self._live: Live | None = None
 
     def __enter__(self) -> LiveProgress:
@@ -67,6 +69,7 @@ class LiveProgress:
         value: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.read_optimum(force=True)
         if self._live is not None:
             self._live.update(self.render())
             self._live.__exit__(kind, value, tb)
@@ -87,19 +90,16 @@ class LiveProgress:
         self.running.discard(trial.key)
         self.ended[trial.key] = (trial.arm, status)
         if status == TrialStatus.COMPLETED:
-            self.scores[trial.key] = (trial.arm, normalized_loss, metrics)
-            self.objective.saw(trial.arm, list(trial.weights or ()), metrics)
+            self.read_optimum()
         self._refresh()
 
-    def best(self) -> dict[str, float]:
-        """The best objective of each arm among this run's completed trials."""
-        best: dict[str, float] = {}
-        score = self.objective.scorer()
-        for arm, loss, metrics in self.scores.values():
-            value = score(loss, metrics)
-            if value is not None:
-                best[arm] = min(value, best.get(arm, float("inf")))
-        return best
+    def read_optimum(self, force: bool = False) -> None:
+        """The static optimum as the results layer chooses it, read again when due."""
+        now = time.monotonic()
+        if self.optimum is None or (not force and now - self.optimum_read < OPTIMUM_SECONDS):
+            return
+        self.optimum_read = now
+        self.optimum_line = self.optimum()
 
     @property
     def done_now(self) -> int:
@@ -131,14 +131,11 @@ class LiveProgress:
         table = Table(box=None, show_header=True)
         table.add_column("arm")
         table.add_column("finished", justify="right")
-        table.add_column(f"best {self.objective.kind.label}", justify="right")
-        bests = self.best()
         for arm in sorted(self.finished_by_arm):
-            best = bests.get(arm)
-            table.add_row(
-                arm, str(self.finished_by_arm[arm]), "–" if best is None else f"{best:.4f}"
-            )
+            table.add_row(arm, str(self.finished_by_arm[arm]))
         lines = [header] if self.note is None else [header, Text(self.note, style="dim")]
+        if self.optimum_line is not None:
+            lines.append(Text(self.optimum_line))
         return Group(*lines, table)
 
     def _refresh(self) -> None:

@@ -110,11 +110,17 @@ def primary(
 def search_score(
     record: EpochRecord, problem: MultitaskProblem, baseline: list[float] | None
 ) -> float:
-    """The normalised loss, or Δm% against ``baseline`` (the equal-weight trials' metrics)."""
+    """What the Optuna sampler minimises: the study's objective on validation (the
+    normalised loss, or Δm% against ``baseline``, the equal-weight trials' validation
+    metrics), so that no search steers by test; on test for a problem without validation."""
+    on_validation = record.val_normalized_loss is not None
     if baseline is None:
-        return record.normalized_loss
+        loss = record.val_normalized_loss if on_validation else record.normalized_loss
+        return float("nan") if loss is None else loss
     metrics = [
-        task.metrics.get(info.metric, float("nan"))
+        (task.val_metrics if on_validation and task.val_metrics is not None else task.metrics).get(
+            info.metric, float("nan")
+        )
         for task, info in zip(record.tasks, problem.tasks, strict=True)
     ]
     return float(delta_m(metrics, baseline, [info.direction for info in problem.tasks]))

@@ -120,8 +120,8 @@ class SelectionSpec(SpecModel):
         "(fixed examples, the same for every trial) when the problem brings no validation "
         "data of its own (the toy, digits and MultiMNIST do)",
     )
-    checkpoint: Checkpoint = Field(
-        default=Checkpoint.FINAL,
+    checkpoint: Literal["final", "best_validation"] = Field(
+        default=Checkpoint.FINAL.value,
         description="a trial's result: its final evaluation, or the evaluation with its best "
         "validation normalised loss (its step is stored and shown)",
     )
@@ -155,7 +155,13 @@ LATER_DEFAULTS: tuple[tuple[tuple[str, ...], object], ...] = (
     (("precision",), "fp32"),
     (("arms", "grid", "min_weight"), 0.0),
     (("arms", "grid", "interior"), False),
+    (("selection", "validation_fraction"), DEFAULT_VALIDATION_FRACTION),
+    (("selection", "checkpoint"), Checkpoint.FINAL.value),
+    (("arms", "optuna", "confirm"), 3),
 )
+#: sections added after the first release: left out of the hash when nothing in them is
+#: set apart from its default
+LATER_SECTIONS = ("selection",)
 
 
 def _drop_absent_later_arms(data: dict[str, Any]) -> None:
@@ -173,6 +179,9 @@ def _drop_later_defaults(data: dict[str, Any]) -> None:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and path[-1] in parent and parent[path[-1]] == default:
             del parent[path[-1]]
+    for section in LATER_SECTIONS:
+        if data.get(section) == {}:
+            del data[section]
 
 
 class StudySpec(SpecModel):

@@ -95,8 +95,9 @@ def test_gradnorm_members_equal_their_unpacked_trials_and_algorithm_1(float64: N
 def test_float32_members_end_at_the_unpacked_objective() -> None:
     """In float32 a packed step rounds differently (batched products), so agreement is a
     matter of how chaotic training is. On digits 300 steps amplify 1 ulp of the
-    initialisation to at most ~1e-5 of the objective; on the toy to ~1e-2 (measured), so
-    the toy's exactness is the float64 tests' business."""
+    initialisation to ~1e-5 of the objective for balanced weightings and to 1.5e-3 for
+    the lopsided 0.1/0.1/2.8 (measured since digits holds out validation digits); on the toy
+    to ~1e-2, so the toy's exactness is the float64 tests' business."""
     problem = MultiDigits(train_samples=2000, test_samples=500)
     budget = Budget(300, eval_every=100)
     weightings = [[1.0, 1.0, 1.0], [0.5, 2.0, 0.5], [2.0, 0.5, 0.5], [0.1, 0.1, 2.8]]
@@ -107,7 +108,7 @@ def test_float32_members_end_at_the_unpacked_objective() -> None:
         for balancer, member in zip(balancers, packed, strict=True):
             alone = train(problem, balancer, budget, seed=0, device="cpu")
             assert member.normalized_loss is not None and alone.normalized_loss is not None
-            assert member.normalized_loss == pytest.approx(alone.normalized_loss, rel=1e-4)
+            assert member.normalized_loss == pytest.approx(alone.normalized_loss, rel=3e-3)
             objectives.append(alone.normalized_loss)
         assert max(objectives) - min(objectives) > 1e-2 * min(objectives)  # distinct runs
 
