@@ -209,16 +209,32 @@ def status(
 def compare(
     study: Annotated[str, typer.Argument(help="study name or id")],
     output: FormatOption = "table",
+    checkpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="final or best_validation: each trial's result at its last evaluation or "
+            "at its best on validation (default: the spec's selection.checkpoint)"
+        ),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """The static optimum against each adaptive configuration (stored in the database)."""
+    """The static optimum (chosen on validation, scored on test) against each adaptive
+    configuration (stored in the database)."""
+    from gradsweep.arms import Checkpoint
     from gradsweep.compare import comparison_tables
     from gradsweep.console import output_console, print_table
     from gradsweep.results.comparison import compare_study
 
     if output not in ("table", "json"):
         raise GradsweepError(f"--format: expected table or json, got {output!r}")
-    comparison = compare_study(open_database(db), study, store=True)
+    chosen = None
+    if checkpoint is not None:
+        if checkpoint not in {c.value for c in Checkpoint}:
+            raise GradsweepError(
+                f"--checkpoint: expected final or best_validation, got {checkpoint!r}"
+            )
+        chosen = Checkpoint(checkpoint)
+    comparison = compare_study(open_database(db), study, store=True, checkpoint=chosen)
     if output == "json":
         typer.echo(json.dumps(comparison.to_dict(), indent=2))
         return

@@ -370,23 +370,24 @@ def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> 
 
 def comparison_table_figure(comparison: Comparison) -> go.Figure:
     """The comparison's numbers as a table, formatted as ``gradsweep compare`` prints them
-    (objectives as ``mean ± std`` over seeds, paired per-seed differences with their 95%
-    interval): the static optimum, equal weights when the study has them, then each
-    adaptive configuration."""
+    (test objectives as ``mean ± std`` over seeds, paired per-seed differences with their
+    95% interval): the static optimum (chosen on validation), the weighting choosing on
+    test would have picked, equal weights when the study has them, then each adaptive
+    configuration, its balancer's best on validation marked."""
     split = comparison.selection.get("split", "test")
-    static = [(f"static optimum (chosen on {split})", comparison.static_best)]
+    static = [("static optimum", comparison.static_best)]
     if comparison.test_selected is not None and split != "test":
         static.append(("chosen on test instead", comparison.test_selected))
     if comparison.equal_weights is not None:
         static.append(("equal weights", comparison.equal_weights))
     rows = [
-        [label, format_weights(s.weights), format_value(s.objective, s.objective_std)] + [""] * 7
+        [label, format_weights(s.weights), format_value(s.objective, s.objective_std)] + [""] * 8
         for label, s in static
     ]
     for a in comparison.adaptive:
         rows.append(
             [
-                a.config + (f" (best on {split})" if a.chosen_on_validation else ""),
+                a.config,
                 format_weights(a.weights_mean),
                 format_value(a.objective, a.objective_std),
                 f"{a.distance_to_static_best:.3f}",
@@ -400,6 +401,7 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
                 f"{a.compute_seconds:.1f}",
                 format_paired(a.versus_equal),
                 format_paired(a.versus_static_best),
+                "◀ best" if a.chosen_on_validation else "",
             ]
         )
     header = [
@@ -413,6 +415,7 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
         "compute s",
         "vs equal weights, paired (95% CI; wins)",
         "vs static optimum, paired (95% CI; wins)",
+        f"its balancer's best on {split}",
     ]
     return go.Figure(
         go.Table(

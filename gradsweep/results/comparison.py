@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from gradsweep.arms import RETRAIN, STATIC_ARMS, TrialStatus, config_of, is_adaptive
+from gradsweep.arms import RETRAIN, STATIC_ARMS, Checkpoint, TrialStatus, config_of, is_adaptive
 from gradsweep.errors import GradsweepError
 from gradsweep.results.pareto import ParetoView, study_pareto
 from gradsweep.results.selection import (
@@ -367,10 +367,13 @@ def compare_results(results: StudyResults) -> Comparison:
     return replace(comparison, pareto=study_pareto(results))
 
 
-def compare_study(engine: Engine, study: str | int, store: bool = False) -> Comparison:
-    """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``."""
+def compare_study(
+    engine: Engine, study: str | int, store: bool = False, checkpoint: Checkpoint | None = None
+) -> Comparison:
+    """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``;
+    ``checkpoint`` overrides the spec's ``selection.checkpoint``."""
     with collector_paused():
-        results = load_results(engine, study)
+        results = load_results(engine, study, checkpoint=checkpoint)
         comparison = compare_results(results)
     if store:
         ResultsWriter(engine).save_comparison(results.id, comparison.to_dict())

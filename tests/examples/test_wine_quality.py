@@ -17,7 +17,10 @@ from gradsweep.trainers import make_problem as by_name
 def test_the_example_is_reachable_by_its_import_path() -> None:
     problem = by_name("examples.wine_quality:make_problem", {"hidden": 8})
     assert problem.task_names == ["cultivar", "colour", "proline"]
-    assert len(problem.train_data) + len(problem.test_data) == 178
+    # a tenth of its training examples held out for validation, by the fixed seed
+    validation = problem.val_data
+    assert validation is not None and len(validation) == round(0.1 * (178 - len(problem.test_data)))
+    assert len(problem.train_data) + len(validation) + len(problem.test_data) == 178
 
 
 def test_it_learns_every_task() -> None:

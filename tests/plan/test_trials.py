@@ -87,11 +87,12 @@ def test_retrain_uses_the_mean_over_seeds_renormalised() -> None:
 
 def test_planned_count_covers_every_arm() -> None:
     spec = parse_spec(BASE)
-    assert planned_count(spec, 3) == len(plan_up_front(spec, 3)) + 2 * 1 + 2 == 40
+    # optuna 2 on the first seed and its 2 best confirmed on the second; retrain 1 a seed
+    assert planned_count(spec, 3) == len(plan_up_front(spec, 3)) + 2 + 2 + 2 == 42
     with_vertices = parse_spec(BASE.replace("4}", "4, include_vertices: true}"))
-    assert planned_count(with_vertices, 3) == 46 == len(plan_up_front(with_vertices, 3)) + 4
+    assert planned_count(with_vertices, 3) == 48 == len(plan_up_front(with_vertices, 3)) + 6
     only_optuna = parse_spec(BASE.split("arms:")[0] + "arms:\n  optuna: {n_trials: 9}\n")
-    assert planned_count(only_optuna, 3) == 9 and plan_up_front(only_optuna, 3) == []
+    assert planned_count(only_optuna, 3) == 9 + 3 and plan_up_front(only_optuna, 3) == []
 
 
 ADAPTIVE = (

@@ -173,6 +173,31 @@ def test_every_reader_shows_the_same_delta_m(wine: str, tmp_path: Path) -> None:
     # the live display reads the same optimum through the results layer
     line = live_optimum(engine, results.id)
     assert line is not None and f"{best.objective:.4f}" in line
+    # the SQL views compare like with like: the same optimum, scores and ranks
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT * FROM gs_static_vs_adaptive WHERE study = 'wine-adaptive'")
+        ).mappings()
+        viewed = {row["config"]: row for row in rows}
+        trial_scores = connection.execute(
+            text(
+                "SELECT key, objective, selection_objective FROM gs_trial_scores "
+                "WHERE study = 'wine-adaptive'"
+            )
+        ).all()
+    assert set(viewed) == {a.config for a in comparison.adaptive}
+    for adaptive in comparison.adaptive:
+        row = viewed[adaptive.config]
+        assert json.loads(row["static_optimum_weights"]) == pytest.approx(best.weights)
+        assert row["static_optimum_objective"] == pytest.approx(best.objective)
+        assert row["adaptive_objective"] == pytest.approx(adaptive.objective)
+        rank = 100.0 * row["static_trials_beaten"] / row["static_trials"]
+        assert rank == pytest.approx(adaptive.rank_percentile)
+        assert row["selected_on"] == "validation"
+    scored = results.trials.set_index("key")
+    for key, objective, selection_objective in trial_scores:
+        assert objective == pytest.approx(scored.loc[key, "objective"])
+        assert selection_objective == pytest.approx(scored.loc[key, "selection_objective"])
     # the exported Optuna study marks the optimum's trials and keeps both scores
     exported = exported_trials(results)
     marked = {t.user_attrs["key"] for t in exported if t.user_attrs["static_optimum"]}

@@ -90,11 +90,12 @@ class ToyRegression(MultitaskProblem):
         train_samples: int = 20000,
         test_samples: int = 2000,
         data_seed: int = 0,
-        val_samples: int = 2000,
+        val_samples: int | None = None,
         batch_size: int = 100,
         learning_rate: float = 1e-3,
     ) -> None:
         self.sigmas = _check_sigmas(tasks, sigmas)
+        val_samples = test_samples if val_samples is None else val_samples
         if train_samples < batch_size or min(test_samples, val_samples, batch_size) < 1:
             raise ProblemError(
                 "toy: need train_samples >= batch_size >= 1, test_samples >= 1 and "
