@@ -312,7 +312,7 @@ def weight_curves_figure(traces: pd.DataFrame, task_names: Sequence[str]) -> go.
 
 
 def loss_curves_figure(curves: pd.DataFrame, which: str = "test_loss") -> go.Figure:
-    """Per-task train or test loss of the given trials' curves (log scale)."""
+    """Per-task train, validation or test loss of the given trials' curves (log scale)."""
     figure = go.Figure()
     for (key, task), rows in curves.groupby(["key", "task"], sort=True):
         figure.add_trace(

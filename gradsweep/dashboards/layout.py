@@ -76,7 +76,11 @@ def study_view() -> html.Div:
             dcc.Dropdown(id=Ids.TRIAL_PICKER, multi=True, placeholder="trials…"),
             dcc.RadioItems(
                 id=Ids.LOSS_KIND,
-                options={"test_loss": "test loss", "train_loss": "train loss"},
+                options={
+                    "test_loss": "test loss",
+                    "val_loss": "validation loss",
+                    "train_loss": "train loss",
+                },
                 value="test_loss",
                 inline=True,
             ),

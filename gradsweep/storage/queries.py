@@ -239,6 +239,8 @@ def curves(
             EpochMetric.metric_value,
             EpochMetric.metrics,
             EpochMetric.weight,
+            EpochMetric.val_loss,
+            EpochMetric.val_metric_value,
         )
         .join(Trial, EpochMetric.trial_id == Trial.id)
         .where(Trial.study_id == study_id)

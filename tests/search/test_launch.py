@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
 
+from gradsweep.cli import app
 from gradsweep.search.launch import LaunchOptions, launch, resume, study_record
 from gradsweep.spec import load_spec, task_metrics
 from gradsweep.storage import queries
@@ -75,6 +77,21 @@ def test_a_study_with_every_arm_completes(tmp_path: Path, db_url: str) -> None:
     assert all(sum(w) == pytest.approx(3.0) for w in trials["weights_mean"])
     traces = queries.weight_traces(engine, "all-arms")
     assert set(traces["key"]) == set(trials["key"])
+    # every evaluation on validation too, and every reader chooses on it (both databases)
+    assert curves["val_loss"].notna().all() and trials["val_normalized_loss"].notna().all()
+    run = CliRunner().invoke(app, ["compare", "all-arms", "--format", "json", "--db", db_url])
+    compared = json.loads(run.stdout)
+    assert compared["selection"] == {"split": "validation", "checkpoint": "final", "note": None}
+    with engine.connect() as connection:
+        row = (
+            connection.execute(text("SELECT * FROM gs_static_vs_adaptive WHERE study = 'all-arms'"))
+            .mappings()
+            .one()
+        )
+    assert row["static_optimum_objective"] == pytest.approx(compared["static_best"]["objective"])
+    assert json.loads(row["static_optimum_weights"]) == pytest.approx(
+        compared["static_best"]["weights"]
+    )
 
 
 def test_launching_the_same_spec_again_runs_nothing(tmp_path: Path, sqlite_url: str) -> None:
