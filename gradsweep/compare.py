@@ -48,8 +48,9 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     for column in ("", "weights", f"{split} objective", "test objective", "95% CI", "trials"):
         head.add_column(column)
     rows = [("static optimum", comparison.static_best)]
-    if comparison.test_selected is not None and split != "test":
-        rows.append(("chosen on test instead", comparison.test_selected))
+    picked = comparison.test_selected
+    if picked is not None and split != "test" and picked.weights != comparison.static_best.weights:
+        rows.append(("chosen on test instead", picked))
     if comparison.equal_weights is not None:
         rows.append(("equal weights", comparison.equal_weights))
     for label, row in rows:

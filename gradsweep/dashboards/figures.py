@@ -376,8 +376,9 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     configuration, its balancer's best on validation marked."""
     split = comparison.selection.get("split", "test")
     static = [("static optimum", comparison.static_best)]
-    if comparison.test_selected is not None and split != "test":
-        static.append(("chosen on test instead", comparison.test_selected))
+    picked = comparison.test_selected
+    if picked is not None and split != "test" and picked.weights != comparison.static_best.weights:
+        static.append(("chosen on test instead", picked))
     if comparison.equal_weights is not None:
         static.append(("equal weights", comparison.equal_weights))
     rows = [

@@ -14,6 +14,7 @@ per-seed differences against equal weights and the static optimum (``PairedDiffe
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -268,13 +269,18 @@ def leaders(values: np.ndarray) -> np.ndarray:
 
 def mark_chosen(results: list[AdaptiveResult]) -> list[AdaptiveResult]:
     """Each balancer's configuration with the best mean selection objective (its best α,
-    temperature …), chosen on validation like the static optimum."""
+    temperature …), chosen on validation like the static optimum; a balancer with one
+    configuration has nothing to choose."""
     best: dict[str, AdaptiveResult] = {}
+    counts = Counter(result.balancer for result in results)
     for result in results:
         held = best.get(result.balancer)
         if held is None or result.selection_objective < held.selection_objective:
             best[result.balancer] = result
-    return [replace(r, chosen_on_validation=best[r.balancer] is r) for r in results]
+    return [
+        replace(r, chosen_on_validation=counts[r.balancer] > 1 and best[r.balancer] is r)
+        for r in results
+    ]
 
 
 def compare_trials(
