@@ -164,7 +164,8 @@ def main() -> None:
         "Storage",
         f"Writes: 200 trials × 100 evaluations × 3 tasks, one `finish_trial` (300 rows, one "
         f"transaction) per trial; every row carries its validation loss, metric and metrics "
-        f"beside the test ones (revision 0011). Reads: median of 7 on a study of {args.trials:,} trials × "
+        f"beside the test ones (revision 0011). Reads: median of 7 on a study of "
+        f"{args.trials:,} trials × "
         f"{args.epochs} evaluations × 3 tasks ({args.trials * args.epochs * 3:,} metric rows)."
         f"\n\nMachine: {machine()}\n\nCommand: `{command}`\n\n{table}\n\n{targets(checks)}",
     )
