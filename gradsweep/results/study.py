@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -363,12 +364,16 @@ def load_results(
 
 
 def _spec_selection(info: StudyInfo) -> tuple[tuple[int, ...], Checkpoint]:
-    """The study's seeds and checkpoint rule, from its stored spec."""
+    """The study's seeds and checkpoint rule, read from its stored canonical JSON (not
+    ``parse_spec``, which builds the problem's import path and so imports torch: every
+    read command loads a study, and they start without torch)."""
     try:
-        spec = parse_spec(info.spec_text, source=f"study {info.name}")
-    except SpecError:
+        data = json.loads(info.spec_text)
+        seeds = tuple(int(seed) for seed in data.get("seeds", ()))
+        checkpoint = Checkpoint((data.get("selection") or {}).get("checkpoint", "final"))
+    except (ValueError, TypeError, AttributeError):  # not a stored spec (hand-built)
         return (), Checkpoint.FINAL
-    return tuple(spec.seeds), Checkpoint(spec.selection.checkpoint)
+    return seeds, checkpoint
 
 
 def choose_selection(finals: Finals, checkpoint: Checkpoint) -> Selection:

@@ -5,6 +5,8 @@ study without validation values, selected on test and saying so."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import datetime, timezone
 
 import pytest
@@ -51,7 +53,7 @@ def rows(final: tuple[float, float], early: tuple[float, float]) -> list[EpochRo
 def build(url: str, validation: bool = True) -> None:
     writer = ResultsWriter(open_engine(url))
     study = writer.get_or_create_study(
-        StudyRecord("sel", SPEC, "sel", "toy", TASKS, "normalized_loss")
+        StudyRecord("sel", SPEC, "sel", "toy", TASKS, "normalized_loss", planned=len(TRIALS))
     )
     for arm, key, weights, alpha, seed, test, val, early in TRIALS:
         balancer = "static" if weights is not None else arm
@@ -127,3 +129,17 @@ def test_a_study_without_validation_is_selected_on_test_and_says_so(sqlite_url: 
     assert data["static_best"]["weights"] == [0.5, 1.5]  # the best on test, on both seeds
     status = CliRunner().invoke(app, ["status", "sel", "--db", sqlite_url])
     assert "0.4000 (on test)" in status.stdout
+
+
+def test_reading_a_study_does_not_import_torch(sqlite_url: str) -> None:
+    """The spec's seeds and checkpoint are read from its stored JSON: read commands start
+    without torch (parsing the spec would import it through the problem registry)."""
+    build(sqlite_url)
+    code = (
+        "import sys; from gradsweep.storage.engine import open_engine; "
+        "from gradsweep.results import load_results; "
+        f"r = load_results(open_engine({sqlite_url!r}), 'sel'); "
+        "print(r.seeds, 'torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["(0,", "1)", "False"]
