@@ -48,8 +48,8 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     for column in ("", "weights", f"{split} objective", "test objective", "95% CI", "trials"):
         head.add_column(column)
     rows = [("static optimum", comparison.static_best)]
-    picked = comparison.test_selected
-    if picked is not None and split != "test" and picked.weights != comparison.static_best.weights:
+    picked = comparison.distinct_test_pick()
+    if picked is not None:
         rows.append(("chosen on test instead", picked))
     if comparison.equal_weights is not None:
         rows.append(("equal weights", comparison.equal_weights))

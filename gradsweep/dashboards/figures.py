@@ -376,8 +376,8 @@ def comparison_table_figure(comparison: Comparison) -> go.Figure:
     configuration, its balancer's best on validation marked."""
     split = comparison.selection.get("split", "test")
     static = [("static optimum", comparison.static_best)]
-    picked = comparison.test_selected
-    if picked is not None and split != "test" and picked.weights != comparison.static_best.weights:
+    picked = comparison.distinct_test_pick()
+    if picked is not None:
         static.append(("chosen on test instead", picked))
     if comparison.equal_weights is not None:
         static.append(("equal weights", comparison.equal_weights))

@@ -139,12 +139,22 @@ def optuna_trial(spec: StudySpec, number: int, weights: tuple[float, ...]) -> Tr
     One suggestion is one training run: the sampler learns from every result at once
     instead of waiting for a mean over seeds, and ``n_trials`` is the arm's whole cost.
     """
-    return static_trial("optuna", f"t{number:04d}", weights, spec.seeds[0])
+    return static_trial("optuna", optuna_label(number), weights, spec.seeds[0])
+
+
+def optuna_label(number: int) -> str:
+    """The key label of Optuna suggestion ``number`` (``t0007``), on every seed it runs."""
+    return f"t{number:04d}"
+
+
+def optuna_number(key: str) -> int:
+    """The suggestion number in an Optuna trial's key (``optuna/t0007/s1`` → 7)."""
+    return int(key.split("/")[1].removeprefix("t"))
 
 
 def optuna_key(number: int, seed: int) -> str:
-    """The key of Optuna trial ``number`` (its one run is on ``seed``, the first)."""
-    return f"optuna/t{number:04d}/s{seed}"
+    """The key of Optuna suggestion ``number``'s run on ``seed``."""
+    return f"optuna/{optuna_label(number)}/s{seed}"
 
 
 def confirm_trials(
@@ -154,7 +164,7 @@ def confirm_trials(
     every seed but the first, under the suggestion's label, so the weighting has every seed
     and can be the static optimum on the same terms as the grid's."""
     return [
-        static_trial("optuna", f"t{number:04d}", weights, seed)
+        static_trial("optuna", optuna_label(number), weights, seed)
         for number, weights in suggestions
         for seed in spec.seeds[1:]
     ]

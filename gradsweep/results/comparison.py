@@ -114,6 +114,14 @@ class Comparison:
     selection_optimism: float | None = None
     left_out_weightings: int = 0
 
+    def distinct_test_pick(self) -> StaticBest | None:
+        """The weighting choosing on test would have picked, where it is not the optimum
+        (and the optimum was chosen on validation): the row the tables add."""
+        picked = self.test_selected
+        if picked is None or self.selection.get("split", "test") == "test":
+            return None
+        return None if picked.weights == self.static_best.weights else picked
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["best_so_far"] = {

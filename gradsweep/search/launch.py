@@ -33,7 +33,7 @@ from gradsweep.arms import (
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE
 from gradsweep.plan import TrialSpec, plan_up_front, planned_count, retrain_trials
-from gradsweep.plan.trials import confirm_trials
+from gradsweep.plan.trials import confirm_trials, optuna_number
 from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
 from gradsweep.results.summary import optimum_line, summarise
 from gradsweep.search.extend import check_extension
@@ -273,7 +273,7 @@ def best_suggestions(results: StudyResults, count: int) -> list[tuple[int, tuple
     runs = trials[(trials["arm"] == ArmKind.OPTUNA) & (trials["seed"] == first)]
     best = runs.nsmallest(count, "selection_objective")
     return [
-        (int(str(key).split("/")[1].removeprefix("t")), tuple(float(w) for w in weights))
+        (optuna_number(str(key)), tuple(float(w) for w in weights))
         for key, weights in zip(best["key"], best["static_weights"], strict=True)
     ]
 

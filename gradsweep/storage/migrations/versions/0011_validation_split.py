@@ -42,7 +42,6 @@ SQLITE = {
     "checkpoint": "json_extract(s.spec_text, '$.selection.checkpoint')",
     "seed_count": "json_array_length(json_extract(s.spec_text, '$.seeds'))",
     "spread": "(SELECT MAX(value) - MIN(value) FROM json_each(t.static_weights))",
-    "weighting": "CAST(c.static_weights AS TEXT)",
 }
 POSTGRESQL = {
     "study_tasks": (
@@ -56,7 +55,6 @@ POSTGRESQL = {
         "(SELECT MAX(CAST(value AS double precision)) - MIN(CAST(value AS double precision)) "
         "FROM jsonb_array_elements_text(t.static_weights))"
     ),
-    "weighting": "CAST(c.static_weights AS TEXT)",
 }
 
 TRIAL_SCORES = """
@@ -124,7 +122,7 @@ scored AS (
     FROM chosen c LEFT JOIN per_trial p ON p.trial_id = c.trial_id
 )
 SELECT c.study, c.study_id, c.trial_id, c.key, c.arm, c.balancer, c.alpha, c.seed,
-       {weighting} AS weighting, c.objective,
+       CAST(c.static_weights AS TEXT) AS weighting, c.objective,
        CASE WHEN c.split = 'test' THEN c.objective
             WHEN c.objective_name = 'delta_m' THEN c.val_delta
             WHEN c.checkpoint_step IS NULL THEN c.val_normalized_loss
