@@ -80,13 +80,7 @@ class LiveProgress:
         self.running.add(trial.key)
         self._refresh()
 
-    def trial_finished(
-        self,
-        trial: TrialSpec,
-        status: TrialStatus,
-        normalized_loss: float | None,
-        metrics: list[float | None],
-    ) -> None:
+    def trial_finished(self, trial: TrialSpec, status: TrialStatus) -> None:
         self.running.discard(trial.key)
         self.ended[trial.key] = (trial.arm, status)
         if status == TrialStatus.COMPLETED:

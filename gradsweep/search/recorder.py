@@ -35,13 +35,7 @@ class ProgressSink(Protocol):
 
     def trial_started(self, trial: TrialSpec) -> None: ...
 
-    def trial_finished(
-        self,
-        trial: TrialSpec,
-        status: TrialStatus,
-        normalized_loss: float | None,
-        metrics: list[float | None],
-    ) -> None: ...
+    def trial_finished(self, trial: TrialSpec, status: TrialStatus) -> None: ...
 
 
 def trial_record(trial: TrialSpec) -> TrialRecord:
@@ -65,7 +59,6 @@ class _Member:
     trial_id: int
     rows: dict[tuple[int, str], EpochRow] = field(default_factory=dict)
     ended: bool = False
-    metrics: list[float | None] = field(default_factory=list)  # at its last evaluation
 
 
 @dataclass
@@ -219,7 +212,6 @@ class StudyRecorder(tune.Callback):
         for evaluation in report.evaluations:
             member = state.members[evaluation.key]
             member.rows.update({(row.epoch, row.task): row for row in evaluation.rows})
-            member.metrics = [row.metric_value for row in evaluation.rows]
         if report.outcomes:
             self._finish(state, report.outcomes)
         if time.monotonic() - state.last_flush >= FLUSH_SECONDS:
@@ -251,9 +243,7 @@ class StudyRecorder(tune.Callback):
         if ends:
             self.writer.finish_trials(ends)
         for key, outcome in ended.items():
-            member = state.members[key]
-            loss = self._normalized_loss(outcome)
-            self._finished(member.trial, outcome.status, loss, member.metrics)
+            self._finished(state.members[key].trial, outcome.status)
 
     @staticmethod
     def _normalized_loss(outcome: Outcome) -> float | None:
@@ -284,16 +274,10 @@ class StudyRecorder(tune.Callback):
             best_val_step=outcome.best_val_step,
         )
 
-    def _finished(
-        self,
-        trial: TrialSpec,
-        status: TrialStatus,
-        normalized_loss: float | None,
-        metrics: list[float | None],
-    ) -> None:
+    def _finished(self, trial: TrialSpec, status: TrialStatus) -> None:
         self.finished[trial.key] = status
         if self.progress is not None:
-            self.progress.trial_finished(trial, status, normalized_loss, metrics)
+            self.progress.trial_finished(trial, status)
 
     def unfinished(self) -> list[TrialSpec]:
         """Trials that started and did not end (the run was interrupted)."""
