@@ -41,7 +41,7 @@ from gradsweep.search.packing import Pack, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.ray_reaper import forget_session, reap_orphans, record_session
-from gradsweep.search.recorder import StopOnFailure, StudyRecorder, trial_record
+from gradsweep.search.recorder import WORKER_FAILED, StopOnFailure, StudyRecorder, trial_record
 from gradsweep.spec import (
     StudySpec,
     dry_run_problem,
@@ -220,6 +220,8 @@ def _run(
             runner.progress = progress
             interrupted = runner.run_planned(make_packs(todo, packing.size))
             if not interrupted:
+                interrupted = runner.retry_dead_workers(todo)
+            if not interrupted:
                 interrupted = runner.run_optuna(done)
             if not interrupted:
                 interrupted = runner.run_confirm(queries.completed_keys(engine, study_id))
@@ -319,6 +321,29 @@ class _PhaseRunner:
         space = {PACK: tune.grid_search([pack_to_config(pack) for pack in packs])}
         expected = sum(len(pack.trials) for pack in packs)
         return self._fit(space, search_alg=None, samples=1, expected=expected)
+
+    def retry_dead_workers(self, todo: list[TrialSpec]) -> bool:
+        """Run again, each alone, the trials whose worker died (not their own code) once
+        Tune gave up on them, while their attempts stay within ``max_failures`` retries.
+        Tune retries a trial whose actor dies while it trains, but fails one whose reused
+        actor dies as it is handed over (seen under load): the spec's promise holds either
+        way."""
+        planned = {t.key: t for t in todo}
+        for _ in range(self.spec.max_failures):
+            failed = queries.trials(self.engine, study=self.study_id, status=TrialStatus.FAILED)
+            dead = failed[
+                failed["error"].fillna("").str.startswith(WORKER_FAILED)
+                & (failed["attempts"] <= self.spec.max_failures)
+            ]
+            again = [planned[key] for key in dead["key"] if key in planned]
+            if not again:
+                return False
+            logging.getLogger(__name__).warning(
+                "%d trial(s) whose worker died run again", len(again)
+            )
+            if self.run_planned(make_packs(again, 1)):
+                return True
+        return False
 
     def run_optuna(self, done: set[str]) -> bool:
         arm = self.spec.arms.optuna

@@ -29,6 +29,9 @@ from gradsweep.trainers.engine.failures import clipped_traceback
 
 FLUSH_SECONDS = 1.0
 
+# the reason of a trial whose worker failed (not its own code): launch may run it again
+WORKER_FAILED = "worker failed: "
+
 
 class ProgressSink(Protocol):
     """Told about every trial's start and end (the live display implements it)."""
@@ -188,7 +191,7 @@ class StudyRecorder(tune.Callback):
     @_unless_failed
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         text = error_text(trial)
-        reason = f"worker failed: {last_line(text) or 'the worker process died'}"
+        reason = f"{WORKER_FAILED}{last_line(text) or 'the worker process died'}"
         self._end(trial, self._state(trial), reason, text)
 
     def _end(
