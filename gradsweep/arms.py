@@ -131,3 +131,36 @@ class Split(_Name):
 #: the share of a problem's training examples held out for validation when the problem
 #: brings none of its own (``selection.validation_fraction``)
 DEFAULT_VALIDATION_FRACTION = 0.1
+
+
+class Outcome(_Name):
+    """A verdict on one of GradNorm's claims, from the study's data and its uncertainty."""
+
+    CONFIRMED = "confirmed"
+    REFUTED = "refuted"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Claim(_Name):
+    """The paper's claims a study tests, for GradNorm and for every other adaptive method."""
+
+    BEATS_EQUAL = "C1"
+    MATCHES_OPTIMUM = "C2"
+    BEATS_STATIC = "C3"
+    NEARER_IS_BETTER = "C4"
+    STATIC_AT_ITS_WEIGHTS = "C5"
+    CHEAPER = "C6"
+
+    @property
+    def statement(self) -> str:
+        return _CLAIM_STATEMENTS[self]
+
+
+_CLAIM_STATEMENTS = {
+    Claim.BEATS_EQUAL: "beats equal weights",
+    Claim.MATCHES_OPTIMUM: "matches the static optimum",
+    Claim.BEATS_STATIC: "beats the static weightings",
+    Claim.NEARER_IS_BETTER: "weightings nearer its weights score better (Fig. 4)",
+    Claim.STATIC_AT_ITS_WEIGHTS: "static training at its weights matches it (GradNorm Static)",
+    Claim.CHEAPER: "costs less compute than the static search",
+}

@@ -223,7 +223,7 @@ def compare(
     from gradsweep.arms import Checkpoint
     from gradsweep.compare import comparison_tables
     from gradsweep.console import output_console, print_table
-    from gradsweep.results.comparison import compare_study
+    from gradsweep.results.answer import compare_study
 
     if output not in ("table", "json"):
         raise GradsweepError(f"--format: expected table or json, got {output!r}")

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradsweep.arms import Outcome
 from gradsweep.objectives import LABELS
 from gradsweep.results.comparison import Comparison, PairedDifference
 from gradsweep.results.pareto import ParetoView
 from gradsweep.results.selection import StaticBest
+from gradsweep.results.verdicts import Verdict, Verdicts
 
 MAX_FRONT_ROWS = 20
+OUTCOME_STYLES = {
+    Outcome.CONFIRMED: "bold green",
+    Outcome.REFUTED: "bold red",
+    Outcome.INCONCLUSIVE: "bold yellow",
+}
 
 
 def format_value(value: float | None, spread: float | None = None) -> str:
@@ -35,8 +42,41 @@ def format_weights(weights: list[float]) -> str:
     return ", ".join(f"{w:.3f}" for w in weights)
 
 
+def verdict_header(verdicts: Verdicts) -> str:
+    return (
+        f"verdicts: {len(verdicts.claims)} claims, each judged on 95 % intervals over seeds "
+        f"(margin {verdicts.margin:g}) and recomputed over the budget, coarser grids and "
+        "each seed left out"
+    )
+
+
+def verdict_text(verdict: Verdict) -> Any:
+    """One claim's line, its outcome coloured."""
+    from rich.text import Text
+
+    return Text.assemble(
+        f"{verdict.claim} {verdict.config} {verdict.title}: ",
+        (str(verdict.outcome), OUTCOME_STYLES[verdict.outcome]),
+        f" ({verdict.reason}){verdict.tail()}",
+    )
+
+
+def verdict_lines(comparison: Comparison) -> list[Any]:
+    """What ``compare`` opens with: one line per claim and method, then the warnings."""
+    from rich.text import Text
+
+    verdicts = comparison.verdicts
+    if verdicts is None:
+        return []
+    lines: list[Any] = [Text(verdict_header(verdicts), style="bold")]
+    lines += [verdict_text(verdict) for verdict in verdicts.claims]
+    lines += [Text(f"warning: {warning}", style="yellow") for warning in verdicts.warnings]
+    return [*lines, Text("")]
+
+
 def comparison_tables(comparison: Comparison) -> list[Any]:
-    """Rich renderables: the static optimum, the adaptive configurations, compute per arm."""
+    """Rich renderables: the verdicts, the static optimum, the adaptive configurations,
+    compute per arm."""
     from rich.table import Table
 
     split = comparison.selection.get("split", "test")
@@ -102,7 +142,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     for arm, seconds in comparison.compute.items():
         points = comparison.best_so_far.get(arm)
         compute.add_row(arm, f"{seconds:.1f}", format_value(points[-1][1]) if points else "–")
-    return [*tables, compute, *comparison.notes]
+    return [*verdict_lines(comparison), *tables, compute, *comparison.notes]
 
 
 def static_cells(row: StaticBest) -> list[str]:

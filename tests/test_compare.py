@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from gradsweep.cli import app
 from gradsweep.errors import GradsweepError
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import StudyRecord, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter

@@ -11,7 +11,7 @@ from gradsweep.errors import GradsweepError
 from gradsweep.objectives import delta_m
 from gradsweep.query import query_frame
 from gradsweep.results import load_results
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.records import EpochRow, StudyRecord, TrialOutcome, TrialRecord

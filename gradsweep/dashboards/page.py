@@ -7,17 +7,18 @@ simplex; every other figure is already an aggregate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 import plotly.graph_objects as go
 from sqlalchemy import Engine
 
-from gradsweep.arms import TrialStatus
+from gradsweep.arms import TrialStatus, config_of
 from gradsweep.dashboards import figures
 from gradsweep.errors import GradsweepError
 from gradsweep.results import readers
-from gradsweep.results.comparison import Comparison, compare_results
+from gradsweep.results.answer import compare_results
+from gradsweep.results.comparison import Comparison
 from gradsweep.results.study import (
     FailedTrial,
     StudyResults,
@@ -39,10 +40,20 @@ class StudyPage:
     completed: int
     comparison: Comparison | None
     message: str | None
-    figures: dict[str, go.Figure]
+    figures: dict[str, go.Figure]  # only those with something to draw
     trial_keys: list[str]
     default_keys: list[str]
     failures: list[FailedTrial]
+    missing: list[str] = field(default_factory=list)  # a line for each figure left out
+
+    @property
+    def summary(self) -> str:
+        """The line under the title: status, trials done, objective, and what went wrong."""
+        text = (
+            f"{self.status} · {self.completed}/{self.trials} trials completed · "
+            f"objective: {self.objective_label}"
+        )
+        return f"{text} · {self.message}" if self.message else text
 
 
 def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.DataFrame:
@@ -66,29 +77,62 @@ def _comparison(results: StudyResults) -> tuple[Comparison | None, str | None]:
         return None, str(exc)
 
 
+FIGURE_NAMES = {
+    "table": "the comparison table",
+    "pareto": "the Pareto view",
+    "simplex": "the weight simplex",
+    "weights": "the weights w_i(t)",
+    "distance": "objective vs distance",
+    "best": "best so far vs compute",
+}
+NEEDS_COMPARISON = ("table", "pareto", "distance", "best")
+NOTHING_YET = {
+    "pareto": "nothing to place on the static front yet",
+    "simplex": "no completed static-weight trial and no adaptive trajectory yet",
+    "weights": "no adaptive trial has recorded its weights yet",
+    "distance": "no completed adaptive configuration yet",
+    "best": "no completed trial yet",
+}
+
+
 def page_figures(
     engine: Engine, results: StudyResults, comparison: Comparison | None
 ) -> dict[str, go.Figure]:
-    """Every figure of the page, by name."""
+    """Every figure of the page that has something to draw, by name."""
     traces = readers.weight_traces(engine, results.id, trial_keys=results.adaptive_keys())
     shown = shown_static(results.trials)
     names = results.task_names
     optimum = comparison.static_best.weights if comparison else None
     label = results.objective_label
+    styles = figures.config_styles(config_of(key) for key in results.adaptive_keys())
     figs = {
-        "simplex": figures.simplex_figure(shown, traces, names, optimum, label),
-        "weights": figures.weight_curves_figure(traces, names),
+        "simplex": figures.simplex_figure(shown, traces, names, optimum, label, styles),
+        "weights": figures.weight_curves_figure(traces, names, styles),
     }
     if comparison is not None:
         figs.update(
             table=figures.comparison_table_figure(comparison),
-            distance=figures.distance_figure(shown, comparison, label),
+            distance=figures.distance_figure(shown, comparison, label, styles),
             best=figures.best_so_far_figure(comparison, label),
         )
         if comparison.pareto is not None:
             _, values = results.static_weighting_values
-            figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names)
-    return figs
+            figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names, styles)
+    return {name: figure for name, figure in figs.items() if figures.has_data(figure)}
+
+
+def missing_lines(drawn: dict[str, go.Figure], message: str | None) -> list[str]:
+    """One line for each figure left out, saying what it is missing; without a comparison,
+    one line for every figure that needs it."""
+    left_out = [name for name in FIGURE_NAMES if name not in drawn]
+    lines = []
+    if "table" in left_out:  # no comparison
+        waiting = ", ".join(FIGURE_NAMES[name] for name in left_out if name in NEEDS_COMPARISON)
+        lines.append(f"Not drawn yet: {waiting}: nothing to compare ({message or 'no results'})")
+        left_out = [name for name in left_out if name not in NEEDS_COMPARISON]
+    return lines + [
+        f"Not drawn yet: {FIGURE_NAMES[name]}: {NOTHING_YET[name]}" for name in left_out
+    ]
 
 
 def study_page(engine: Engine, study: str, lean: bool = True) -> StudyPage:
@@ -99,6 +143,8 @@ def study_page(engine: Engine, study: str, lean: bool = True) -> StudyPage:
 def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
     results = load_results(engine, study, lean=lean)
     comparison, message = _comparison(results)
+    message = message or results.scoring_error
+    drawn = page_figures(engine, results, comparison)
     trials = results.trials
     completed = int((trials["status"] == TrialStatus.COMPLETED).sum()) if len(trials) else 0
     best_static = comparison.static_best.keys[:1] if comparison else []
@@ -112,16 +158,19 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
         trials=len(trials),
         completed=completed,
         comparison=comparison,
-        message=message or results.scoring_error,
-        figures=page_figures(engine, results, comparison),
+        message=message,
+        figures=drawn,
         trial_keys=done,
         default_keys=[*best_static, *results.adaptive_keys()[:2]],
         failures=failed_trials(engine, results.id) if results.counts()["failed"] else [],
+        missing=missing_lines(drawn, message),
     )
 
 
-def loss_curves(engine: Engine, study: str, keys: list[str], which: str) -> go.Figure:
-    """Per-task train or test losses of the trials a person picked."""
+def loss_curves(engine: Engine, study: str, keys: list[str], which: str) -> go.Figure | None:
+    """Per-task train or test losses of the trials a person picked (None: nothing to draw,
+    no trial picked or none with a curve)."""
     if not keys:
-        return go.Figure().update_layout(title="pick trials to see their loss curves")
-    return figures.loss_curves_figure(readers.curves(engine, study, trial_keys=keys), which)
+        return None
+    figure = figures.loss_curves_figure(readers.curves(engine, study, trial_keys=keys), which)
+    return figure if figures.has_data(figure) else None

@@ -16,15 +16,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine
 
-from gradsweep.arms import RETRAIN, STATIC_ARMS, Checkpoint, TrialStatus, config_of, is_adaptive
+from gradsweep.arms import RETRAIN, STATIC_ARMS, TrialStatus, config_of, is_adaptive
 from gradsweep.errors import GradsweepError
-from gradsweep.results.pareto import ParetoView, study_pareto
+from gradsweep.results.pareto import ParetoView
 from gradsweep.results.selection import (
     OptimumChoice,
     StaticBest,
@@ -36,13 +35,13 @@ from gradsweep.results.study import (
     Selection,
     StudyResults,
     belongs_to,
-    collector_paused,
-    load_results,
 )
 from gradsweep.spec import RETRAINED
 from gradsweep.stats import t_cdf, t_quantile
-from gradsweep.storage.writer import ResultsWriter
 from gradsweep.trainers.balancers.catalog import built_in
+
+if TYPE_CHECKING:
+    from gradsweep.results.verdicts import Verdicts
 
 MIN_TRIALS_FOR_CORRELATION = 3
 
@@ -113,6 +112,8 @@ class Comparison:
     test_selected: StaticBest | None = None
     selection_optimism: float | None = None
     left_out_weightings: int = 0
+    # each claim's verdict (results/verdicts.py), attached by results/answer.py
+    verdicts: Verdicts | None = None
 
     def distinct_test_pick(self) -> StaticBest | None:
         """The weighting choosing on test would have picked, where it is not the optimum
@@ -123,7 +124,9 @@ class Comparison:
         return None if picked.weights == self.static_best.weights else picked
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = asdict(replace(self, verdicts=None))
+        del data["verdicts"]
+        data["verdict"] = None if self.verdicts is None else self.verdicts.to_dict()
         data["best_so_far"] = {
             arm: [{"compute_seconds": c, "objective": b} for c, b in points]
             for arm, points in self.best_so_far.items()
@@ -366,11 +369,12 @@ def selection_notes(choice: OptimumChoice, selection: Selection | None) -> list[
     return notes
 
 
-def compare_results(results: StudyResults) -> Comparison:
-    """The comparison of a loaded study, with its Pareto view."""
+def comparison_of(results: StudyResults) -> Comparison:
+    """The comparison of a loaded study (without its Pareto view and verdicts, which
+    ``results/answer.py`` adds)."""
     if results.scoring_error is not None:
         raise GradsweepError(results.scoring_error)
-    comparison = compare_trials(
+    return compare_trials(
         results.name,
         str(results.objective),
         results.task_names,
@@ -378,17 +382,3 @@ def compare_results(results: StudyResults) -> Comparison:
         len(results.seeds),
         results.selection,
     )
-    return replace(comparison, pareto=study_pareto(results))
-
-
-def compare_study(
-    engine: Engine, study: str | int, store: bool = False, checkpoint: Checkpoint | None = None
-) -> Comparison:
-    """Compare a stored study; ``store`` also saves the result in ``gs_comparisons``;
-    ``checkpoint`` overrides the spec's ``selection.checkpoint``."""
-    with collector_paused():
-        results = load_results(engine, study, checkpoint=checkpoint)
-        comparison = compare_results(results)
-    if store:
-        ResultsWriter(engine).save_comparison(results.id, comparison.to_dict())
-    return comparison

@@ -269,6 +269,16 @@ class Finals:
         return replace(self, **replaced)
 
 
+def at_evaluation(finals: Finals, values: pd.DataFrame, task_names: list[str]) -> Finals:
+    """``finals`` with every trial's values from ``values`` (one evaluation step's rows of
+    ``queries.evaluation_values``); a trial without an evaluation there has none."""
+    empty = {
+        name: getattr(finals, name) * np.nan
+        for name in ("test_loss", "metric_value", "val_loss", "val_metric_value")
+    }
+    return replace(finals, **empty).at_checkpoints(values, task_names)
+
+
 def final_values(
     engine: Engine, study_id: int, trials: pd.DataFrame, task_names: list[str]
 ) -> Finals:
@@ -322,22 +332,7 @@ def load_results(
     spec_seeds, spec_checkpoint = _spec_selection(info)
     selection = choose_selection(finals, checkpoint or spec_checkpoint)
     trials, finals = at_checkpoint(engine, info.id, trials, finals, selection, task_names)
-    scored = score(info, trials, finals.metric_value)
-    baseline, error = scored.baseline, scored.error
-    if selection.split is Split.VALIDATION:
-        chosen = score(
-            info,
-            scored.trials,
-            finals.val_metric_value,
-            "val_normalized_loss",
-            "selection_objective",
-        )
-        scored_trials, selection_baseline = chosen.trials, chosen.baseline
-        error = error or chosen.error
-    else:
-        scored_trials = scored.trials.assign(selection_objective=scored.trials["objective"])
-        selection_baseline = baseline
-    columns = [c for c in TRIAL_COLUMNS if c in scored_trials.columns]
+    scored = score_study(info, trials, finals, selection)
     directions = (
         [Direction(str(t["direction"])) for t in info.task_metrics] if info.task_metrics else None
     )
@@ -352,14 +347,77 @@ def load_results(
         directions=directions,
         planned=_planned(info),
         created_at=info.created_at,
-        trials=scored_trials[columns],
+        trials=scored.trials,
         finals=finals,
-        baseline=baseline,
-        scoring_error=error,
+        baseline=scored.baseline,
+        scoring_error=scored.error,
         info=info,
         selection=selection,
         seeds=seeds,
-        selection_baseline=selection_baseline,
+        selection_baseline=scored.selection_baseline,
+    )
+
+
+@dataclass(frozen=True)
+class StudyScores:
+    """Trials scored on test and on the selection split, and the Δm% baselines."""
+
+    trials: pd.DataFrame
+    baseline: list[float] | None
+    selection_baseline: list[float] | None
+    error: str | None
+
+
+def score_study(
+    info: StudyInfo, trials: pd.DataFrame, finals: Finals, selection: Selection
+) -> StudyScores:
+    """``objective`` on test and ``selection_objective`` on the selection split (the test
+    objective again for a study without validation), in ``TRIAL_COLUMNS``."""
+    scored = score(info, trials, finals.metric_value)
+    if selection.split is Split.VALIDATION:
+        chosen = score(
+            info,
+            scored.trials,
+            finals.val_metric_value,
+            "val_normalized_loss",
+            "selection_objective",
+        )
+        scored_trials, selection_baseline = chosen.trials, chosen.baseline
+        error = scored.error or chosen.error
+    else:
+        scored_trials = scored.trials.assign(selection_objective=scored.trials["objective"])
+        selection_baseline, error = scored.baseline, scored.error
+    columns = [c for c in TRIAL_COLUMNS if c in scored_trials.columns]
+    return StudyScores(scored_trials[columns], scored.baseline, selection_baseline, error)
+
+
+def rescored(
+    results: StudyResults,
+    trials: pd.DataFrame | None = None,
+    finals: Finals | None = None,
+    seeds: tuple[int, ...] | None = None,
+) -> StudyResults:
+    """The study scored again on some of its trials (``trials``, e.g. one seed left out:
+    the Δm% baseline moves with them) or on other per-task values (``finals``, e.g. every
+    trial at one evaluation step): what the verdicts' robustness recomputes."""
+    finals = results.finals if finals is None else finals
+    trials = (results.trials if trials is None else trials).copy()
+    completed = (trials["status"] == TrialStatus.COMPLETED).to_numpy()
+    for column, split in (
+        ("normalized_loss", Split.TEST),
+        ("val_normalized_loss", Split.VALIDATION),
+    ):
+        values = finals.normalized(split).reindex(trials["key"]).to_numpy(dtype=float)
+        trials[column] = np.where(completed, values, np.nan)
+    scored = score_study(results.info, trials, finals, results.selection)
+    return replace(
+        results,
+        trials=scored.trials,
+        finals=finals,
+        baseline=scored.baseline,
+        scoring_error=scored.error,
+        seeds=results.seeds if seeds is None else seeds,
+        selection_baseline=scored.selection_baseline,
     )
 
 

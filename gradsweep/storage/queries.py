@@ -354,6 +354,29 @@ def checkpoint_values(engine: Engine, study_id: int) -> pd.DataFrame:
 
 
 @reconnecting_reads
+def evaluation_values(engine: Engine, study_id: int) -> pd.DataFrame:
+    """Per completed trial, evaluation step and task: the values a trial would be scored on
+    had it stopped there (``step`` and ``CHECKPOINT_COLUMNS``): the verdicts' robustness
+    over the training budget reads them."""
+    query = (
+        select(
+            Trial.key,
+            EpochMetric.step,
+            EpochMetric.task,
+            EpochMetric.test_loss,
+            EpochMetric.metric_value,
+            EpochMetric.val_loss,
+            EpochMetric.val_metric_value,
+        )
+        .join(EpochMetric, EpochMetric.trial_id == Trial.id)
+        .where(Trial.study_id == study_id, Trial.status == TrialStatus.COMPLETED)
+        .order_by(Trial.id, EpochMetric.step)
+    )
+    key, task, *values = CHECKPOINT_COLUMNS
+    return _plain_frame(engine, query, (key, "step", task, *values))
+
+
+@reconnecting_reads
 def final_task_values(
     engine: Engine, study_id: int, trial_keys: Sequence[str] | None = None
 ) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from werkzeug.serving import make_server
 
 from gradsweep.dashboards.app import create_app
 from gradsweep.dashboards.report import write_report
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.storage.engine import open_engine
 from gradsweep.storage.writer import ResultsWriter
 from tests.conftest import IN_CI

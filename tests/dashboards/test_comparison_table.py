@@ -14,7 +14,8 @@ from gradsweep.cli import app as cli
 from gradsweep.compare import format_value
 from gradsweep.dashboards.app import create_app
 from gradsweep.dashboards.figures import comparison_table_figure
-from gradsweep.results.comparison import Comparison, compare_study
+from gradsweep.results.answer import compare_study
+from gradsweep.results.comparison import Comparison
 from gradsweep.storage.engine import open_engine
 from tests.test_compare import build
 

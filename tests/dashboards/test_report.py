@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.storage.engine import open_engine
 from tests.test_compare import build
 

@@ -17,7 +17,7 @@ from gradsweep.dashboards.page import study_page
 from gradsweep.dashboards.report import write_report
 from gradsweep.query import query_frame
 from gradsweep.results import load_results, study_list
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.results.optuna_export import exported_trials
 from gradsweep.search.launch import LaunchOptions, launch, live_optimum
 from gradsweep.spec import load_spec

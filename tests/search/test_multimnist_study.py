@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gradsweep.results.comparison import compare_study
+from gradsweep.results.answer import compare_study
 from gradsweep.search.launch import LaunchOptions, launch
 from gradsweep.spec import load_spec
 from gradsweep.storage import queries
