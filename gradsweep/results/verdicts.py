@@ -51,7 +51,7 @@ from gradsweep.results.comparison import (
     paired_difference,
 )
 from gradsweep.results.selection import static_groups
-from gradsweep.results.study import StudyResults, at_evaluation, rescored
+from gradsweep.results.study import StudyResults, at_evaluation, belongs_to, rescored
 from gradsweep.spec import RETRAINED
 
 #: how much worse than the static optimum (or than GradNorm, for C5) still "matches", in the
@@ -442,7 +442,7 @@ def on_sub_grid(weights: object, resolution: int) -> bool:
 def has_grid_points(results: StudyResults, resolution: int) -> bool:
     """Whether the study's grid holds any point of the coarser grid (without its vertices,
     a resolution-1 grid has none): an empty sub-grid judges nothing."""
-    grid = results.trials[results.trials["arm"] == ArmKind.GRID]
+    grid = results.trials[belongs_to(results.trials, ArmKind.GRID)]
     return bool(grid["static_weights"].map(lambda w: on_sub_grid(w, resolution)).any())
 
 
