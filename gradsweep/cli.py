@@ -208,7 +208,13 @@ def status(
 @user_errors
 def compare(
     study: Annotated[str, typer.Argument(help="study name or id")],
-    output: FormatOption = "table",
+    output: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table, json, or verdicts (only the verdict lines and warnings, plain text)",
+        ),
+    ] = "table",
     checkpoint: Annotated[
         str | None,
         typer.Option(
@@ -221,12 +227,12 @@ def compare(
     """The static optimum (chosen on validation, scored on test) against each adaptive
     configuration (stored in the database)."""
     from gradsweep.arms import Checkpoint
-    from gradsweep.compare import comparison_tables
+    from gradsweep.compare import comparison_tables, verdict_plain_lines
     from gradsweep.console import output_console, print_table
     from gradsweep.results.answer import compare_study
 
-    if output not in ("table", "json"):
-        raise GradsweepError(f"--format: expected table or json, got {output!r}")
+    if output not in ("table", "json", "verdicts"):
+        raise GradsweepError(f"--format: expected table, json or verdicts, got {output!r}")
     chosen = None
     if checkpoint is not None:
         if checkpoint not in {c.value for c in Checkpoint}:
@@ -237,6 +243,9 @@ def compare(
     comparison = compare_study(open_database(db), study, store=True, checkpoint=chosen)
     if output == "json":
         typer.echo(json.dumps(comparison.to_dict(), indent=2))
+        return
+    if output == "verdicts":
+        typer.echo("\n".join(verdict_plain_lines(comparison)))
         return
     console = output_console()
     for renderable in comparison_tables(comparison):
@@ -343,24 +352,61 @@ def dashboard(
     dash_app.run(host=host, port=port, debug=False)
 
 
+def launch_database(db: str | None) -> Any | None:
+    """The database ``launch`` would use (``--db``, else $GRADSWEEP_DB, else the default),
+    read-only; None where a SQLite file is not there yet (launch would create it: a new
+    study) or the database cannot be opened (said on stderr: counted as a new study)."""
+    from pathlib import Path
+
+    from gradsweep.storage.engine import parse_url, resolve_url
+    from gradsweep.storage.errors import StorageError
+
+    url = resolve_url(db)
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").exists():
+        return None
+    try:
+        return open_database(url, read_only=True)
+    except StorageError as exc:
+        typer.echo(f"warning: {one_line(str(exc))}; counted as a new study", err=True)
+        return None
+
+
 @spec_app.command("check")
 @user_errors
-def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]) -> None:
-    """Validate a spec, dry-run its problem, and say what it would run and how it would pack
-    its trials."""
+def spec_check(
+    path: Annotated[str, typer.Argument(help="study spec YAML file")],
+    max_concurrent: MaxConcurrentOption = None,
+    name: Annotated[str | None, typer.Option(help="study name (overrides the spec)")] = None,
+    pack: PackOption = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            help="the database launch would use (else $GRADSWEEP_DB, else "
+            "sqlite:///gradsweep.db), read, never written: a study stored there is counted "
+            "and packed as launch would continue it",
+        ),
+    ] = None,
+) -> None:
+    """Validate a spec, dry-run its problem, and say what launch would run and how it would
+    pack its trials (on this database, with these options: the same count and pack size)."""
     from gradsweep.arms import weights_in_key
-    from gradsweep.plan import planned_count, shared_weightings
-    from gradsweep.plan.trials import plan_up_front
-    from gradsweep.search.packing import decide
-    from gradsweep.spec import dry_run_problem, load_spec, validate_spec
+    from gradsweep.plan import shared_weightings
+    from gradsweep.search.launch import LaunchOptions, preview
+    from gradsweep.spec import dry_run_problem, load_spec, renamed, validate_spec
+    from gradsweep.storage.engine import resolve_url, safe_url
 
     study_spec = load_spec(path)
+    if name:
+        study_spec = renamed(study_spec, name)
     tasks = validate_spec(study_spec)
     dry_run_problem(study_spec)
+    options = LaunchOptions(max_concurrent=max_concurrent, pack=pack)
+    plan = preview(study_spec, launch_database(db), options)
     arms = ", ".join(study_spec.arms.names())
     typer.echo(
-        f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, "
-        f"{planned_count(study_spec, tasks)} trials"
+        f"{path}: ok: study {study_spec.study}, {tasks} tasks, arms {arms}, {plan.planned} trials"
     )
     typer.echo("dry run: one training step and one test batch on the CPU, ok")
     for weights in shared_weightings(study_spec, tasks):
@@ -368,8 +414,13 @@ def spec_check(path: Annotated[str, typer.Argument(help="study spec YAML file")]
             f"static weighting {weights_in_key(weights)} is also a grid point: "
             "trained once per seed, counted for both arms"
         )
-    planned = plan_up_front(study_spec, tasks)
-    typer.echo(decide(study_spec, planned, None, study_spec.max_concurrent).reason)
+    if plan.stored:
+        counts = plan.counts
+        typer.echo(
+            f"study {study_spec.study} in {safe_url(resolve_url(db))}: {counts.completed} of "
+            f"{counts.planned} trials completed; launch there runs the other {counts.remaining}"
+        )
+    typer.echo(plan.packing.reason)
 
 
 @spec_app.command("schema")

@@ -74,6 +74,19 @@ def verdict_lines(comparison: Comparison) -> list[Any]:
     return [*lines, Text("")]
 
 
+def verdict_plain_lines(comparison: Comparison) -> list[str]:
+    """``compare --format verdicts``: the same lines as plain text (docs/results.md holds
+    them as this prints them)."""
+    verdicts = comparison.verdicts
+    if verdicts is None:
+        return []
+    return [
+        verdict_header(verdicts),
+        *verdicts.lines(),
+        *(f"warning: {warning}" for warning in verdicts.warnings),
+    ]
+
+
 def comparison_tables(comparison: Comparison) -> list[Any]:
     """Rich renderables: the verdicts, the static optimum, the adaptive configurations,
     compute per arm."""

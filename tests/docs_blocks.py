@@ -16,6 +16,9 @@ unchecked. The kinds:
 - ``sql`` — run against ``demo.db``;
 - ``errors`` — error lines, each reproduced from its input (tests/test_docs.py holds them);
 - ``diagram`` — every module or folder it names must exist in the package;
+- ``verdicts`` — ``$ gradsweep launch SPEC …`` and ``$ gradsweep compare STUDY --format
+  verdicts …`` and the verdict lines they printed: the study is run again and its verdicts
+  must be those lines (the compute claim's line, which measures wall time, by its outcome);
 - ``text`` — shown as is (data layouts, outputs of studies too long for the suite).
 """
 
@@ -27,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("run", "parse", "usage", "spec", "yaml", "python", "fragment", "sql", "errors",
-         "diagram", "text")  # fmt: skip
+         "diagram", "verdicts", "text")  # fmt: skip
 MARKER = re.compile(r"^<!-- docs: (?P<kind>\w+)(?: exit=(?P<exit>\d+))? -->$")
 FENCE = re.compile(r"^```(?P<lang>\w*)\s*$")
 

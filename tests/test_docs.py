@@ -102,6 +102,37 @@ def _only_comments(statement: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in statement.splitlines())
 
 
+# -- verdict blocks: a small study run again, its verdicts those of the block ------------
+
+COMPUTE_CLAIM = "C6 "  # measures wall time: checked by its outcome only
+
+
+def verdict_lines(lines: list[str]) -> list[str]:
+    """The lines to compare: the compute claim's cut to its outcome."""
+    return [line.split(" (", 1)[0] if line.startswith(COMPUTE_CLAIM) else line for line in lines]
+
+
+@pytest.mark.parametrize("block", of_kind("verdicts"))
+def test_verdict_blocks_are_what_a_rerun_prints(
+    block: Block, tmp_path: Path, ray_session: None
+) -> None:
+    commands_run = [line[2:] for line in block.text.splitlines() if line.startswith("$ ")]
+    printed = [line for line in block.text.splitlines() if line and not line.startswith("$ ")]
+    launch_line, compare_line = (shlex.split(line) for line in commands_run)
+    assert launch_line[:2] == ["gradsweep", "launch"] and compare_line[:2] == [
+        "gradsweep",
+        "compare",
+    ]
+    assert "--format" in compare_line and "verdicts" in compare_line
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    outcome = launch(load_spec(ROOT / launch_line[2]), open_engine(url), LaunchOptions(quiet=True))
+    assert outcome.failed == 0 and not outcome.interrupted
+    argv = [*compare_line[1 : compare_line.index("--db")], "--db", url]
+    code, out, err = run_gradsweep(argv)
+    assert code == 0, err
+    assert verdict_lines(out.strip().splitlines()) == verdict_lines(printed), block.where
+
+
 # -- commands that cannot run here: parsed by the real command line ---------------------
 
 
