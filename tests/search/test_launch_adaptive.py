@@ -242,3 +242,44 @@ def test_export_every_arm_as_one_optuna_study(wine: str) -> None:
         app, ["export", "wine-adaptive", "--optuna", "gradsweep:wine-adaptive", "--db", wine]
     )
     assert clash.exit_code == 2 and "not one per task" in clash.stderr
+
+
+def outcome_from_figures(verdict: dict) -> str:  # type: ignore[type-arg]
+    """Each interval rule worked out again from the figures the JSON carries."""
+    f, claim = verdict["figures"], verdict["claim"]
+    if claim in ("C1", "C2", "C5") and f.get("low") is None:
+        return "inconclusive"
+    if claim == "C1":
+        return "confirmed" if f["high"] < 0 else "refuted" if f["low"] > 0 else "inconclusive"
+    if claim == "C2":
+        m = f["margin"]
+        return "confirmed" if f["high"] < m else "refuted" if f["low"] > m else "inconclusive"
+    if claim == "C4":
+        if f["rho"] is None or f["p_value"] >= 0.05:
+            return "inconclusive"
+        return "confirmed" if f["rho"] > 0 else "refuted"
+    if claim == "C6":
+        return "confirmed" if f["ratio"] < 1 else "refuted"
+    return str(verdict["outcome"])  # C3, C5: read from their own figures in test_verdicts
+
+
+def test_every_reader_shows_the_same_verdicts(wine: str, tmp_path: Path) -> None:
+    """A real two-seed Δm% study: its verdicts follow from their figures, two seeds are
+    warned, and the CLI's table, its JSON, the dashboard and the report show the same."""
+    engine = open_engine(wine)
+    verdicts = compare_study(engine, "wine-adaptive").verdicts
+    assert verdicts is not None and verdicts.margin == 1.0  # Δm%: one point
+    balancers = {v.balancer for v in verdicts.claims}
+    assert balancers == {"gradnorm", "uncertainty", "dwa", "rlw", PLUG_IN}
+    assert any("2 seed(s)" in warning for warning in verdicts.warnings)
+    runner = CliRunner()
+    table = runner.invoke(app, ["compare", "wine-adaptive", "--db", wine])
+    assert table.output.splitlines()[1 : 1 + len(verdicts.claims)] == verdicts.lines()
+    data = json.loads(
+        runner.invoke(app, ["compare", "wine-adaptive", "--format", "json", "--db", wine]).output
+    )
+    claims = data["verdict"]["claims"]
+    assert [c["line"] for c in claims] == verdicts.lines()
+    for claim in claims:
+        assert claim["outcome"] == outcome_from_figures(claim), claim["line"]
+        assert claim["robustness"]["seeds_left_out"], claim["line"]  # two seeds: checked
