@@ -59,6 +59,9 @@ from gradsweep.spec import RETRAINED
 MARGINS = {ObjectiveKind.NORMALIZED_LOSS: 0.01, ObjectiveKind.DELTA_M: 1.0}
 SIGNIFICANCE = 0.05
 MIN_SEEDS = 3  # fewer, and a 95 % interval (t with n − 1 degrees of freedom) is too wide
+#: the evaluation steps the budget robustness recomputes at most (evenly spaced, the last
+#: one always): each is a whole re-scoring of the study
+MAX_BUDGET_STEPS = 25
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class Robustness:
     robust: bool
     holds_from_step: int | None
     budget: list[Variant] = field(default_factory=list)
+    budget_steps: int = 0  # the study's evaluation steps (the budget holds at most 25 of them)
     sub_grids: list[Variant] = field(default_factory=list)
     seeds_left_out: list[Variant] = field(default_factory=list)
     flips: list[str] = field(default_factory=list)
@@ -96,7 +100,8 @@ class Robustness:
     def describe(self) -> str:
         checked = []
         if self.budget:
-            checked.append(f"{len(self.budget)} steps")
+            of = "" if self.budget_steps <= len(self.budget) else f" of {self.budget_steps}"
+            checked.append(f"{len(self.budget)}{of} steps")
         if self.sub_grids:
             checked.append(f"{len(self.sub_grids)} sub-grid(s)")
         if self.seeds_left_out:
@@ -464,12 +469,22 @@ def without_seed(results: StudyResults, seed: int) -> StudyResults:
     return rescored(results, trials=results.trials[results.trials["seed"] != seed], seeds=rest)
 
 
+def budget_steps(evaluations: pd.DataFrame) -> tuple[list[int], int]:
+    """The evaluation steps to recompute at (at most ``MAX_BUDGET_STEPS``, evenly spaced,
+    the last always) and how many the study has, the untrained step 0 left out."""
+    steps = sorted(int(s) for s in evaluations["step"].unique() if s > 0)
+    if len(steps) <= MAX_BUDGET_STEPS:
+        return steps, len(steps)
+    picks = np.unique(np.linspace(0, len(steps) - 1, MAX_BUDGET_STEPS).round().astype(int))
+    return [steps[i] for i in picks], len(steps)
+
+
 def variants(
     results: StudyResults, evaluations: pd.DataFrame | None
 ) -> Iterator[tuple[str, int, Callable[[], StudyResults]]]:
     """Every reading the robustness checks: (kind, at, how to build it)."""
     if evaluations is not None and len(evaluations):
-        for step in sorted(int(s) for s in evaluations["step"].unique() if s > 0):
+        for step in budget_steps(evaluations)[0]:
             values = evaluations[evaluations["step"] == step]
             yield "step", step, partial(at_step, results, values)
     resolution = grid_resolution(results)
@@ -483,7 +498,9 @@ def variants(
 
 
 def robustness(
-    main: Verdict, found: list[tuple[str, int, dict[tuple[Claim, str], Verdict]]]
+    main: Verdict,
+    found: list[tuple[str, int, dict[tuple[Claim, str], Verdict]]],
+    steps: int = 0,
 ) -> Robustness:
     """The verdict's outcome across the variants, and what flips it."""
     parts: dict[str, list[Variant]] = {"step": [], "sub-grid": [], "seed left out": []}
@@ -505,6 +522,7 @@ def robustness(
         robust=not flips,
         holds_from_step=holds_from,
         budget=budget,
+        budget_steps=steps if budget else 0,
         sub_grids=parts["sub-grid"],
         seeds_left_out=parts["seed left out"],
         flips=flips,
@@ -544,10 +562,13 @@ def study_warnings(results: StudyResults, comparison: Comparison) -> list[str]:
     warnings = []
     seeds = len(results.seeds)
     if seeds < MIN_SEEDS:
-        warnings.append(
-            f"{seeds} seed(s): a 95 % interval over so few seeds (Student t with {seeds - 1} "
-            f"degree(s) of freedom) is too wide to carry weight; run at least {MIN_SEEDS}"
+        spread = (
+            "one seed gives no interval at all"
+            if seeds < 2
+            else f"a 95 % interval over {seeds} seeds (Student t with {seeds - 1} degree(s) "
+            "of freedom) is too wide to carry weight"
         )
+        warnings.append(f"{seeds} seed(s): {spread}; run at least {MIN_SEEDS}")
     best = comparison.static_best
     if min(best.weights) <= 1e-9:
         warnings.append(
@@ -579,5 +600,6 @@ def study_verdicts(
     found = [
         (kind, at, judge(build(), margin)) for kind, at, build in variants(results, evaluations)
     ]
-    claims = [replace(verdict, robustness=robustness(verdict, found)) for verdict in main]
+    steps = 0 if evaluations is None or evaluations.empty else budget_steps(evaluations)[1]
+    claims = [replace(verdict, robustness=robustness(verdict, found, steps)) for verdict in main]
     return Verdicts(margin=margin, claims=claims, warnings=study_warnings(results, comparison))
