@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 from urllib.parse import unquote
 
 import plotly.graph_objects as go
 from dash import Dash, Input, Output, State, ctx, no_update
 from sqlalchemy import Engine
 
-from gradsweep.dashboards import layout
+from gradsweep.dashboards import figures, layout
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import loss_curves, study_page
 from gradsweep.errors import GradsweepError
@@ -34,7 +33,7 @@ def render_page(engine: Engine, path: str | None) -> tuple:
     try:
         if path in (None, "", "/"):
             listing = layout.study_table(study_list(engine))
-            return None, listing, layout.SHOWN, layout.HIDDEN, ""
+            return None, listing, layout.SHOWN, layout.TUCKED, ""
         study = study_from_path(path)
         if study is None:
             return _message("Page not found", f"There is no page at {path}.")
@@ -48,13 +47,15 @@ def render_page(engine: Engine, path: str | None) -> tuple:
 
 
 def _message(title: str, text: str) -> tuple:
-    return layout.message_page(title, text), None, layout.HIDDEN, layout.HIDDEN, ""
+    return layout.message_page(title, text), None, layout.HIDDEN, layout.TUCKED, ""
 
 
 def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
     """New figures only when the study changed since the last refresh; the trial picker's
-    choice is set only when a study page is first drawn (``known`` is None)."""
-    empty = (no_update,) * (len(layout.GRAPHS) + 5)
+    choice is set only when a study page is first drawn (``known`` is None). A figure with
+    nothing to draw is hidden (its line in the missing section says why), never empty axes.
+    """
+    empty = (no_update,) * (2 * len(layout.GRAPHS) + 8)
     study = study_from_path(path)
     if study is None:
         return empty
@@ -67,9 +68,36 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
         log.warning("refreshing %s: %s", study, exc)
         return empty
     graphs = [page.figures.get(name, go.Figure()) for _, name in layout.GRAPHS]
+    styles = [layout.SHOWN if name in page.figures else layout.TUCKED for _, name in layout.GRAPHS]
     chosen = page.default_keys if known is None else no_update
-    failures = layout.failures_section(page.failures)
-    return (*graphs, layout.status_line(page), current, page.trial_keys, chosen, failures)
+    table = page.figures.get("table")
+    return (
+        *graphs,
+        *styles,
+        layout.table_view(figures.table_content(table) if table else None),
+        page.summary,
+        current,
+        page.trial_keys,
+        chosen,
+        layout.failures_section(page.failures),
+        layout.missing_section(page.missing),
+        layout.SHOWN if page.trial_keys else layout.TUCKED,
+    )
+
+
+def losses(engine: Engine, path: str | None, keys: list[str] | None, which: str) -> tuple:
+    """The picked trials' loss curves, the graph hidden while there are none to draw."""
+    study = study_from_path(path)
+    if study is None:
+        return no_update, no_update
+    try:
+        figure = loss_curves(engine, study, list(keys or []), which)
+    except Exception as exc:
+        log.warning("loss curves of %s: %s", study, exc)
+        return no_update, no_update
+    if figure is None:
+        return go.Figure(), layout.TUCKED
+    return figure, layout.SHOWN
 
 
 def register_callbacks(app: Dash, engine: Engine) -> None:
@@ -86,11 +114,15 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
 
     @app.callback(
         *[Output(graph_id, "figure") for graph_id, _ in layout.GRAPHS],
+        *[Output(graph_id, "style") for graph_id, _ in layout.GRAPHS],
+        Output(Ids.TABLE, "children"),
         Output(Ids.STUDY_STATUS, "children"),
         Output(Ids.SIGNATURE, "data"),
         Output(Ids.TRIAL_PICKER, "options"),
         Output(Ids.TRIAL_PICKER, "value"),
         Output(Ids.FAILURES, "children"),
+        Output(Ids.MISSING, "children"),
+        Output(Ids.LOSS_SECTION, "style"),
         Input(Ids.REFRESH, "n_intervals"),
         Input(Ids.URL, "pathname"),
         State(Ids.SIGNATURE, "data"),
@@ -101,16 +133,10 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
 
     @app.callback(
         Output(Ids.LOSSES, "figure"),
+        Output(Ids.LOSSES, "style"),
         Input(Ids.TRIAL_PICKER, "value"),
         Input(Ids.LOSS_KIND, "value"),
         State(Ids.URL, "pathname"),
     )
-    def _losses(keys: list[str] | None, which: str, path: str | None) -> Any:
-        study = study_from_path(path)
-        if study is None:
-            return no_update
-        try:
-            return loss_curves(engine, study, list(keys or []), which)
-        except Exception as exc:
-            log.warning("loss curves of %s: %s", study, exc)
-            return no_update
+    def _losses(keys: list[str] | None, which: str, path: str | None) -> tuple:
+        return losses(engine, path, keys, which)

@@ -25,3 +25,5 @@ class Ids(str, Enum):
     TRIAL_PICKER = "trial-picker"
     LOSS_KIND = "loss-kind"
     FAILURES = "failed-trials"
+    MISSING = "missing-figures"
+    LOSS_SECTION = "loss-section"

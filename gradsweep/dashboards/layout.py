@@ -6,14 +6,13 @@ from urllib.parse import quote
 
 from dash import dcc, html
 
+from gradsweep.dashboards.figures import TableContent
 from gradsweep.dashboards.ids import Ids
-from gradsweep.dashboards.page import StudyPage
 from gradsweep.results.study import FailedTrial
 from gradsweep.results.summary import StudySummary, optimum_text
 
 REFRESH_MS = 3000
-GRAPHS = (
-    (Ids.TABLE, "table"),
+GRAPHS = (  # the comparison table comes first, as an HTML table (every row in sight)
     (Ids.PARETO, "pareto"),
     (Ids.SIMPLEX, "simplex"),
     (Ids.WEIGHTS, "weights"),
@@ -24,6 +23,12 @@ GRAPHS = (
 
 HIDDEN = {"display": "none"}
 SHOWN: dict[str, str] = {}
+# what holds a figure with nothing to draw (or the study view while another shows): out of
+# sight and of the page's flow, but laid out, so that Plotly measures its text right when
+# it draws there (it cannot in a display: none block: legends come out cut short)
+TUCKED = {"visibility": "hidden", "height": "0px", "overflow": "hidden"}
+BREAK = {"overflowWrap": "anywhere"}  # a long name or key breaks rather than widen the page
+WRAPPED = {"whiteSpace": "pre-wrap", **BREAK}  # … and so do a traceback's lines
 
 
 def shell() -> html.Div:
@@ -65,61 +70,115 @@ def study_table(studies: list[StudySummary]) -> html.Div:
 
 
 def study_view() -> html.Div:
-    """The study page's frame; the refresh callback fills its figures."""
+    """The study page's frame; the refresh callback fills its figures. Under the title and
+    its summary line come the failures, then a line for each figure not drawn, then the
+    figures: each hidden until it has something to draw."""
     return html.Div(
         [
             dcc.Link("← all studies", href="/"),
-            html.H1(id=Ids.STUDY_TITLE),
-            html.P(id=Ids.STUDY_STATUS),
-            *[dcc.Graph(id=graph_id) for graph_id, _ in GRAPHS],
-            html.H2("loss curves"),
-            dcc.Dropdown(id=Ids.TRIAL_PICKER, multi=True, placeholder="trials…"),
-            dcc.RadioItems(
-                id=Ids.LOSS_KIND,
-                options={
-                    "test_loss": "test loss",
-                    "val_loss": "validation loss",
-                    "train_loss": "train loss",
-                },
-                value="test_loss",
-                inline=True,
+            html.H1(id=Ids.STUDY_TITLE, style=BREAK),
+            html.P(id=Ids.STUDY_STATUS, style=BREAK),
+            html.Div(id=Ids.FAILURES, style=BREAK),
+            html.Div(id=Ids.MISSING, style=BREAK),
+            html.Div(id=Ids.TABLE),
+            *[dcc.Graph(id=graph_id, style=TUCKED) for graph_id, _ in GRAPHS],
+            html.Div(
+                [
+                    html.H2("loss curves"),
+                    dcc.Dropdown(
+                        id=Ids.TRIAL_PICKER,
+                        multi=True,
+                        placeholder="pick trials to see their loss curves…",
+                    ),
+                    dcc.RadioItems(
+                        id=Ids.LOSS_KIND,
+                        options={
+                            "test_loss": "test loss",
+                            "val_loss": "validation loss",
+                            "train_loss": "train loss",
+                        },
+                        value="test_loss",
+                        inline=True,
+                    ),
+                    dcc.Graph(id=Ids.LOSSES, style=TUCKED),
+                ],
+                id=Ids.LOSS_SECTION,
+                style=TUCKED,
             ),
-            dcc.Graph(id=Ids.LOSSES),
-            html.Div(id=Ids.FAILURES),
         ],
         id=Ids.STUDY_VIEW,
-        style=HIDDEN,
+        style=TUCKED,
     )
 
 
-def status_line(page: StudyPage) -> str:
-    text = (
-        f"{page.status} · {page.completed}/{page.trials} trials completed · "
-        f"objective: {page.objective_label}"
-    )
-    return f"{text} · {page.message}" if page.message else text
-
-
+FAILURES_FIRST = 10  # shown open; the rest folded under one line
 FAILURES_SHOWN = 100
 
 
 def failures_section(failures: list[FailedTrial]) -> html.Div:
-    """Each failed trial's reason, its traceback folded beneath it."""
+    """Each failed trial's key and reason, its traceback folded beneath it: the first ten
+    open, the rest folded under one line."""
     if not failures:
         return html.Div()
-    items: list[html.Details | html.P] = [
-        html.Details(
-            [
-                html.Summary(f"{failure.key}: {failure.error}"),
-                html.Pre(failure.traceback or "no traceback: the trial failed without raising"),
-            ]
-        )
-        for failure in failures[:FAILURES_SHOWN]
+    items: list[html.Details | html.P] = [_failure(f) for f in failures[:FAILURES_FIRST]]
+    folded: list[html.Details | html.P] = [
+        _failure(f) for f in failures[FAILURES_FIRST:FAILURES_SHOWN]
     ]
     more = len(failures) - FAILURES_SHOWN
     if more > 0:
-        items.append(html.P(f"… and {more} more: gradsweep query trials --status failed"))
+        folded.append(html.P(f"… and {more} more: gradsweep query trials --status failed"))
+    if folded:
+        rest = len(failures) - FAILURES_FIRST
+        items.append(html.Details([html.Summary(f"{rest} more failed trials"), *folded]))
     return html.Div([html.H2(f"failed trials ({len(failures)})"), *items])
+
+
+def _failure(failure: FailedTrial) -> html.Details:
+    return html.Details(
+        [
+            html.Summary(f"{failure.key}: {failure.error}"),
+            html.Pre(
+                failure.traceback or "no traceback: the trial failed without raising",
+                style=WRAPPED,
+            ),
+        ]
+    )
+
+
+TABLE_STYLE = {"borderCollapse": "collapse", "fontSize": "13px", "width": "100%"}
+HEAD_STYLE = {"background": "#c8d4e3", "padding": "4px 6px", "verticalAlign": "bottom"}
+CELL_STYLE = {"padding": "3px 6px", "textAlign": "center", "borderTop": "1px solid #dde3ec"}
+LABEL_STYLE = {**CELL_STYLE, "textAlign": "left", "whiteSpace": "nowrap"}
+STRIPE = "#f2f5fa"
+
+
+def table_view(content: TableContent | None) -> html.Div:
+    """A table figure's rows as an HTML table: the browser lays it out, so every row shows
+    at any width (Plotly's table scrolls what does not fit its fixed height)."""
+    if content is None:
+        return html.Div()
+    head = html.Thead(html.Tr([html.Th(h, style=HEAD_STYLE) for h in content.header]))
+    body = html.Tbody(
+        [
+            html.Tr(
+                [
+                    html.Td(c, style=LABEL_STYLE if j == 0 else CELL_STYLE)
+                    for j, c in enumerate(row)
+                ],
+                style={"background": STRIPE} if i % 2 else {},
+            )
+            for i, row in enumerate(content.rows)
+        ]
+    )
+    return html.Div(
+        [html.H3(content.title), html.Table([head, body], style=TABLE_STYLE)],
+        style={"margin": "1em 0"},
+    )
+
+
+def missing_section(lines: list[str]) -> html.Div:
+    """A line for each figure left out, in place of empty axes."""
+    return html.Div([html.P(line, className="missing") for line in lines])
 
 
 def message_page(title: str, text: str) -> html.Div:

@@ -111,7 +111,7 @@ def page_figures(
     }
     if comparison is not None:
         figs.update(
-            table=figures.comparison_table_figure(comparison),
+            table=figures.comparison_table_figure(comparison, label),
             distance=figures.distance_figure(shown, comparison, label, styles),
             best=figures.best_so_far_figure(comparison, label),
         )
@@ -121,14 +121,14 @@ def page_figures(
     return {name: figure for name, figure in figs.items() if figures.has_data(figure)}
 
 
-def missing_lines(drawn: dict[str, go.Figure], message: str | None) -> list[str]:
+def missing_lines(drawn: dict[str, go.Figure]) -> list[str]:
     """One line for each figure left out, saying what it is missing; without a comparison,
-    one line for every figure that needs it."""
+    one line for every figure that needs it (the summary line says why there is none)."""
     left_out = [name for name in FIGURE_NAMES if name not in drawn]
     lines = []
     if "table" in left_out:  # no comparison
         waiting = ", ".join(FIGURE_NAMES[name] for name in left_out if name in NEEDS_COMPARISON)
-        lines.append(f"Not drawn yet: {waiting}: nothing to compare ({message or 'no results'})")
+        lines.append(f"Not drawn yet: {waiting}: nothing to compare yet")
         left_out = [name for name in left_out if name not in NEEDS_COMPARISON]
     return lines + [
         f"Not drawn yet: {FIGURE_NAMES[name]}: {NOTHING_YET[name]}" for name in left_out
@@ -163,7 +163,7 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
         trial_keys=done,
         default_keys=[*best_static, *results.adaptive_keys()[:2]],
         failures=failed_trials(engine, results.id) if results.counts()["failed"] else [],
-        missing=missing_lines(drawn, message),
+        missing=missing_lines(drawn),
     )
 
 

@@ -1,6 +1,8 @@
-"""``gradsweep report``: the study's figures and comparison in one file that opens offline.
+"""``gradsweep report``: the study's page in one file that opens offline.
 
-plotly.js is inlined once; the file makes no network request.
+plotly.js is inlined once; the file makes no network request. The page reads as the
+dashboard's study page does: the title and its summary line, the failures, a line for each
+figure not drawn, then the figures that have something to draw.
 """
 
 from __future__ import annotations
@@ -12,38 +14,101 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from sqlalchemy import Engine
 
-from gradsweep.dashboards.layout import GRAPHS
-from gradsweep.dashboards.page import loss_curves, study_page
-from gradsweep.errors import GradsweepError
+from gradsweep.dashboards.figures import TableContent, table_content
+from gradsweep.dashboards.layout import FAILURES_FIRST, FAILURES_SHOWN
+from gradsweep.dashboards.page import FIGURE_NAMES, StudyPage, loss_curves, study_page
+from gradsweep.results.study import FailedTrial
+
+# every block as wide as the window at most (the figures follow it), long lines wrapped:
+# nothing scrolls sideways in a window 1,400 px wide or narrower
+STYLE = (
+    "*{box-sizing:border-box}"
+    "body{font-family:sans-serif;margin:1em 2em}"
+    "section{max-width:100%}"
+    "h1,.summary,.failures,.missing{overflow-wrap:anywhere}"
+    "pre{white-space:pre-wrap}"
+    "table.comparison{border-collapse:collapse;font-size:13px;width:100%;margin:1em 0}"
+    ".comparison th{background:#c8d4e3;padding:4px 6px;vertical-align:bottom}"
+    ".comparison td{padding:3px 6px;text-align:center;border-top:1px solid #dde3ec}"
+    ".comparison td:first-child{text-align:left;white-space:nowrap}"
+    ".comparison tbody tr:nth-child(even){background:#f2f5fa}"
+    ".comparison caption{text-align:left;font-size:1.17em;font-weight:bold;margin:0.5em 0}"
+)
 
 
-def study_figures(engine: Engine, study: str) -> tuple[str, list[go.Figure]]:
-    """The study's name and its figures: the dashboard's study page, in its order, with the
-    loss curves of the trials the page shows first."""
+def study_figures(engine: Engine, study: str) -> tuple[StudyPage, list[go.Figure]]:
+    """The study's page and its figures: the dashboard's study page, in its order, with the
+    loss curves of the trials the page shows first; figures with nothing to draw left out."""
     page = study_page(engine, study, lean=False)
-    if page.comparison is None:
-        raise GradsweepError(page.message or f"study {page.name!r} has nothing to compare yet")
-    figs = [page.figures[name] for _, name in GRAPHS if name in page.figures]
-    return page.name, [*figs, loss_curves(engine, page.name, page.default_keys, "test_loss")]
+    figs = [page.figures[name] for name in FIGURE_NAMES if name in page.figures]
+    losses = loss_curves(engine, page.name, page.default_keys, "test_loss")
+    return page, [*figs, *([losses] if losses is not None else [])]
 
 
-def render_report(name: str, figs: list[go.Figure]) -> str:
-    parts = [fig.to_html(full_html=False, include_plotlyjs=False) for fig in figs]
-    title = html.escape(f"gradsweep report: {name}")
+def render_report(page: StudyPage, figs: list[go.Figure]) -> str:
+    """The page; the comparison table as an HTML table, every row in sight."""
+    table = page.figures.get("table")
+    parts = [
+        table_html(table_content(fig))
+        if fig is table
+        else fig.to_html(full_html=False, include_plotlyjs=False)
+        for fig in figs
+    ]
+    title = html.escape(f"gradsweep report: {page.name}")
+    missing = "".join(f"<p class='missing'>{html.escape(line)}</p>" for line in page.missing)
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>{title}</title><script type='text/javascript'>{get_plotlyjs()}</script>"
-        "</head><body style='font-family: sans-serif'>"
-        f"<h1>{title}</h1>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{title}</title><style>{STYLE}</style>"
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+        f"<h1>{title}</h1><p class='summary'>{html.escape(page.summary)}</p>"
+        + failures_html(page.failures)
+        + missing
         + "".join(f"<section>{part}</section>" for part in parts)
         + "</body></html>"
     )
 
 
+def table_html(content: TableContent) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in content.header)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for row in content.rows
+    )
+    caption = f"<caption>{html.escape(content.title)}</caption>"
+    return (
+        f"<table class='comparison'>{caption}<thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def failures_html(failures: list[FailedTrial]) -> str:
+    """Each failed trial's key and reason, its traceback folded beneath it (as the
+    dashboard shows them: the first ten open, the rest folded under one line)."""
+    if not failures:
+        return ""
+    first = "".join(_failure(f) for f in failures[:FAILURES_FIRST])
+    folded = "".join(_failure(f) for f in failures[FAILURES_FIRST:FAILURES_SHOWN])
+    more = len(failures) - FAILURES_SHOWN
+    if more > 0:
+        folded += f"<p>… and {more} more: gradsweep query trials --status failed</p>"
+    if folded:
+        rest = len(failures) - FAILURES_FIRST
+        folded = f"<details><summary>{rest} more failed trials</summary>{folded}</details>"
+    heading = f"<h2>failed trials ({len(failures)})</h2>"
+    return f"<div class='failures'>{heading}{first}{folded}</div>"
+
+
+def _failure(failure: FailedTrial) -> str:
+    reason = html.escape(f"{failure.key}: {failure.error}")
+    trace = failure.traceback or "no traceback: the trial failed without raising"
+    return f"<details><summary>{reason}</summary><pre>{html.escape(trace)}</pre></details>"
+
+
 def write_report(engine: Engine, study: str, out: Path) -> Path:
     """Write the report atomically (a reader never sees half a file)."""
-    name, figs = study_figures(engine, study)
-    text = render_report(name, figs)
+    page, figs = study_figures(engine, study)
+    text = render_report(page, figs)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)

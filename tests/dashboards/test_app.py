@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from typer.testing import CliRunner
 
 from gradsweep.cli import app as cli
+from gradsweep.dashboards import figures, layout
 from gradsweep.dashboards.app import create_app, exposure_warning
-from gradsweep.dashboards.callbacks import render_page, study_from_path
-from gradsweep.dashboards.page import shown_static, study_page
+from gradsweep.dashboards.callbacks import refresh_study, render_page, study_from_path
+from gradsweep.dashboards.ids import Ids
+from gradsweep.dashboards.page import FIGURE_NAMES, shown_static, study_page
+from gradsweep.dashboards.report import write_report
 from gradsweep.results import load_results
+from gradsweep.results.study import FailedTrial
 from gradsweep.storage.engine import open_engine
-from tests.dashboards.study import build_three_task_study
+from tests.dashboards.study import (
+    build_empty_study,
+    build_failed_study,
+    build_running_study,
+    build_three_task_study,
+)
 
 
 def test_token_is_required_when_set(sqlite_url: str) -> None:
@@ -81,7 +93,6 @@ def test_an_empty_study_gets_a_page_not_an_error(sqlite_url: str) -> None:
 
 
 def test_failed_trials_are_listed_with_their_tracebacks(sqlite_url: str) -> None:
-    from gradsweep.dashboards.callbacks import refresh_study
     from gradsweep.storage.records import TrialOutcome, TrialRecord
     from gradsweep.storage.writer import ResultsWriter
 
@@ -100,7 +111,65 @@ def test_failed_trials_are_listed_with_their_tracebacks(sqlite_url: str) -> None
     )
     engine = open_engine(sqlite_url, read_only=True)
     assert [(f.key, f.error) for f in study_page(engine, "three").failures] == [(key, error)]
-    section = refresh_study(engine, "/study/three", None)[-1]
+    section = refresh_study(engine, "/study/three", None)[-3]
     text = str(section.to_plotly_json())
     assert "failed trials (1)" in text and error in text and "line 12" in text
     assert "Details" in text  # the traceback folded under its reason
+
+
+BUILDERS = {
+    "failed": build_failed_study,
+    "empty": build_empty_study,
+    "running": build_running_study,
+}
+
+
+@pytest.mark.parametrize("study", sorted(BUILDERS))
+def test_a_study_without_results_shows_what_it_has_and_no_empty_axes(
+    study: str, sqlite_url: str
+) -> None:
+    BUILDERS[study](sqlite_url)
+    engine = open_engine(sqlite_url, read_only=True)
+    page = study_page(engine, study)
+    assert page.comparison is None and "no completed static-weight trial" in page.summary
+    for name, figure in page.figures.items():  # what is drawn has data and a title
+        assert figures.has_data(figure) and figure.layout.title.text, name
+    drawn = {"running": {"simplex", "weights"}}.get(study, set())
+    assert set(page.figures) == drawn  # GradNorm's trajectory so far, its w_i(t)
+    missing = " ".join(page.missing)  # a line says what each left-out figure misses
+    assert all(FIGURE_NAMES[name] in missing for name in FIGURE_NAMES if name not in drawn)
+    assert len(page.missing) == (1 if drawn else 3)  # the comparison's four share a line
+    failed = {"failed": 2, "running": 1, "empty": 0}[study]
+    assert len(page.failures) == failed
+    # the app: a graph with nothing to draw is tucked away, never shown as empty axes
+    out = refresh_study(engine, f"/study/{study}", None)
+    graphs, styles = out[: len(layout.GRAPHS)], out[len(layout.GRAPHS) : 2 * len(layout.GRAPHS)]
+    for (_, name), graph, style in zip(layout.GRAPHS, graphs, styles, strict=True):
+        assert style == (layout.SHOWN if name in drawn else layout.TUCKED), name
+        assert (style == layout.SHOWN) == figures.has_data(graph), name
+    assert out[-1] == layout.TUCKED  # no completed trial: no loss curves to pick
+    assert "Not drawn yet" in str(out[-2].to_plotly_json())
+
+
+def test_failures_come_first_under_the_title(sqlite_url: str, tmp_path: Path) -> None:
+    """The page's order: title, summary, failures, what is not drawn, then the table and
+    the figures (nothing above the title: the top is kept for a verdict)."""
+    order = [getattr(c, "id", None) for c in layout.study_view().children]
+    assert order.index(Ids.STUDY_TITLE) < order.index(Ids.STUDY_STATUS)
+    assert order.index(Ids.STUDY_STATUS) < order.index(Ids.FAILURES) < order.index(Ids.MISSING)
+    assert order.index(Ids.MISSING) < order.index(Ids.TABLE) < order.index(Ids.PARETO)
+    build_failed_study(sqlite_url)
+    engine = open_engine(sqlite_url, read_only=True)
+    text = write_report(engine, "failed", tmp_path / "r.html").read_text()  # no refusal
+    body = text[text.index("<body>") :]
+    reason = "gradnorm/a=0.12/s0: RuntimeError: CUDA out of memory (gradnorm/a=0.12/s0)"
+    assert body.index("<h1>") < body.index("failed trials (2)") < body.index(reason)
+    assert body.index(reason) < body.index("Not drawn yet")
+    assert "<section>" not in body and "<table" not in body  # no figure: no empty axes
+
+
+def test_many_failures_fold_after_the_first_ten() -> None:
+    failures = [FailedTrial(f"random/i{i:03d}/s0", "ValueError: bad", None) for i in range(130)]
+    section = str(layout.failures_section(failures).to_plotly_json())
+    assert "failed trials (130)" in section and "120 more failed trials" in section
+    assert "… and 30 more" in section

@@ -22,7 +22,12 @@ def test_report_is_self_contained_and_carries_the_comparison(
     assert run.exit_code == 0, run.stderr
     text = out.read_text()
     assert not re.search(r"<script[^>]+src=", text)  # plotly.js is inline, nothing fetched
-    assert "Plotly.newPlot" in text and text.count("<section>") == 6
+    # the comparison as an HTML table, the simplex, distance and best-so-far figures; no
+    # weight traces, per-task values or curves in this study: a line each, no empty axes
+    assert "Plotly.newPlot" in text and text.count("<section>") == 4
+    assert text.count("<table class='comparison'>") == 1
+    assert "Not drawn yet: the weights w_i(t)" in text
+    assert "Not drawn yet: the Pareto view" in text
     comparison = compare_study(open_engine(sqlite_url), "known")
     assert f"{comparison.static_best.objective:.4f}" in text
     assert f"{comparison.adaptive[0].rank_percentile:.1f}" in text
