@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from gradsweep.dashboards import figures, layout
 from gradsweep.dashboards.ids import Ids
 from gradsweep.dashboards.page import loss_curves, study_page
+from gradsweep.dashboards.verdicts import card
 from gradsweep.errors import GradsweepError
 from gradsweep.results import readers
 from gradsweep.results.summary import study_list
@@ -55,7 +56,7 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
     choice is set only when a study page is first drawn (``known`` is None). A figure with
     nothing to draw is hidden (its line in the missing section says why), never empty axes.
     """
-    empty = (no_update,) * (2 * len(layout.GRAPHS) + 8)
+    empty = (no_update,) * (2 * len(layout.GRAPHS) + 9)
     study = study_from_path(path)
     if study is None:
         return empty
@@ -76,6 +77,7 @@ def refresh_study(engine: Engine, path: str | None, known: str | None) -> tuple:
         *styles,
         layout.table_view(figures.table_content(table) if table else None),
         page.summary,
+        card(page.verdicts) if page.verdicts is not None else None,
         current,
         page.trial_keys,
         chosen,
@@ -117,6 +119,7 @@ def register_callbacks(app: Dash, engine: Engine) -> None:
         *[Output(graph_id, "style") for graph_id, _ in layout.GRAPHS],
         Output(Ids.TABLE, "children"),
         Output(Ids.STUDY_STATUS, "children"),
+        Output(Ids.VERDICTS, "children"),
         Output(Ids.SIGNATURE, "data"),
         Output(Ids.TRIAL_PICKER, "options"),
         Output(Ids.TRIAL_PICKER, "value"),

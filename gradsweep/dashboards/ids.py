@@ -16,6 +16,8 @@ class Ids(str, Enum):
     STUDY_TITLE = "study-title"
     STUDY_STATUS = "study-status"
     TABLE = "comparison-table"
+    VERDICTS = "verdict-card"
+    BUDGET = "verdict-budget"
     PARETO = "pareto"
     SIMPLEX = "simplex"
     WEIGHTS = "weight-curves"

@@ -13,6 +13,7 @@ from gradsweep.results.summary import StudySummary, optimum_text
 
 REFRESH_MS = 3000
 GRAPHS = (  # the comparison table comes first, as an HTML table (every row in sight)
+    (Ids.BUDGET, "budget"),
     (Ids.PARETO, "pareto"),
     (Ids.SIMPLEX, "simplex"),
     (Ids.WEIGHTS, "weights"),
@@ -71,13 +72,14 @@ def study_table(studies: list[StudySummary]) -> html.Div:
 
 def study_view() -> html.Div:
     """The study page's frame; the refresh callback fills its figures. Under the title and
-    its summary line come the failures, then a line for each figure not drawn, then the
-    figures: each hidden until it has something to draw."""
+    its summary line come the verdict card, the failures, then a line for each figure not
+    drawn, then the figures: each hidden until it has something to draw."""
     return html.Div(
         [
             dcc.Link("← all studies", href="/"),
             html.H1(id=Ids.STUDY_TITLE, style=BREAK),
             html.P(id=Ids.STUDY_STATUS, style=BREAK),
+            html.Div(id=Ids.VERDICTS, style=BREAK),
             html.Div(id=Ids.FAILURES, style=BREAK),
             html.Div(id=Ids.MISSING, style=BREAK),
             html.Div(id=Ids.TABLE),

@@ -15,9 +15,10 @@ from sqlalchemy import Engine
 
 from gradsweep.arms import TrialStatus, config_of
 from gradsweep.dashboards import figures
+from gradsweep.dashboards.verdicts import budget_figure
 from gradsweep.errors import GradsweepError
 from gradsweep.results import readers
-from gradsweep.results.answer import compare_results
+from gradsweep.results.answer import compare_results, evaluations
 from gradsweep.results.comparison import Comparison
 from gradsweep.results.study import (
     FailedTrial,
@@ -26,6 +27,7 @@ from gradsweep.results.study import (
     failed_trials,
     load_results,
 )
+from gradsweep.results.verdicts import Verdicts
 
 MAX_SIMPLEX_POINTS = 3000
 BEST_KEPT = 500
@@ -45,6 +47,11 @@ class StudyPage:
     default_keys: list[str]
     failures: list[FailedTrial]
     missing: list[str] = field(default_factory=list)  # a line for each figure left out
+
+    @property
+    def verdicts(self) -> Verdicts | None:
+        """Each claim's verdict: the card on top of the page and the report."""
+        return None if self.comparison is None else self.comparison.verdicts
 
     @property
     def summary(self) -> str:
@@ -70,23 +77,26 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
     return pd.concat([kept, others])
 
 
-def _comparison(results: StudyResults) -> tuple[Comparison | None, str | None]:
+def _comparison(engine: Engine, results: StudyResults) -> tuple[Comparison | None, str | None]:
+    """The comparison with its verdicts (checked over the training budget too)."""
     try:
-        return compare_results(results), None
+        return compare_results(results, evaluations(engine, results)), None
     except GradsweepError as exc:  # e.g. a Δm% study whose baseline is still running
         return None, str(exc)
 
 
 FIGURE_NAMES = {
     "table": "the comparison table",
+    "budget": "the verdict over the training budget",
     "pareto": "the Pareto view",
     "simplex": "the weight simplex",
     "weights": "the weights w_i(t)",
     "distance": "objective vs distance",
     "best": "best so far vs compute",
 }
-NEEDS_COMPARISON = ("table", "pareto", "distance", "best")
+NEEDS_COMPARISON = ("table", "budget", "pareto", "distance", "best")
 NOTHING_YET = {
+    "budget": "no evaluation step to recompute the verdicts at",
     "pareto": "nothing to place on the static front yet",
     "simplex": "no completed static-weight trial and no adaptive trajectory yet",
     "weights": "no adaptive trial has recorded its weights yet",
@@ -115,6 +125,10 @@ def page_figures(
             distance=figures.distance_figure(shown, comparison, label, styles),
             best=figures.best_so_far_figure(comparison, label),
         )
+        if comparison.verdicts is not None:
+            budget = budget_figure(comparison.verdicts)
+            if budget is not None:
+                figs["budget"] = budget
         if comparison.pareto is not None:
             _, values = results.static_weighting_values
             figs["pareto"] = figures.pareto_figure(comparison.pareto, values, names, styles)
@@ -142,7 +156,7 @@ def study_page(engine: Engine, study: str, lean: bool = True) -> StudyPage:
 
 def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
     results = load_results(engine, study, lean=lean)
-    comparison, message = _comparison(results)
+    comparison, message = _comparison(engine, results)
     message = message or results.scoring_error
     drawn = page_figures(engine, results, comparison)
     trials = results.trials

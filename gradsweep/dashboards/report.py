@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from gradsweep.dashboards.figures import TableContent, table_content
 from gradsweep.dashboards.layout import FAILURES_FIRST, FAILURES_SHOWN
 from gradsweep.dashboards.page import FIGURE_NAMES, StudyPage, loss_curves, study_page
+from gradsweep.dashboards.verdicts import card_html
 from gradsweep.results.study import FailedTrial
 
 # every block as wide as the window at most (the figures follow it), long lines wrapped:
@@ -25,7 +26,11 @@ STYLE = (
     "*{box-sizing:border-box}"
     "body{font-family:sans-serif;margin:1em 2em}"
     "section{max-width:100%}"
-    "h1,.summary,.failures,.missing{overflow-wrap:anywhere}"
+    "h1,.summary,.failures,.missing,.verdict-card{overflow-wrap:anywhere}"
+    ".verdict-card{border:1px solid #d0d7de;padding:0.5em 1em;margin:1em 0}"
+    ".verdict-matrix{display:grid;gap:2px 12px;font-size:14px;margin:0.5em 0}"
+    "ul.verdicts{font-size:13px;padding-left:1.2em}.verdicts li{margin:2px 0}"
+    ".verdict-warning{color:#9a6700}"
     "pre{white-space:pre-wrap}"
     "table.comparison{border-collapse:collapse;font-size:13px;width:100%;margin:1em 0}"
     ".comparison th{background:#c8d4e3;padding:4px 6px;vertical-align:bottom}"
@@ -62,6 +67,7 @@ def render_report(page: StudyPage, figs: list[go.Figure]) -> str:
         f"<title>{title}</title><style>{STYLE}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
         f"<h1>{title}</h1><p class='summary'>{html.escape(page.summary)}</p>"
+        + (card_html(page.verdicts) if page.verdicts is not None else "")
         + failures_html(page.failures)
         + missing
         + "".join(f"<section>{part}</section>" for part in parts)

@@ -22,6 +22,14 @@ COLOURS = {
 # the claims whose figure is a paired difference with an interval, drawn over the budget
 BUDGET_CLAIMS = (Claim.BEATS_EQUAL, Claim.MATCHES_OPTIMUM)
 CARD_TITLE = "Verdicts"
+SHORT = {
+    Claim.BEATS_EQUAL: "beats equal weights",
+    Claim.MATCHES_OPTIMUM: "matches the static optimum",
+    Claim.BEATS_STATIC: "beats every static weighting",
+    Claim.NEARER_IS_BETTER: "nearer is better (Fig. 4)",
+    Claim.STATIC_AT_ITS_WEIGHTS: "GradNorm Static ≈ GradNorm",
+    Claim.CHEAPER: "cheaper than the search",
+}
 LINES = qualitative.D3  # one colour per configuration, the same in both panels
 
 
@@ -32,28 +40,60 @@ def card_header(verdicts: Verdicts) -> str:
     )
 
 
-def verdict_words(verdict: Verdict) -> tuple[str, str, str]:
-    """(what is claimed, the outcome, why and how robust): one row of the card."""
-    claim = f"{verdict.claim} {verdict.config} {verdict.title}"
-    return claim, str(verdict.outcome), f"{verdict.reason}{verdict.tail()}"
+def matrix(verdicts: Verdicts) -> tuple[list[str], list[tuple[str, list[Verdict | None]]]]:
+    """The claims judged (columns) and, per configuration, its verdict on each (None: the
+    claim does not apply, as C5 for a method without a retrain arm)."""
+    claims = [c for c in Claim if any(v.claim is c for v in verdicts.claims)]
+    configs = list(dict.fromkeys(v.config for v in verdicts.claims))
+    found = {(v.config, v.claim): v for v in verdicts.claims}
+    rows = [(config, [found.get((config, c)) for c in claims]) for config in configs]
+    return [f"{c} {SHORT[c]}" for c in claims], rows
+
+
+def robust_word(verdict: Verdict) -> str:
+    robustness = verdict.robustness
+    if robustness is None or robustness.describe() == "robustness not checked":
+        return ""
+    return "robust" if robustness.robust else "not robust"
+
+
+GRID = {
+    "display": "grid",
+    "gap": "2px 12px",
+    "fontSize": "14px",
+    "margin": "0.5em 0",
+    "alignItems": "baseline",
+}
 
 
 def card(verdicts: Verdicts) -> html.Div:
-    """The dashboard's verdict card: one row per claim and method, the warnings under it."""
-    rows = []
-    for verdict in verdicts.claims:
-        claim, outcome, why = verdict_words(verdict)
-        colour = {"color": COLOURS[verdict.outcome], "fontWeight": "bold"}
-        rows.append(
-            html.Tr(
-                [
-                    html.Td(claim, style={"paddingRight": "1em"}),
-                    html.Td(outcome, style={**colour, "paddingRight": "1em"}),
-                    html.Td(why, style={"overflowWrap": "anywhere"}),
-                ],
-                className=f"verdict {outcome}",
+    """The dashboard's verdict card: a matrix of configurations × claims, each cell its
+    outcome (coloured) and whether it is robust, the full line on hover and under it
+    (folded), then the warnings."""
+    header, rows = matrix(verdicts)
+    cells: list[html.Div] = [html.Div("configuration", style={"fontWeight": "bold"})]
+    cells += [html.Div(h, style={"fontWeight": "bold"}) for h in header]
+    for config, found in rows:
+        cells.append(html.Div(config, className="verdict-config"))
+        for verdict in found:
+            if verdict is None:
+                cells.append(html.Div("–"))
+                continue
+            colour = {"color": COLOURS[verdict.outcome], "fontWeight": "bold"}
+            cells.append(
+                html.Div(
+                    [html.Span(str(verdict.outcome), style=colour), f" {robust_word(verdict)}"],
+                    title=verdict.line(),
+                    className=f"verdict {verdict.outcome}",
+                )
             )
-        )
+    grid = {**GRID, "gridTemplateColumns": f"max-content repeat({len(header)}, auto)"}
+    lines = html.Details(
+        [
+            html.Summary("why: each verdict's figures and robustness"),
+            html.Ul([html.Li(v.line()) for v in verdicts.claims], style={"fontSize": "13px"}),
+        ]
+    )
     warnings = [
         html.P(f"warning: {w}", className="verdict-warning", style={"color": "#9a6700"})
         for w in verdicts.warnings
@@ -62,8 +102,9 @@ def card(verdicts: Verdicts) -> html.Div:
         [
             html.H2(CARD_TITLE),
             html.P(card_header(verdicts), style={"color": "#555"}),
-            html.Table(html.Tbody(rows), style={"fontSize": "14px", "width": "100%"}),
             *warnings,
+            html.Div(cells, className="verdict-matrix", style=grid),
+            lines,
         ],
         className="verdict-card",
         style={"border": "1px solid #d0d7de", "padding": "0.5em 1em", "margin": "1em 0"},
@@ -71,21 +112,32 @@ def card(verdicts: Verdicts) -> html.Div:
 
 
 def card_html(verdicts: Verdicts) -> str:
-    """The report's verdict card: the same rows as plain HTML."""
-    rows = "".join(
-        f"<tr class='verdict {outcome}'><td>{html_text.escape(claim)}</td>"
-        f"<td style='color:{COLOURS[v.outcome]};font-weight:bold'>{outcome}</td>"
-        f"<td>{html_text.escape(why)}</td></tr>"
-        for v in verdicts.claims
-        for claim, outcome, why in [verdict_words(v)]
+    """The report's verdict card: the same matrix, lines and warnings as plain HTML."""
+    header, rows = matrix(verdicts)
+    cells = "<div><b>configuration</b></div>" + "".join(
+        f"<div><b>{html_text.escape(h)}</b></div>" for h in header
     )
+    for config, found in rows:
+        cells += f"<div class='verdict-config'>{html_text.escape(config)}</div>"
+        for v in found:
+            if v is None:
+                cells += "<div>–</div>"
+                continue
+            cells += (
+                f"<div class='verdict {v.outcome}' title='{html_text.escape(v.line())}'>"
+                f"<b style='color:{COLOURS[v.outcome]}'>{v.outcome}</b> {robust_word(v)}</div>"
+            )
+    columns = f"grid-template-columns:max-content repeat({len(header)}, auto)"
+    lines = "".join(f"<li>{html_text.escape(v.line())}</li>" for v in verdicts.claims)
     warnings = "".join(
         f"<p class='verdict-warning'>warning: {html_text.escape(w)}</p>" for w in verdicts.warnings
     )
     return (
         f"<div class='verdict-card'><h2>{CARD_TITLE}</h2>"
-        f"<p>{html_text.escape(card_header(verdicts))}</p>"
-        f"<table class='verdicts'><tbody>{rows}</tbody></table>{warnings}</div>"
+        f"<p>{html_text.escape(card_header(verdicts))}</p>{warnings}"
+        f"<div class='verdict-matrix' style='{columns}'>{cells}</div>"
+        "<details><summary>why: each verdict's figures and robustness</summary>"
+        f"<ul class='verdicts'>{lines}</ul></details></div>"
     )
 
 
@@ -96,7 +148,9 @@ def budget_figure(verdicts: Verdicts) -> go.Figure | None:
     shown = [
         v
         for v in verdicts.claims
-        if v.claim in BUDGET_CLAIMS and v.robustness is not None and v.robustness.budget
+        if v.claim in BUDGET_CLAIMS
+        and v.robustness is not None
+        and any(p.value is not None for p in v.robustness.budget)
     ]
     if not shown:
         return None

@@ -152,11 +152,12 @@ def test_a_study_without_results_shows_what_it_has_and_no_empty_axes(
 
 
 def test_failures_come_first_under_the_title(sqlite_url: str, tmp_path: Path) -> None:
-    """The page's order: title, summary, failures, what is not drawn, then the table and
-    the figures (nothing above the title: the top is kept for a verdict)."""
+    """The page's order: title, summary, the verdict card, failures, what is not drawn,
+    then the table and the figures."""
     order = [getattr(c, "id", None) for c in layout.study_view().children]
     assert order.index(Ids.STUDY_TITLE) < order.index(Ids.STUDY_STATUS)
-    assert order.index(Ids.STUDY_STATUS) < order.index(Ids.FAILURES) < order.index(Ids.MISSING)
+    assert order.index(Ids.STUDY_STATUS) < order.index(Ids.VERDICTS) < order.index(Ids.FAILURES)
+    assert order.index(Ids.FAILURES) < order.index(Ids.MISSING)
     assert order.index(Ids.MISSING) < order.index(Ids.TABLE) < order.index(Ids.PARETO)
     build_failed_study(sqlite_url)
     engine = open_engine(sqlite_url, read_only=True)

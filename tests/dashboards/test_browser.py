@@ -199,11 +199,11 @@ def rows_in_sight(page, table: str) -> list[str]:  # type: ignore[no-untyped-def
     scrolling the window to it (never a box that would scroll inside the page)."""
     return page.evaluate(
         """(table) => {
-            const box = document.querySelector(table).getBoundingClientRect();
             return [...document.querySelectorAll(table + ' tbody tr')].flatMap(tr => {
                 const cell = tr.children[0];
                 const top = cell.getBoundingClientRect().top + window.scrollY;
                 window.scrollTo(0, top - window.innerHeight / 2);  // the page, not a box in it
+                const box = document.querySelector(table).getBoundingClientRect();
                 const r = cell.getBoundingClientRect();
                 const inside = r.top >= box.top - 1 && r.bottom <= box.bottom + 1
                     && r.left >= box.left - 1 && r.right <= box.right + 1 && r.height > 0;
@@ -212,6 +212,18 @@ def rows_in_sight(page, table: str) -> list[str]:  # type: ignore[no-untyped-def
             });
         }""",
         table,
+    )
+
+
+def verdicts_in_sight(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Each verdict cell of the card a person sees (scrolled to, not covered): its line."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('.verdict-matrix .verdict')].flatMap(cell => {
+            cell.scrollIntoView({block: 'center'});
+            const r = cell.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return r.height > 0 && cell.contains(hit) ? [cell.title] : [];
+        })"""
     )
 
 
@@ -233,11 +245,15 @@ def test_every_comparison_row_is_in_sight(  # type: ignore[no-untyped-def]
         page.goto(f"{base}/study/{study}")
         assert [row[0] for row in table_rows(page, "#comparison-table")] == expected
         assert rows_in_sight(page, "#comparison-table table") == expected
+        assert comparison.verdicts is not None
+        lines = comparison.verdicts.lines()
+        assert sorted(verdicts_in_sight(page)) == sorted(lines)  # the verdict card, on top
         shot(page, f"{study}-page")
         page.goto("about:blank")  # before the server stops: no request left in flight
     out = write_report(open_engine(sqlite_url, read_only=True), study, tmp_path / "r.html")
     page.goto(out.as_uri())
     assert rows_in_sight(page, "table.comparison") == expected
+    assert sorted(verdicts_in_sight(page)) == sorted(lines)
     assert page.errors == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gradsweep.cli import app
 from gradsweep.dashboards import layout
 from gradsweep.dashboards.page import study_page
 from gradsweep.dashboards.report import write_report
+from gradsweep.dashboards.verdicts import COLOURS
 from gradsweep.query import query_frame
 from gradsweep.results import load_results, study_list
 from gradsweep.results.answer import compare_study
@@ -283,3 +285,16 @@ def test_every_reader_shows_the_same_verdicts(wine: str, tmp_path: Path) -> None
     for claim in claims:
         assert claim["outcome"] == outcome_from_figures(claim), claim["line"]
         assert claim["robustness"]["seeds_left_out"], claim["line"]  # two seeds: checked
+    # the dashboard's card and budget figure, and the report, say the same
+    page = study_page(engine, "wine-adaptive")
+    assert page.verdicts is not None and page.verdicts.lines() == verdicts.lines()
+    budget = page.figures["budget"]
+    c1 = [v for v in verdicts.claims if v.claim == "C1" and v.robustness is not None]
+    drawn = {trace.name: list(trace.marker.color) for trace in budget.data if trace.xaxis == "x"}
+    for verdict in c1:
+        assert verdict.robustness is not None
+        colours = [COLOURS[point.outcome] for point in verdict.robustness.budget]
+        assert drawn[verdict.config] == colours
+    report = write_report(engine, "wine-adaptive", tmp_path / "verdicts.html").read_text()
+    for line in verdicts.lines():
+        assert html.escape(line) in report
