@@ -381,3 +381,19 @@ def error_lines() -> list[Any]:
 def test_documented_errors_are_what_the_code_says(line: str, tmp_path: Path) -> None:
     assert line in DOCUMENTED_ERRORS, f"a documented error with no input in this test: {line}"
     assert DOCUMENTED_ERRORS[line](tmp_path) == line
+
+
+def test_results_md_writes_no_verdict_by_hand() -> None:
+    """docs/results.md's verdict words come from gradsweep (its verdict blocks and the
+    rules that define them), never from prose that no code checks."""
+    section, prose = "", []
+    inside = False
+    for number, line in enumerate((ROOT / "docs" / "results.md").read_text().splitlines(), 1):
+        if line.startswith("```"):
+            inside = not inside
+        elif line.startswith("## "):
+            section = line
+        elif not inside and section != "## Verdicts, computed":
+            if re.search(r"\b(confirmed|refuted|inconclusive)\b", line, re.IGNORECASE):
+                prose.append(f"{number}: {line}")
+    assert prose == []
