@@ -30,7 +30,7 @@ COMMANDS: dict[str, list[str]] = {
     "export": ["--out", "--format", "--optuna"],
     "report": ["--out"],
     "db upgrade": [],
-    "spec check": [],
+    "spec check": ["--max-concurrent", "--name", "--pack"],
     "spec schema": [],
     "launch": ["--ray-address", "--max-concurrent", "--name", "--pack", "--quiet"],
     "resume": ["--ray-address", "--max-concurrent", "--pack", "--quiet"],

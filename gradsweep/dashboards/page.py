@@ -27,6 +27,7 @@ from gradsweep.results.study import (
     failed_trials,
     load_results,
 )
+from gradsweep.results.summary import study_counts
 from gradsweep.results.verdicts import Verdicts
 
 MAX_SIMPLEX_POINTS = 3000
@@ -160,7 +161,7 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
     message = message or results.scoring_error
     drawn = page_figures(engine, results, comparison)
     trials = results.trials
-    completed = int((trials["status"] == TrialStatus.COMPLETED).sum()) if len(trials) else 0
+    counts = study_counts(results)  # as status and the study list count
     best_static = comparison.static_best.keys[:1] if comparison else []
     done = (
         trials.loc[trials["status"] == TrialStatus.COMPLETED, "key"].tolist() if len(trials) else []
@@ -169,8 +170,8 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
         name=results.name,
         status=str(results.status),
         objective_label=results.objective_label,
-        trials=len(trials),
-        completed=completed,
+        trials=counts.planned if counts.planned is not None else len(trials),
+        completed=counts.completed,
         comparison=comparison,
         message=message,
         figures=drawn,

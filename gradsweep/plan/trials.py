@@ -157,6 +157,22 @@ def optuna_key(number: int, seed: int) -> str:
     return f"optuna/{optuna_label(number)}/s{seed}"
 
 
+def key_seed(key: str) -> int:
+    """The seed a trial's key ends with (``optuna/t0007/s1`` → 1)."""
+    return int(key.rpartition("/s")[2])
+
+
+def is_suggestion(spec: StudySpec, key: str) -> bool:
+    """Whether ``key`` is one of the Optuna arm's suggestions (its run on the first seed),
+    as opposed to a confirm run of one on another seed: ``n_trials`` counts these alone."""
+    return key.startswith("optuna/") and key_seed(key) == spec.seeds[0]
+
+
+def is_confirm(spec: StudySpec, key: str) -> bool:
+    """Whether ``key`` is a confirm run: an Optuna suggestion on a seed but the first."""
+    return key.startswith("optuna/") and key_seed(key) != spec.seeds[0]
+
+
 def confirm_trials(
     spec: StudySpec, suggestions: list[tuple[int, tuple[float, ...]]]
 ) -> list[TrialSpec]:

@@ -1,5 +1,9 @@
-"""A study in one line (``status``, ``query studies``, the dashboard's study list): its
-counts and its static optimum, chosen by the same rule as ``compare``."""
+"""A study in one line (``status``, ``query studies``, the dashboard's study list, launch's
+outcome): its counts and its static optimum, chosen by the same rule as ``compare``.
+
+``study_counts`` is the stored study's planned, done, running and failed counts: every
+reader of a stored study takes them here (``plan/counts.py`` defines them; launch's live
+progress counts its own events the same way)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from gradsweep.arms import ObjectiveKind, StudyStatus
+from gradsweep.plan import StudyCounts, count_trials
 from gradsweep.results.selection import study_optimum
 from gradsweep.results.study import StudyResults, load_results
 from gradsweep.storage import queries
@@ -68,16 +73,26 @@ def optimum_line(summary: StudySummary) -> str | None:
     )
 
 
+def study_counts(results: StudyResults) -> StudyCounts:
+    """Planned (stored by launch from the plan) and the trials by status, one a key: what
+    ``status``, the study list, the study page and launch's outcome show. Not the number
+    of trial rows: the Optuna arm's trials and retrain's are planned before they have rows."""
+    trials = results.trials
+    statuses = trials["status"].tolist() if len(trials) else []
+    return count_trials(results.planned, statuses)
+
+
 def summarise(results: StudyResults) -> StudySummary:
     choice = None if results.scoring_error else study_optimum(results)
+    counts = study_counts(results)
     return StudySummary(
         id=results.id,
         name=results.name,
         problem=results.problem,
         status=results.status,
         objective=results.objective,
-        planned=results.planned,
-        counts=results.counts(),
+        planned=counts.planned,
+        counts=counts.by_status,
         static_optimum=None if choice is None else choice.optimum.objective,
         static_optimum_weights=None if choice is None else choice.optimum.weights,
         selected_on=str(results.selection.split),

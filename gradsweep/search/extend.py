@@ -2,11 +2,12 @@
 change only adds trials, and is refused, naming each differing field, when it would change
 a trial already planned.
 
-Adding is: seeds, GradNorm αs, static weightings, whole arms, grid points (a finer or
-wider grid whose points include the old ones), more random or Optuna trials. Scheduling
-fields (resources, max_concurrent, max_failures) may change freely: they never change a
-result. Every other field trains differently (problem, objective, budget, precision, a
-balancer's settings, the random or Optuna seed, the retrain α) and is refused.
+Adding is: seeds (the first one staying first where an Optuna arm runs on it), GradNorm
+αs, static weightings, whole arms, grid points (a finer or wider grid whose points include
+the old ones), more random or Optuna trials. Scheduling fields (resources, max_concurrent,
+max_failures) may change freely: they never change a result. Every other field trains
+differently (problem, objective, budget, precision, a balancer's settings, the random or
+Optuna seed, the retrain α) and is refused.
 """
 
 from __future__ import annotations
@@ -101,6 +102,10 @@ def changed_fields(old: StudySpec, new: StudySpec) -> list[str]:
         problems.append(
             f"arms.optuna.n_trials {old_optuna.n_trials} → {new_optuna.n_trials} (fewer)"
         )
+    if old_optuna and new.seeds[0] != old.seeds[0]:
+        # Optuna's suggestions run on the first seed, its confirm runs on the others: a new
+        # first seed would turn the suggestions run into confirm runs, and run n_trials again
+        problems.append(f"seeds[0] {old.seeds[0]} → {new.seeds[0]} (the Optuna arm's seed)")
     return problems
 
 

@@ -14,9 +14,9 @@ import os
 import shutil
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine
@@ -32,12 +32,19 @@ from gradsweep.arms import (
 )
 from gradsweep.errors import GradsweepError
 from gradsweep.objectives import SEARCH_SCORE
-from gradsweep.plan import TrialSpec, plan_up_front, planned_count, retrain_trials
-from gradsweep.plan.trials import confirm_trials, optuna_number
+from gradsweep.plan import (
+    StudyCounts,
+    TrialSpec,
+    count_trials,
+    plan_up_front,
+    planned_count,
+    retrain_trials,
+)
+from gradsweep.plan.trials import confirm_trials, is_suggestion, optuna_number
 from gradsweep.results.study import FailedTrial, StudyResults, failed_trials, load_results
-from gradsweep.results.summary import optimum_line, summarise
+from gradsweep.results.summary import optimum_line, study_counts, summarise
 from gradsweep.search.extend import check_extension
-from gradsweep.search.packing import Pack, make_packs
+from gradsweep.search.packing import Pack, PackingDecision, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.ray_reaper import forget_session, reap_orphans, record_session
@@ -52,6 +59,7 @@ from gradsweep.spec import (
 )
 from gradsweep.storage import queries
 from gradsweep.storage.errors import StorageError
+from gradsweep.storage.queries import StudyInfo
 from gradsweep.storage.records import StudyRecord
 from gradsweep.storage.writer import ResultsWriter
 
@@ -160,6 +168,103 @@ def study_record(spec: StudySpec, tasks: list[dict[str, str]]) -> StudyRecord:
     )
 
 
+@dataclass(frozen=True)
+class LaunchPlan:
+    """What launching a spec on a database runs first, and the counts it starts from:
+    ``launch`` runs it and ``spec check`` prints it, so both say the same planned count
+    and the same pack size.
+
+    The pack size is decided over ``todo``, the trials planned up front and not completed:
+    on a study's first launch every one of them; on an extension or a resume only those
+    still to run (spread over the concurrent slots, they make smaller packs than the whole
+    plan would). The later phases (Optuna, its confirm runs, retrain) run alone."""
+
+    up_front: list[TrialSpec]
+    statuses: dict[str, str]  # every trial the study holds or plans up front → its status
+    planned: int
+    todo: list[TrialSpec]
+    packing: PackingDecision
+    stored: bool = False  # the study is in the database already (an extension or resume)
+
+    @property
+    def counts(self) -> StudyCounts:
+        return count_trials(self.planned, self.statuses.values())
+
+    @property
+    def done(self) -> set[str]:
+        return {key for key, status in self.statuses.items() if status == TrialStatus.COMPLETED}
+
+
+def plan_launch(
+    spec: StudySpec,
+    tasks: int,
+    stored: Mapping[str, str],
+    options: LaunchOptions,
+) -> LaunchPlan:
+    """The launch of ``spec`` on a study whose stored trials have ``stored`` statuses (key →
+    status; empty for a new study): its trials up front, what is left of them, the pack
+    size for that, and the planned count (``plan.planned_count`` of the spec and the keys)."""
+    up_front = plan_up_front(spec, tasks)
+    statuses = {t.key: str(TrialStatus.PENDING) for t in up_front} | dict(stored)
+    todo = [t for t in up_front if statuses[t.key] != TrialStatus.COMPLETED]
+    concurrency = options.max_concurrent or spec.max_concurrent
+    return LaunchPlan(
+        up_front=up_front,
+        statuses=statuses,
+        planned=planned_count(spec, tasks, statuses),
+        todo=todo,
+        packing=packing_decision(spec, todo, options.pack, concurrency),
+        stored=bool(stored),
+    )
+
+
+def preview(spec: StudySpec, engine: Engine | None, options: LaunchOptions) -> LaunchPlan:
+    """What ``launch`` with these options would start with on this database (None: none
+    there yet, so a new study), writing nothing: ``spec check``'s answer. A stored study of
+    the spec's name is extended as launch would extend it, or refused as launch would."""
+    if options.name:
+        spec = renamed(spec, options.name)
+    tasks = validate_spec(spec)
+    info = None if engine is None else queries.find_study_or_none(engine, spec.study)
+    if engine is None or info is None:
+        return plan_launch(spec, tasks, {}, options)
+    if info.spec_hash != spec.spec_hash:
+        check_extension(parse_spec(info.spec_text, source=f"study {info.name}"), spec, tasks)
+    return plan_launch(spec, tasks, stored_statuses(engine, info.id), options)
+
+
+def stored_statuses(engine: Engine, study_id: int) -> dict[str, str]:
+    """Every trial the study holds → its status: what its counts are made of."""
+    trials = queries.trials(engine, study=study_id, lean=True)
+    pairs = zip(trials["key"], trials["status"], strict=True)
+    return {str(key): str(status) for key, status in pairs}
+
+
+def stored_record(info: StudyInfo) -> StudyRecord:
+    """A stored study as the writer takes it back: its text and hash as they are."""
+    return StudyRecord(
+        name=info.name,
+        spec_text=info.spec_text,
+        spec_hash=info.spec_hash,
+        problem=info.problem,
+        task_names=list(info.task_names),
+        objective_name=info.objective_name,
+        objective_direction=info.objective_direction,
+        task_metrics=info.task_metrics,
+        planned=info.planned,
+    )
+
+
+def store_planned(writer: ResultsWriter, engine: Engine, study_id: int, planned: int) -> None:
+    """Keep the study's stored planned count the plan's: the readers (``status``, the
+    study list, the study page) read it, and only launch knows the plan and the keys it
+    holds. (``extend_study`` writes a study's text, hash and count: the stored text and
+    hash go back unchanged.)"""
+    info = queries.find_study(engine, study_id)
+    if info.planned != planned:
+        writer.extend_study(study_id, replace(stored_record(info), planned=planned))
+
+
 def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     """Create (or find) the study for this spec and run every trial not yet completed."""
     if options.name:
@@ -194,15 +299,11 @@ def _run(
     study_id: int,
     options: LaunchOptions,
 ) -> StudyOutcome:
-    planned = plan_up_front(spec, tasks)
-    trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in planned])
-    done = queries.completed_keys(engine, study_id)
-    todo = [t for t in planned if t.key not in done]
-    total = planned_count(spec, tasks)
-    concurrency = options.max_concurrent or spec.max_concurrent
-    packing = packing_decision(spec, todo, options.pack, concurrency)
-    if packing.notice:
-        logging.getLogger(__name__).warning("%s", packing.reason)
+    plan = plan_launch(spec, tasks, stored_statuses(engine, study_id), options)
+    trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in plan.up_front])
+    store_planned(writer, engine, study_id, plan.planned)
+    if plan.packing.notice:
+        logging.getLogger(__name__).warning("%s", plan.packing.reason)
     writer.set_study_status(study_id, StudyStatus.RUNNING)
     runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
     try:
@@ -210,19 +311,19 @@ def _run(
             ray_session(options.ray_address),
             LiveProgress(
                 spec.study,
-                total,
-                len(done),
+                plan.planned,
+                plan.statuses,
                 quiet=options.quiet,
-                note=packing.reason,
+                note=plan.packing.reason,
                 optimum=lambda: live_optimum(engine, study_id),
             ) as progress,
         ):
             runner.progress = progress
-            interrupted = runner.run_planned(make_packs(todo, packing.size))
+            interrupted = runner.run_planned(make_packs(plan.todo, plan.packing.size))
             if not interrupted:
-                interrupted = runner.retry_dead_workers(todo)
+                interrupted = runner.retry_dead_workers(plan.todo)
             if not interrupted:
-                interrupted = runner.run_optuna(done)
+                interrupted = runner.run_optuna(plan.done)
             if not interrupted:
                 interrupted = runner.run_confirm(queries.completed_keys(engine, study_id))
             if not interrupted:
@@ -242,23 +343,23 @@ def _run(
         raise
     if interrupted:
         writer.mark_interrupted(study_id)
-    outcome = _outcome(spec.study, study_id, engine, total, interrupted)
+    outcome = _outcome(spec.study, study_id, engine, interrupted)
     writer.set_study_status(study_id, outcome.status)
     return outcome
 
 
-def _outcome(
-    name: str, study_id: int, engine: Engine, total: int, interrupted: bool
-) -> StudyOutcome:
-    counts = load_results(engine, study_id, lean=True).counts()
+def _outcome(name: str, study_id: int, engine: Engine, interrupted: bool) -> StudyOutcome:
+    """The study's counts as ``status`` reads them back (``study_counts``)."""
+    counts = study_counts(load_results(engine, study_id, lean=True))
+    assert counts.planned is not None  # launch stored it
     return StudyOutcome(
         study=name,
         study_id=study_id,
-        planned=total,
-        completed=counts[TrialStatus.COMPLETED],
-        failed=counts[TrialStatus.FAILED],
+        planned=counts.planned,
+        completed=counts.completed,
+        failed=counts.failed,
         interrupted=interrupted,
-        failures=tuple(failed_trials(engine, study_id)) if counts[TrialStatus.FAILED] else (),
+        failures=tuple(failed_trials(engine, study_id)) if counts.failed else (),
     )
 
 
@@ -349,7 +450,8 @@ class _PhaseRunner:
         arm = self.spec.arms.optuna
         if arm is None:
             return False
-        finished = sum(1 for key in done if key.startswith("optuna/"))
+        # its suggestions alone: a confirm run (another seed) is no suggestion of n_trials
+        finished = sum(1 for key in done if is_suggestion(self.spec, key))
         remaining = arm.n_trials - finished
         if remaining <= 0:
             return False
@@ -375,9 +477,8 @@ class _PhaseRunner:
             return False
         results = load_results(self.engine, self.study_id, lean=True)
         todo = confirm_trials(self.spec, best_suggestions(results, arm.confirm))
-        self.trial_ids.update(
-            self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
-        )
+        self._register(todo)
+        self._recount()  # picks other than an earlier launch's: those runs stay, and count
         return self.run_planned(make_packs([t for t in todo if t.key not in done], 1))
 
     def run_retrain(self, done: set[str]) -> bool:
@@ -401,12 +502,28 @@ class _PhaseRunner:
             self.writer.replan_trials(
                 self.study_id, [trial_record(t) for t in todo if t.key in stale]
             )
-        self.trial_ids.update(
-            self.writer.upsert_trials(self.study_id, [trial_record(t) for t in todo])
-        )
+            if self.progress is not None:  # not done while they run again
+                self.progress.trials_pending(stale, again=True)
+        self._register(todo)
         return self.run_planned(
             make_packs([t for t in todo if t.key not in done or t.key in stale], 1)
         )
+
+    def _register(self, trials: list[TrialSpec]) -> None:
+        """Trials a later phase planned: pending rows (known keys keep their status)."""
+        self.trial_ids.update(
+            self.writer.upsert_trials(self.study_id, [trial_record(t) for t in trials])
+        )
+        if self.progress is not None:
+            self.progress.trials_pending(t.key for t in trials)
+
+    def _recount(self) -> None:
+        """The planned count again from the keys the study now holds, stored and shown."""
+        held = stored_statuses(self.engine, self.study_id)
+        planned = planned_count(self.spec, self.tasks, held)
+        store_planned(self.writer, self.engine, self.study_id, planned)
+        if self.progress is not None:
+            self.progress.replanned(planned)
 
     def _optuna_search(self) -> Any:
         import optuna

@@ -1,4 +1,5 @@
-"""The live display of a running study: counts per arm, elapsed, ETA and the static optimum.
+"""The live display of a running study: its counts (as ``status`` counts them: planned,
+done, running, failed), the trials finished per arm, elapsed, ETA and the static optimum.
 
 The static optimum is the one ``status``, ``compare`` and the dashboard show: read back
 through the results layer (``optimum``, at most every ``OPTIMUM_SECONDS`` while trials
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 from rich.console import Console, Group
@@ -18,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gradsweep.arms import TrialStatus
+from gradsweep.plan.counts import StudyCounts, count_trials
 from gradsweep.plan.trials import TrialSpec
 
 OPTIMUM_SECONDS = 5.0
@@ -32,13 +34,19 @@ def format_seconds(seconds: float | None) -> str:
 
 
 class LiveProgress:
-    """Implements the recorder's ProgressSink; renders with rich unless quiet."""
+    """Implements the recorder's ProgressSink; renders with rich unless quiet.
+
+    It counts as ``status`` does (``plan.count_trials``): ``statuses`` holds every trial
+    the study has (key → status, read from the database as the launch starts), each start
+    and end updates its trial's status, and done is the number completed. A trial that runs
+    again (a retrain trial whose GradNorm weights moved with the new seeds, a dead worker's
+    trial) is running while it runs, then done once: never counted twice."""
 
     def __init__(
         self,
         study: str,
         planned: int,
-        already_done: int,
+        statuses: Mapping[str, str],
         quiet: bool = False,
         note: str | None = None,
         optimum: Callable[[], str | None] | None = None,
@@ -49,11 +57,10 @@ class LiveProgress:
         self.optimum_line: str | None = None
         self.optimum_read = -OPTIMUM_SECONDS
         self.planned = planned
-        self.already_done = already_done
+        self.statuses = dict(statuses)
         self.quiet = quiet
         self.started = time.monotonic()
-        self.running: set[str] = set()
-        self.ended: dict[str, tuple[str, str]] = {}  # key → (arm, status): a re-run counts once
+        self.ended: dict[str, tuple[str, str]] = {}  # key → (arm, status), in this launch
         self._live: Live | None = None
 
     def __enter__(self) -> LiveProgress:
@@ -77,14 +84,27 @@ class LiveProgress:
             self._live = None
 
     def trial_started(self, trial: TrialSpec) -> None:
-        self.running.add(trial.key)
+        self.statuses[trial.key] = str(TrialStatus.RUNNING)
         self._refresh()
 
     def trial_finished(self, trial: TrialSpec, status: TrialStatus) -> None:
-        self.running.discard(trial.key)
+        self.statuses[trial.key] = str(status)
         self.ended[trial.key] = (trial.arm, status)
         if status == TrialStatus.COMPLETED:
             self.read_optimum()
+        self._refresh()
+
+    def trials_pending(self, keys: Iterable[str], again: bool = False) -> None:
+        """Trials registered (new keys are pending, known ones keep their status) or, with
+        ``again``, set to run again (pending whatever they were), as the database has them."""
+        for key in keys:
+            if again or key not in self.statuses:
+                self.statuses[key] = str(TrialStatus.PENDING)
+        self._refresh()
+
+    def replanned(self, planned: int) -> None:
+        """The planned count once a later phase knows more (the Optuna arm's confirm picks)."""
+        self.planned = planned
         self._refresh()
 
     def read_optimum(self, force: bool = False) -> None:
@@ -96,30 +116,27 @@ class LiveProgress:
         self.optimum_line = self.optimum()
 
     @property
-    def done_now(self) -> int:
-        return sum(1 for _, status in self.ended.values() if status == TrialStatus.COMPLETED)
-
-    @property
-    def failed(self) -> int:
-        return len(self.ended) - self.done_now
+    def counts(self) -> StudyCounts:
+        """Planned, done, running and failed, as ``status`` counts the database."""
+        return count_trials(self.planned, self.statuses.values())
 
     @property
     def finished_by_arm(self) -> Counter[str]:
         return Counter(arm for arm, _ in self.ended.values())
 
     def eta_seconds(self) -> float | None:
-        finished = self.done_now + self.failed
-        if finished == 0:
+        finished = len(self.ended)
+        remaining = self.counts.remaining
+        if finished == 0 or remaining is None:
             return None
-        remaining = self.planned - self.already_done - finished
         return max(remaining, 0) * (time.monotonic() - self.started) / finished
 
     def render(self) -> Group:
-        done = self.already_done + self.done_now
+        counts = self.counts
         elapsed = time.monotonic() - self.started
         header = Text(
-            f"{self.study}: {done}/{self.planned} done, {len(self.running)} running, "
-            f"{self.failed} failed  ·  elapsed {format_seconds(elapsed)}  ·  "
+            f"{self.study}: {counts.completed}/{counts.planned} done, {counts.running} running, "
+            f"{counts.failed} failed  ·  elapsed {format_seconds(elapsed)}  ·  "
             f"ETA {format_seconds(self.eta_seconds())}"
         )
         table = Table(box=None, show_header=True)

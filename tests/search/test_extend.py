@@ -71,6 +71,19 @@ def test_rules_name_each_field_that_changes_trials(tmp_path: Path) -> None:
                                           "arms.retrain removed"]  # fmt: skip
 
 
+def test_the_optuna_arms_first_seed_stays_first(tmp_path: Path) -> None:
+    arms = {**SMALL_ARMS, "optuna": {"n_trials": 2}}
+    old = load_spec(write_spec(tmp_path, "first", arms=arms))
+    assert (
+        changed_fields(old, load_spec(write_spec(tmp_path, "first", seeds=[0, 1], arms=arms))) == []
+    )
+    moved = load_spec(write_spec(tmp_path, "first", seeds=[1, 0], arms=arms))
+    assert changed_fields(old, moved) == ["seeds[0] 0 → 1 (the Optuna arm's seed)"]
+    no_optuna = load_spec(write_spec(tmp_path, "first", arms=dict(SMALL_ARMS)))
+    later = load_spec(write_spec(tmp_path, "first", seeds=[1, 0], arms=dict(SMALL_ARMS)))
+    assert changed_fields(no_optuna, later) == []  # without Optuna, seed order adds only
+
+
 @pytest.mark.usefixtures("ray_session")
 def test_a_weighting_asked_for_twice_trains_once_and_belongs_to_both(
     tmp_path: Path, sqlite_url: str
