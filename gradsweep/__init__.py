@@ -1,3 +1,20 @@
-"""gradsweep: GradNorm's adaptive task weights against an exhaustive static-weight search."""
+"""gradsweep: GradNorm's adaptive task weights against an exhaustive static-weight search.
+
+From Python: ``gradsweep.open(DB_URL)`` (docs/python.md) gives the results the command
+line shows, under the same names. Importing the package imports nothing heavy."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gradsweep.notebook import Results
 
 __version__ = "0.1.0"
+
+
+def open(url: str) -> Results:  # noqa: A001  (reads as `gradsweep.open(url)`)
+    """A results database opened read-only: ``.studies()``, ``.study(name)``."""
+    from gradsweep.notebook import open_results
+
+    return open_results(url)
