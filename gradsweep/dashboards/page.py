@@ -78,9 +78,25 @@ def shown_static(trials: pd.DataFrame, limit: int = MAX_SIMPLEX_POINTS) -> pd.Da
     return pd.concat([kept, others])
 
 
+#: above this many completed trials the page leaves the verdicts' robustness to `compare`:
+#: each of its variants re-scores the whole study (seconds at 50,000 trials)
+PAGE_ROBUSTNESS_TRIALS = 20_000
+ROBUSTNESS_LEFT_OUT = (
+    "The verdicts' robustness is not recomputed on this page for a study of more than "
+    f"{PAGE_ROBUSTNESS_TRIALS:,} completed trials: `gradsweep compare` recomputes it"
+)
+
+
+def checks_robustness(results: StudyResults) -> bool:
+    return len(results.scored()) <= PAGE_ROBUSTNESS_TRIALS
+
+
 def _comparison(engine: Engine, results: StudyResults) -> tuple[Comparison | None, str | None]:
-    """The comparison with its verdicts (checked over the training budget too)."""
+    """The comparison with its verdicts, checked over the training budget too (up to
+    ``PAGE_ROBUSTNESS_TRIALS``)."""
     try:
+        if not checks_robustness(results):
+            return compare_results(results, robust=False), None
         return compare_results(results, evaluations(engine, results)), None
     except GradsweepError as exc:  # e.g. a Δm% study whose baseline is still running
         return None, str(exc)
@@ -178,7 +194,8 @@ def _study_page(engine: Engine, study: str, lean: bool) -> StudyPage:
         trial_keys=done,
         default_keys=[*best_static, *results.adaptive_keys()[:2]],
         failures=failed_trials(engine, results.id) if results.counts()["failed"] else [],
-        missing=missing_lines(drawn),
+        missing=missing_lines(drawn)
+        + ([] if comparison is None or checks_robustness(results) else [ROBUSTNESS_LEFT_OUT]),
     )
 
 

@@ -23,12 +23,16 @@ def evaluations(engine: Engine, results: StudyResults) -> pd.DataFrame:
     return queries.evaluation_values(engine, results.id)
 
 
-def compare_results(results: StudyResults, evaluated: pd.DataFrame | None = None) -> Comparison:
+def compare_results(
+    results: StudyResults, evaluated: pd.DataFrame | None = None, robust: bool = True
+) -> Comparison:
     """The comparison of a loaded study, with its Pareto view and verdicts; ``evaluated``
-    (``evaluations``) lets the verdicts be checked over the training budget too."""
+    (``evaluations``) lets the verdicts be checked over the training budget too;
+    ``robust=False`` leaves the robustness out (each variant re-scores the whole study)."""
     comparison = comparison_of(results)
     comparison = replace(comparison, pareto=study_pareto(results))
-    return replace(comparison, verdicts=study_verdicts(results, comparison, evaluated))
+    verdicts = study_verdicts(results, comparison, evaluated, robust)
+    return replace(comparison, verdicts=verdicts)
 
 
 def compare_study(

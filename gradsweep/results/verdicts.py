@@ -222,6 +222,9 @@ class Judge:
         self.static_seconds = float(
             sum(s for arm, s in comparison.compute.items() if arm in STATIC_ARMS)
         )
+        self.all_groups = static_groups(self.static)  # once: C3 and the warnings read it
+        most = self.all_groups["seeds"].max()
+        self.groups = self.all_groups[self.all_groups["seeds"] >= most]
 
     def runs(self, result: AdaptiveResult) -> pd.DataFrame:
         adaptive = self.scored[self.scored["balancer"] == result.balancer]
@@ -305,8 +308,7 @@ class Judge:
         return self.verdict(Claim.MATCHES_OPTIMUM, result, outcome, reason, figures, warnings)
 
     def beats_static(self, result: AdaptiveResult) -> Verdict:
-        groups = static_groups(self.static)
-        groups = groups[groups["seeds"] >= groups["seeds"].max()]
+        groups = self.groups
         better = groups[groups["objective"] <= result.objective]
         share = 1.0 - len(better) / len(groups)
         figures: dict[str, Any] = {
@@ -557,7 +559,9 @@ def budget_flips(outcome: Outcome, budget: list[Variant], holds_from: int | None
     return [f"holds only from step {holds_from} of {last} on ({' or '.join(others)} before)"]
 
 
-def study_warnings(results: StudyResults, comparison: Comparison) -> list[str]:
+def study_warnings(
+    results: StudyResults, comparison: Comparison, groups: pd.DataFrame
+) -> list[str]:
     """Where the study's answer cannot carry weight."""
     warnings = []
     seeds = len(results.seeds)
@@ -575,7 +579,6 @@ def study_warnings(results: StudyResults, comparison: Comparison) -> list[str]:
             f"the static optimum ({format_point(best.weights)}) lies on the simplex's "
             "boundary (a task switched off): the grid may be too coarse there"
         )
-    groups = static_groups(results.static())
     left_out = groups[groups["seeds"] < groups["seeds"].max()] if len(groups) else groups
     chosen_by = best.selection_objective
     if len(left_out) and chosen_by is not None:
@@ -590,16 +593,24 @@ def study_warnings(results: StudyResults, comparison: Comparison) -> list[str]:
 
 
 def study_verdicts(
-    results: StudyResults, comparison: Comparison, evaluations: pd.DataFrame | None = None
+    results: StudyResults,
+    comparison: Comparison,
+    evaluations: pd.DataFrame | None = None,
+    robust: bool = True,
 ) -> Verdicts:
     """Every claim for every adaptive method, with its robustness over the evaluation steps
     in ``evaluations`` (``queries.evaluation_values``; none: not checked over the budget),
-    the coarser sub-grids and each seed left out."""
+    the coarser sub-grids and each seed left out (``robust=False``: none of it, the
+    lines say "robustness not checked")."""
     margin = MARGINS[results.objective]
-    main = list(Judge(results, comparison, margin).all())
+    judge_main = Judge(results, comparison, margin)
+    main = list(judge_main.all())
+    warnings = study_warnings(results, comparison, judge_main.all_groups)
+    if not robust:
+        return Verdicts(margin=margin, claims=main, warnings=warnings)
     found = [
         (kind, at, judge(build(), margin)) for kind, at, build in variants(results, evaluations)
     ]
     steps = 0 if evaluations is None or evaluations.empty else budget_steps(evaluations)[1]
     claims = [replace(verdict, robustness=robustness(verdict, found, steps)) for verdict in main]
-    return Verdicts(margin=margin, claims=claims, warnings=study_warnings(results, comparison))
+    return Verdicts(margin=margin, claims=claims, warnings=warnings)

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 from typer.testing import CliRunner
+from werkzeug.serving import make_server
 
 from gradsweep.cli import app as cli
 from gradsweep.dashboards import figures, layout
@@ -174,3 +183,114 @@ def test_many_failures_fold_after_the_first_ten() -> None:
     section = str(layout.failures_section(failures).to_plotly_json())
     assert "failed trials (130)" in section and "120 more failed trials" in section
     assert "… and 30 more" in section
+
+
+UNKNOWN_ASSETS = [
+    "/_dash-component-suites/nope/x.js",  # no such library
+    "/_dash-component-suites/dash/nope.js",  # no such file of a library
+    "/_dash-component-suites/dash/deps/polyfill@7.v2_0_0m1.js",  # a version never served
+    "/_dash-component-suites/dash/../../etc/passwd",
+    "/_dash-component-suites/plotly/package_data/nope.min.js",
+]
+
+
+def test_an_unknown_asset_is_a_404_without_a_traceback(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    build_three_task_study(sqlite_url)
+    client = create_app(open_engine(sqlite_url, read_only=True)).server.test_client()
+    with caplog.at_level(logging.INFO):
+        for path in UNKNOWN_ASSETS:
+            assert client.get(path).status_code == 404, path
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "Traceback" not in caplog.text
+    # the assets the page names are still served
+    page = client.get("/").get_data(as_text=True)
+    scripts = re.findall(r'src="(/_dash-component-suites/[^"]+)"', page)
+    assert scripts and all(client.get(src).status_code == 200 for src in scripts)
+
+
+def test_an_unknown_asset_behind_a_token_is_still_403_first(sqlite_url: str) -> None:
+    build_three_task_study(sqlite_url)
+    engine = open_engine(sqlite_url, read_only=True)
+    client = create_app(engine, token="s3cret-token").server.test_client()
+    assert client.get(UNKNOWN_ASSETS[0]).status_code == 403
+    assert client.get(UNKNOWN_ASSETS[0] + "?token=s3cret-token").status_code == 404
+
+
+def served(app: Any) -> Iterator[str]:
+    """The app on werkzeug's real server (the one `gradsweep dashboard` runs), whose
+    request lines go to the access log."""
+    http = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http.server_port}"
+    finally:
+        http.shutdown()
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_the_token_never_reaches_the_access_log(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    build_three_task_study(sqlite_url)
+    token = "s3cret-token/+="  # characters a URL encodes
+    app = create_app(open_engine(sqlite_url, read_only=True), token=token)
+    encoded = quote(token, safe="")
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        for base in served(app):
+            assert status_of(f"{base}/?token={encoded}") == 200
+            assert status_of(f"{base}/study/three?x=1&token={encoded}&y=2") == 200
+            assert status_of(f"{base}/?token=wrong-guess") == 403
+            assert status_of(f"{base}/_dash-component-suites/nope/x.js?token={encoded}") == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert len([line for line in lines if "GET /" in line]) == 4, lines
+    text = "\n".join(lines)
+    assert token not in text and encoded not in text and "wrong-guess" not in text
+    assert "s3cret" not in text
+    assert text.count("token=[redacted]") == 4 and "&y=2" in text
+
+
+def test_redaction_keeps_the_rest_of_a_line() -> None:
+    from gradsweep.dashboards.app import RedactTokens
+
+    redact = RedactTokens()
+    redact.tokens.update({"abcdef123", "ab"})
+    line = '127.0.0.1 - - "GET /study/x?a=1&TOKEN=abcdef123;b=2 HTTP/1.1" 200 -'
+    assert (
+        redact.redact(line)
+        == '127.0.0.1 - - "GET /study/x?a=1&TOKEN=[redacted];b=2 HTTP/1.1" 200 -'
+    )
+    assert redact.redact("a path /abcdef123/x") == "a path /[redacted]/x"
+    assert redact.redact("GET /about?tab=1") == "GET /about?tab=1"  # a short token is left
+
+
+def test_a_large_study_page_leaves_robustness_to_compare(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above PAGE_ROBUSTNESS_TRIALS the page judges each claim but says the robustness is
+    compare's (each variant re-scores the whole study); below it, it checks robustness."""
+    from gradsweep.dashboards import page as page_module
+
+    build_three_task_study(sqlite_url)
+    engine = open_engine(sqlite_url, read_only=True)
+    checked = study_page(engine, "three")
+    assert checked.verdicts is not None
+    assert all(v.robustness is not None for v in checked.verdicts.claims)
+    assert page_module.ROBUSTNESS_LEFT_OUT not in checked.missing
+    monkeypatch.setattr(page_module, "PAGE_ROBUSTNESS_TRIALS", 3)
+    large = study_page(engine, "three")
+    assert large.verdicts is not None and large.verdicts.claims
+    assert all(v.robustness is None for v in large.verdicts.claims)
+    assert [v.outcome for v in large.verdicts.claims] == [
+        v.outcome for v in checked.verdicts.claims
+    ]
+    assert page_module.ROBUSTNESS_LEFT_OUT in large.missing
