@@ -3,7 +3,9 @@
 Three tasks on the 13 chemical measurements of scikit-learn's bundled wine dataset (no
 download): the cultivar (3 classes, cross-entropy, accuracy), the colour intensity and the
 proline content (two regressions, MSE, on scales that differ by orders of magnitude, like
-the paper's toy). Use it from a spec as ``problem: examples.wine_quality:make_problem``.
+the paper's toy). Use it from a spec as ``problem: examples.wine_quality:make_problem``
+(marked ``@problem_factory``; naming ``examples.wine_quality:WineTasks``, the class, works
+too).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sklearn.datasets import load_wine
 from torch import nn
 from torch.nn import functional as F
 
+from gradsweep import problem_factory
 from gradsweep.errors import ProblemError
 from gradsweep.trainers import (
     Batch,
@@ -100,6 +103,8 @@ class WineTasks(MultitaskProblem):
         return {**super().describe(), "hidden": self.hidden, "seed": self.seed}
 
 
+@problem_factory
 def make_problem(hidden: int = 32, seed: int = 0, test_fraction: float = 0.3) -> WineTasks:
-    """The factory a spec names; its keyword arguments are the spec's ``problem.params``."""
+    """The factory a spec names; its keyword arguments are the spec's ``problem.params``.
+    ``@problem_factory`` marks it as one a spec may name (unmarked, it would be refused)."""
     return WineTasks(hidden=hidden, seed=seed, test_fraction=test_fraction)

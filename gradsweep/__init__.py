@@ -1,11 +1,16 @@
 """gradsweep: GradNorm's adaptive task weights against an exhaustive static-weight search.
 
 From Python: ``gradsweep.open(DB_URL)`` (docs/python.md) gives the results the command
-line shows, under the same names. Importing the package imports nothing heavy."""
+line shows, under the same names. Importing the package imports nothing heavy.
+
+``gradsweep.problem_factory`` marks a function a spec may name as its problem
+(docs/problems.md): naming code by import path runs it, so an unmarked one is refused."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from gradsweep.trainers.plugins import problem_factory as problem_factory
 
 if TYPE_CHECKING:
     from gradsweep.notebook import Results

@@ -46,6 +46,13 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in flat)
 
 
+def too_large(exc: OverflowError) -> bool:
+    """Whether an overflow is an integer of the user's too large to store or pass on (a
+    20-digit study id, say: ``int too large to convert to SQLite INTEGER``), not a
+    computation gone out of range (a bug)."""
+    return "too large to convert" in str(exc)
+
+
 def fail(message: str, code: int = EXIT_USER_ERROR) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
     typer.echo(f"error: {one_line(message)}", err=True)
@@ -57,7 +64,7 @@ def user_errors(command: F) -> F:
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from sqlalchemy.exc import DBAPIError
+        from sqlalchemy.exc import DataError, DBAPIError
 
         from gradsweep.storage.errors import StorageError
         from gradsweep.storage.reconnect import describe
@@ -66,10 +73,16 @@ def user_errors(command: F) -> F:
             return command(*args, **kwargs)
         except (GradsweepError, StorageError) as exc:
             raise fail(str(exc)) from None
+        except DataError as exc:  # a value the database cannot hold: a 20-digit id, say
+            raise fail(f"the database refused a value: {describe(exc)}") from None
         except DBAPIError as exc:  # the database failed under a read: not the user's doing
             raise fail(f"the results database failed: {describe(exc)}", 1) from None
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except OverflowError as exc:  # a number given beyond what the database stores
+            if not too_large(exc):
+                raise
+            raise fail(f"a number is too large: {exc}") from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -92,6 +105,14 @@ PackOption = Annotated[
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="replace an existing file that this command did not write (never the database "
+        "being read, a folder or a device)",
+    ),
+]
 
 spec_app = typer.Typer(help="Check a study spec or print its JSON schema.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the results database.", no_args_is_help=True)
@@ -101,24 +122,30 @@ app.add_typer(db_app, name="db")
 
 def open_database(url: str | None, read_only: bool = False, create: bool = False) -> Any:
     """The results database, its schema upgraded if older. Only ``launch`` and ``db
-    upgrade`` create one; every other command refuses a path where none exists."""
+    upgrade`` create one; every other command refuses a path where none exists, and a
+    database without gradsweep's schema. How it was opened, where that matters (a read-only
+    folder's file read as it is), is a ``note:`` line on stderr."""
     from gradsweep.storage.engine import open_engine
 
-    return open_engine(url, read_only=read_only, create=create)
+    def note(message: str) -> None:
+        typer.echo(f"note: {one_line(message)}", err=True)
+
+    return open_engine(url, read_only=read_only, create=create, note=note)
 
 
 def print_outcome(outcome: Any, db: str | None) -> None:
     """Say how a launch or resume ended and where to look; exit 130 when interrupted, 3
     when the study finished with failed trials (their first reasons on stderr)."""
-    from gradsweep.storage.engine import resolve_url
+    from gradsweep.storage.engine import resolve_url, safe_url
 
-    url = resolve_url(db)
+    url = safe_url(resolve_url(db))  # a password never reaches a log
     typer.echo(
         f"study {outcome.study} (id {outcome.study_id}): {outcome.status}, "
         f"{outcome.completed}/{outcome.planned} completed, {outcome.failed} failed"
     )
-    if outcome.interrupted:
+    if outcome.interrupted:  # Ctrl-C or SIGTERM: said on stderr as outside Tune's run
         typer.echo(f"resume with: gradsweep resume {outcome.study} --db {url}")
+        typer.echo("error: interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     typer.echo(f"results in {url}; see: gradsweep status {outcome.study} --db {url}")
     if outcome.failed:
@@ -127,14 +154,18 @@ def print_outcome(outcome: Any, db: str | None) -> None:
 
 
 def print_failure_summary(outcome: Any, url: str) -> None:
-    """How many trials failed, the first reasons, and the commands that show the rest."""
+    """How many trials failed, the first reasons (each one line, a long one cut), and the
+    commands that show them whole with the rest."""
+    from gradsweep.console import clip
+
     typer.echo(f"{outcome.failed} trial(s) failed:", err=True)
     for failure in outcome.failures[:FAILURES_LISTED]:
-        typer.echo(f"  {failure.key}: {one_line(failure.error)}", err=True)
+        typer.echo(f"  {one_line(failure.key)}: {clip(one_line(failure.error))}", err=True)
     if outcome.failed > FAILURES_LISTED:
         typer.echo(f"  … and {outcome.failed - FAILURES_LISTED} more", err=True)
     typer.echo(
-        f"tracebacks: gradsweep status {outcome.study} --db {url}  or  gradsweep query "
+        f"whole reasons and tracebacks: gradsweep status {outcome.study} --db {url}  or  "
+        "gradsweep query "
         f"trials --study {outcome.study} --status failed --format json --db {url}",
         err=True,
     )
@@ -288,19 +319,24 @@ def export(
             "in the same database (for optuna-dashboard)",
         ),
     ] = None,
+    force: ForceOption = False,
     db: DbOption = None,
 ) -> None:
     """Write a study's trials, curves and weight traces as Parquet or CSV files, and/or
-    every arm as one Optuna study."""
+    every arm as one Optuna study (a file is replaced only by one of its kind, unless
+    --force)."""
     from pathlib import Path
 
+    from gradsweep.console import visible
     from gradsweep.query import export_study
 
     if out is None and optuna_name is None:
         raise GradsweepError("export: give --out DIR, --optuna NAME, or both")
     if out is not None:
-        for path in export_study(open_database(db, read_only=True), study, Path(out), output):
-            typer.echo(str(path))
+        for path in export_study(
+            open_database(db, read_only=True), study, Path(out), output, force=force
+        ):
+            typer.echo(visible(str(path)))
     if optuna_name is not None:
         from gradsweep.results.optuna_export import export_optuna
 
@@ -315,11 +351,14 @@ def export(
 def report(
     study: Annotated[str, typer.Argument(help="study name or id")],
     out: Annotated[str, typer.Option(help="HTML file to write")] = "report.html",
+    force: ForceOption = False,
     db: DbOption = None,
 ) -> None:
-    """Write the study's figures and comparison as one self-contained HTML file."""
+    """Write the study's figures and comparison as one self-contained HTML file (it
+    replaces only a report it wrote, unless --force)."""
     from pathlib import Path
 
+    from gradsweep.console import visible
     from gradsweep.dashboards.report import write_report
 
     path = Path(out)
@@ -327,7 +366,7 @@ def report(
         raise GradsweepError(f"--out: expected an HTML file to write, got {out!r}")
     if not path.parent.exists():
         raise GradsweepError(f"--out: folder {path.parent} does not exist")
-    typer.echo(str(write_report(open_database(db, read_only=True), study, path)))
+    typer.echo(visible(str(write_report(open_database(db, read_only=True), study, out, force))))
 
 
 @app.command()
@@ -477,7 +516,11 @@ def parse_params(pairs: list[str], option: str = "--param") -> dict[str, Any]:
 @user_errors
 def train(
     problem: Annotated[
-        str, typer.Option(help="toy, digits, multimnist, nyuv2, or package.module:callable")
+        str,
+        typer.Option(
+            help="toy, digits, multimnist, nyuv2, or package.module:callable (a "
+            "MultitaskProblem subclass or a @gradsweep.problem_factory; docs/problems.md)"
+        ),
     ] = "toy",
     tasks: Annotated[int, typer.Option(help="number of tasks (toy)")] = 2,
     sigmas: Annotated[str | None, typer.Option(help="toy task scales, e.g. 1,100")] = None,
@@ -537,7 +580,9 @@ def train(
     )
     result = run_single(run, progress=not as_json)
     if as_json:
-        typer.echo(json.dumps(summary(result), indent=2))
+        from gradsweep.output import json_text
+
+        typer.echo(json_text(summary(result)))  # strict JSON: a non-finite number as null
     else:
         print_summary(result)
     from gradsweep.arms import TrialStatus

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from gradsweep.errors import GradsweepError
-from gradsweep.output import write_csv
+from gradsweep.outfiles import (
+    FileKind,
+    check_folder,
+    check_target,
+    database_files,
+    file_head,
+    replace_atomically,
+)
+from gradsweep.output import csv_header, write_csv
 from gradsweep.results import readers
 from gradsweep.results.study import TRIAL_COLUMNS, belongs_to, load_results
 from gradsweep.results.summary import study_list
@@ -78,27 +87,59 @@ def query_frame(
     return readers.weight_traces(engine, study, trial_keys=keys)
 
 
-def export_study(engine: Engine, study: str, out: Path, fmt: str = "parquet") -> list[Path]:
-    """Write a study's trials, curves and weight traces as Parquet or CSV files."""
+def export_study(
+    engine: Engine, study: str, out: Path, fmt: str = "parquet", force: bool = False
+) -> list[Path]:
+    """Write a study's trials, curves and weight traces as Parquet or CSV files, each put in
+    place atomically. Refused in one line, before any file is written: an ``out`` that is
+    a file (the database among them), and a file of the export that would replace the
+    database, a folder, a device, or (without ``force``) a file export did not write."""
     if fmt not in ("parquet", "csv"):
         raise GradsweepError(f"--format: expected parquet or csv, got {fmt!r}")
     name = readers.study_name(engine, study)
-    if out.exists() and not out.is_dir():
-        raise GradsweepError(f"--out: {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    protected = database_files(engine)
+    folder = check_folder("--out", out, protected)
     frames = {
         "trials": trial_frame(engine, name, None, None),
         "curves": readers.curves(engine, name),
         "weights": readers.weight_traces(engine, name),
     }
-    written = []
+    paths = {kind: folder / f"{name}-{kind}.{fmt}" for kind in frames}
+    targets = {
+        kind: check_target("--out", paths[kind], export_kind(fmt, frame), protected, force)
+        for kind, frame in frames.items()
+    }
     for kind, frame in frames.items():
-        path = out / f"{name}-{kind}.{fmt}"
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        if fmt == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            write_csv(frame, tmp)
-        tmp.replace(path)  # a reader never sees half a file
-        written.append(path)
-    return written
+        replace_atomically("--out", targets[kind], partial(_write, frame, fmt))
+    return list(paths.values())
+
+
+def _write(frame: pd.DataFrame, fmt: str, path: Path) -> None:
+    if fmt == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        write_csv(frame, path)
+
+
+def export_kind(fmt: str, frame: pd.DataFrame) -> FileKind:
+    """The file export writes for this frame, and how it knows one it wrote before: a CSV
+    file whose header is the frame's, a Parquet file with the frame's columns."""
+    if fmt == "csv":
+        return FileKind("a CSV file gradsweep exported", partial(_is_csv_of, frame))
+    return FileKind("a Parquet file gradsweep exported", partial(_is_parquet_of, frame))
+
+
+def _is_csv_of(frame: pd.DataFrame, path: Path) -> bool:
+    first = file_head(path).split(b"\n", 1)[0].rstrip(b"\r")
+    return first.decode("utf-8", errors="replace") == csv_header(frame)
+
+
+def _is_parquet_of(frame: pd.DataFrame, path: Path) -> bool:
+    if file_head(path, 4) != b"PAR1":
+        return False
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]  # pandas' engine: the schema
+
+    try:
+        return list(pq.read_schema(path).names) == [str(c) for c in frame.columns]
+    except Exception:  # not a Parquet file after all: not one of ours
+        return False

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gradsweep.console import output_console, print_table
+from gradsweep.console import clip, is_clipped, output_console, print_table, visible
 from gradsweep.errors import GradsweepError
 from gradsweep.trainers import Budget, EpochRecord, TrainResult, make_balancer, make_problem, train
 from gradsweep.trainers.balancers.catalog import built_in, resolve
@@ -72,12 +74,37 @@ def _parameters(cls: type) -> set[str]:
     return set(inspect.signature(cls).parameters)
 
 
+# torch's seed range (torch.manual_seed): a seed beyond it overflowed deep in torch, an
+# internal error, where the user's mistake is one line
+SEED_RANGE = (-(2**63), 2**64 - 1)
+MAX_STEPS = 2**63 - 1  # a step count torch can size a tensor by
+
+
+def check_numbers(run: SingleRun) -> None:
+    """The numbers of a run that cannot train, refused in one line before anything is
+    built: a seed or a step count beyond torch's integers, and a non-finite alpha, learning
+    rate, weight or sigma (``--alpha inf`` trained, and printed ``Infinity`` into the
+    JSON, which is not JSON)."""
+    low, high = SEED_RANGE
+    if not low <= run.seed <= high:
+        raise GradsweepError("--seed: out of range: torch takes seeds from -2**63 to 2**64 - 1")
+    if run.steps < 1:
+        raise GradsweepError(f"--steps must be >= 1, got {run.steps}")
+    if run.steps > MAX_STEPS:
+        raise GradsweepError("--steps: too large: at most 2**63 - 1")
+    for option, value in (("--alpha", run.alpha), ("--lr", run.lr)):
+        if value is not None and not math.isfinite(value):
+            raise GradsweepError(f"{option}: expected a finite number, got {value}")
+    for option, values in (("--weights", run.weights), ("--sigmas", run.sigmas)):
+        if values is not None and not all(math.isfinite(v) for v in values):
+            raise GradsweepError(f"{option}: expected finite numbers, got {values}")
+
+
 def run_single(run: SingleRun, progress: bool = True) -> TrainResult:
     """Build the problem and balancer, dry-run the problem, train, and return the result
     (with a progress bar). A user's problem that raises, in its factory or in any method
     the dry run calls, is one line (a ``GradsweepError``), not a traceback."""
-    if run.steps < 1:
-        raise GradsweepError(f"--steps must be >= 1, got {run.steps}")
+    check_numbers(run)
     balancer = make_balancer(run.balancer, run.balancer_arguments())
     factory = run.problem.rpartition(":")[2]
     problem = call_user(
@@ -152,7 +179,9 @@ def print_summary(result: TrainResult, console: Console | None = None) -> None:
         )
     print_table(table, console)
     if result.error:
-        console.print(f"[red]failed:[/red] {result.error}")
+        reason = visible(result.error)
+        whole = " (--json prints it whole)" if is_clipped(reason) else ""
+        console.print(f"[red]failed:[/red] {escape(clip(reason))}{whole}", soft_wrap=True)
     else:
         console.print(
             "objective (mean test L_i / initial L_i, lower is better): "

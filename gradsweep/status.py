@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from gradsweep.console import output_console, print_table
+from gradsweep.console import clip, is_clipped, output_console, print_table, visible
 from gradsweep.results.study import failed_trials, load_results
 from gradsweep.results.summary import optimum_text, study_list, summarise
 
@@ -63,7 +63,9 @@ def print_status(statuses: list[dict[str, Any]], console: Console | None = None)
 
 def print_failures(row: dict[str, Any], console: Console) -> None:
     """Each failed trial's reason, and the tail of the first traceback (lines never
-    wrapped, so a pipe gets them whole)."""
+    wrapped, so a pipe gets them whole). What the trial wrote is shown safe: control
+    characters escaped (a reason cannot clear the screen or break its line), a reason or
+    a traceback line beyond ``LONG_TEXT`` characters cut, saying where it is whole."""
     failures = row.get("failures") or []
     if not failures:
         return
@@ -71,14 +73,21 @@ def print_failures(row: dict[str, Any], console: Console) -> None:
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
 
-    say(f"failed trials of {row['study']}:")
+    cut = False
+
+    def shown(text: str | None) -> str:
+        nonlocal cut
+        line = visible(text or "")
+        cut = cut or is_clipped(line)
+        return clip(line)
+
+    say(f"failed trials of {visible(row['study'])}:")
     for failure in failures:
-        say(f"  {failure['key']}: {failure['error']}")
+        say(f"  {visible(failure['key'])}: {shown(failure['error'])}")
     first = next((f for f in failures if f["traceback"]), None)
     if first is not None:
-        say(f"traceback of {first['key']} (last {TRACEBACK_LINES} lines):")
-        say("\n".join(first["traceback"].rstrip().splitlines()[-TRACEBACK_LINES:]))
-    say(
-        "every traceback: add --format json, or "
-        "gradsweep query trials --status failed --format json"
-    )
+        say(f"traceback of {visible(first['key'])} (last {TRACEBACK_LINES} lines):")
+        lines = first["traceback"].rstrip().splitlines()[-TRACEBACK_LINES:]
+        say("\n".join(shown(line) for line in lines))
+    whole = "whole reasons and every traceback" if cut else "every traceback"
+    say(f"{whole}: add --format json, or gradsweep query trials --status failed --format json")

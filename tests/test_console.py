@@ -10,10 +10,11 @@ import sys
 import pytest
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.console import print_table
+from gradsweep.console import LONG_TEXT, clip, print_table, visible
 from tests.test_compare import TRIALS, build
 
 LONG = "diabetes-progression-" + "x" * 70  # wider than 80 columns on its own
@@ -95,3 +96,35 @@ def test_compare_headers_and_cells_are_whole(sqlite_url: str) -> None:
         assert label in out  # a row's label on one line: nothing squeezed
     assert "…" not in out
     assert "0.4000 ± 0.1414" in out  # the static optimum's spread, in one cell
+
+
+def test_visible_escapes_what_a_terminal_would_act_on() -> None:
+    assert visible("plain, unicode: é σ ≤ 中文") == "plain, unicode: é σ ≤ 中文"
+    assert visible("a\x1b[2Jb") == "a\\x1b[2Jb"
+    assert visible("r\u202el\u200bz") == "r\\u202el\\u200bz"  # RLO, zero-width space
+    assert visible("n\nt\tc\rnul\x00del\x7f") == "n\\nt\\tc\\rnul\\x00del\\x7f"
+
+
+def test_clip_says_how_much_was_cut() -> None:
+    assert clip("x" * 10, 10) == "x" * 10
+    assert clip("x" * 11, 10) == "x" * 10 + "… (1 more characters)"
+    assert clip("y" * 200_000).endswith(f"… ({200_000 - LONG_TEXT:,} more characters)")
+
+
+def test_a_table_prints_user_text_escaped_and_literal() -> None:
+    table = Table(title="study \x1b[2J [/x]", caption="c\u202e")
+    table.add_column("task\nname")
+    table.add_column("value")
+    table.add_row("t\x1b]0;title\x07", Text("[bold]x\x1b[31m", style="red"))
+    table.add_row("[/red] [link=http://x]y", None)
+    table.add_row("C:\\dir\\", "\\[b]")  # backslashes as written (rich's escape doubled one)
+    for terminal in (False, True):
+        out = io.StringIO()
+        print_table(table, Console(file=out, width=200, force_terminal=terminal, color_system=None))
+        text = out.getvalue()
+        assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+        assert "study \\x1b[2J [/x]" in text and "c\\u202e" in text and "task\\nname" in text
+        assert "t\\x1b]0;title\\x07" in text and "[bold]x\\x1b[31m" in text
+        assert "[/red] [link=http://x]y" in text
+        assert "C:\\dir\\ " in text and "\\\\" not in text and "\\[b]" in text
+    assert table.title == "study \x1b[2J [/x]"  # the table given is left as it was

@@ -9,6 +9,7 @@ import io
 import re
 import shlex
 import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -397,3 +398,13 @@ def test_results_md_writes_no_verdict_by_hand() -> None:
             if re.search(r"\b(confirmed|refuted|inconclusive)\b", line, re.IGNORECASE):
                 prose.append(f"{number}: {line}")
     assert prose == []
+
+
+def test_the_notebook_example_runs_as_a_script(demo_folder: Path) -> None:
+    script = ROOT / "examples" / "notebook.py"
+    url = f"sqlite:///{demo_folder / 'demo.db'}"
+    done = subprocess.run(
+        [sys.executable, str(script), url], capture_output=True, text=True, cwd=demo_folder
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "static optimum" in done.stdout and "C1 " in done.stdout

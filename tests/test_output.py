@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from pathlib import Path
@@ -11,7 +12,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.output import json_cells
+from gradsweep.output import frame_to_text, json_cells, json_text, spreadsheet_safe, write_csv
 from tests.dashboards.study import build_three_task_study
 
 STRUCTURED = {
@@ -72,3 +73,44 @@ def test_json_cells_are_plain_json() -> None:
     assert json.loads(cells["weights"][0]) == [1.0, None] and cells["weights"][1] == "[2, 3]"
     assert cells["name"].tolist() == ["a", "b"] and cells["x"].tolist() == [1.5, 2.0]
     assert frame["weights"][1] == (2, 3)  # the frame itself is left as it was
+
+
+def test_spreadsheet_formulas_are_neutralised_and_numbers_are_not() -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["=HYPERLINK(\"http://x\",\"y\")", "+1@SUM(A1)", "-2+3", "@cmd", "\tx", "\ry",
+                     "'quoted", "-1.5", "+3", "1e5", "plain", "", None, "a=b"],
+            "number": [-2.0, -1.0, 0.0, 1.0, -5.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, -0.0],
+        }
+    )  # fmt: skip
+    cells = spreadsheet_safe(frame)
+    assert cells["text"].tolist() == [
+        "'=HYPERLINK(\"http://x\",\"y\")", "'+1@SUM(A1)", "'-2+3", "'@cmd", "'\tx", "'\ry",
+        "''quoted", "-1.5", "+3", "1e5", "plain", "", None, "a=b",
+    ]  # fmt: skip
+    assert cells["number"].tolist() == frame["number"].tolist()  # numbers are numbers
+    assert frame["text"][1] == "+1@SUM(A1)"  # the frame itself is left as it was
+    back = [c[1:] if isinstance(c, str) and c.startswith("'") else c for c in cells["text"]]
+    assert back == frame["text"].tolist()  # one leading ' dropped: the original
+
+
+def test_a_carriage_return_in_a_cell_keeps_its_row_whole(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"key": ["a", "b"], "error": ["line\rbreak", "\rstart"], "x": [1, -2]})
+    path = tmp_path / "cr.csv"
+    write_csv(frame, path)
+    with path.open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["error"] for r in rows] == ["line\rbreak", "'\rstart"]
+    assert [r["x"] for r in rows] == ["1", "-2"]
+    plain = frame_to_text(frame.drop(columns="error"), "csv")
+    assert isinstance(plain, str) and "\r" not in plain  # no CR: line ends stay \n
+
+
+def test_json_text_is_strict() -> None:
+    value = {"a": float("inf"), "b": [np.float32("nan"), -np.inf, 1.5], "c": np.int64(3)}
+    text = json_text(value)
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(constant)
+
+    assert json.loads(text, parse_constant=refuse) == {"a": None, "b": [None, None, 1.5], "c": 3}

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from gradsweep import problem_factory
 from gradsweep.cli import app
 from gradsweep.plan import planned_count
 from gradsweep.spec import (
@@ -45,11 +46,13 @@ arms:
 DELETE = object()
 
 
+@problem_factory
 def four_task_toy(**params: object) -> ToyRegression:
     """A user's problem by import path (``tests.test_spec:four_task_toy``)."""
     return ToyRegression(tasks=4, sigmas=[1, 2, 3, 4], train_samples=100, test_samples=20)
 
 
+@problem_factory
 def broken_problem(**params: object) -> ToyRegression:
     raise ValueError("no data for these parameters\nsecond line")
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
+from urllib.parse import quote, quote_plus
 
 from dash import Dash
+from dash.exceptions import DependencyException
 from flask import Response, request
 from sqlalchemy import Engine
 from werkzeug.exceptions import HTTPException
@@ -16,6 +19,14 @@ from gradsweep.dashboards.layout import shell
 log = logging.getLogger(__name__)
 TOKEN_COOKIE = "gradsweep_token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# the access log's loggers (werkzeug's development server, which `app.run` uses)
+ACCESS_LOGGERS = ("werkzeug",)
+REDACTED = "[redacted]"
+# a token this long is also taken out wherever it appears (a shorter one would take out
+# ordinary words of the log with it; its token=… parameter is taken out all the same)
+MIN_TOKEN_SEARCHED = 6
+# a token=… parameter of a query string, as a request line in the log holds it
+TOKEN_PARAMETER = re.compile(r"(?i)((?:[?&;]|%3F|%26)token=)[^&;#\s\"\x1b]*")
 
 
 def create_app(engine: Engine, token: str | None = None) -> Dash:
@@ -46,14 +57,56 @@ def _refuse_malformed_updates(app: Dash) -> None:
     def _refuse(exc: Exception) -> Response | HTTPException:
         if isinstance(exc, HTTPException):
             return exc
+        if isinstance(exc, DependencyException):  # /_dash-component-suites/ of no asset
+            return Response("not found", status=404, mimetype="text/plain")
         if request.path.endswith("/_dash-update-component"):
             log.warning("malformed callback request: %s: %s", type(exc).__name__, exc)
             return Response("malformed callback request", status=400, mimetype="text/plain")
         raise exc
 
 
+class RedactTokens(logging.Filter):
+    """Takes the dashboard's tokens out of log records: werkzeug logs every request line,
+    ``GET /?token=s3cret``, and an access log is read by more people than the token is
+    meant for. Any ``token=`` parameter's value, and each token (of ``MIN_TOKEN_SEARCHED``
+    characters or more) wherever it appears, URL-encoded too, becomes ``[redacted]``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: set[str] = set()
+
+    def redact(self, text: str) -> str:
+        text = TOKEN_PARAMETER.sub(lambda m: m.group(1) + REDACTED, text)
+        searched = [t for t in self.tokens if len(t) >= MIN_TOKEN_SEARCHED]
+        for token in sorted(searched, key=len, reverse=True):
+            for form in {token, quote(token, safe=""), quote_plus(token)}:
+                text = text.replace(form, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+def token_filter() -> RedactTokens:
+    """The one filter on the access loggers (installed once a process, however many apps
+    are created)."""
+    for name in ACCESS_LOGGERS:
+        for found in logging.getLogger(name).filters:
+            if isinstance(found, RedactTokens):
+                return found
+    installed = RedactTokens()
+    for name in ACCESS_LOGGERS:
+        logging.getLogger(name).addFilter(installed)
+    return installed
+
+
 def _require_token(app: Dash, token: str) -> None:
     server = app.server
+    token_filter().tokens.add(token)
 
     @server.before_request
     def _check() -> Response | None:

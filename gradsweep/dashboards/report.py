@@ -3,6 +3,10 @@
 plotly.js is inlined once; the file makes no network request. The page reads as the
 dashboard's study page does: the title and its summary line, the failures, a line for each
 figure not drawn, then the figures that have something to draw.
+
+Its head carries ``GENERATOR``: ``report --out`` replaces an existing file only when it
+finds that mark (or an older report's title) in it, so a mistyped ``--out`` cannot
+overwrite someone's own page, or anything else, without ``--force`` (``outfiles.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from gradsweep.dashboards.figures import TableContent, table_content
 from gradsweep.dashboards.layout import FAILURES_FIRST, FAILURES_SHOWN
 from gradsweep.dashboards.page import FIGURE_NAMES, StudyPage, loss_curves, study_page
 from gradsweep.dashboards.verdicts import card_html
+from gradsweep.outfiles import FileKind, check_target, database_files, file_head, replace_atomically
 from gradsweep.results.study import FailedTrial
+
+# the mark by which `report` knows a file it wrote (and may replace it)
+GENERATOR = '<meta name="generator" content="gradsweep report">'
+# how reports written before the mark begin (their title, within the first bytes)
+OLDER_REPORT = b"<title>gradsweep report: "
 
 # every block as wide as the window at most (the figures follow it), long lines wrapped:
 # nothing scrolls sideways in a window 1,400 px wide or narrower
@@ -62,7 +72,7 @@ def render_report(page: StudyPage, figs: list[go.Figure]) -> str:
     title = html.escape(f"gradsweep report: {page.name}")
     missing = "".join(f"<p class='missing'>{html.escape(line)}</p>" for line in page.missing)
     return (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{GENERATOR}"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{title}</title><style>{STYLE}</style>"
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
@@ -111,11 +121,29 @@ def _failure(failure: FailedTrial) -> str:
     return f"<details><summary>{reason}</summary><pre>{html.escape(trace)}</pre></details>"
 
 
-def write_report(engine: Engine, study: str, out: Path) -> Path:
-    """Write the report atomically (a reader never sees half a file)."""
+def is_report(path: Path) -> bool:
+    """Whether a file is a report this command wrote (its mark, or an older report's
+    title, near its start)."""
+    head = file_head(path)
+    return GENERATOR.encode() in head or OLDER_REPORT in head
+
+
+REPORT = FileKind("an HTML report gradsweep wrote", is_report)
+
+
+def write_report(engine: Engine, study: str, out: Path | str, force: bool = False) -> Path:
+    """Write the report to ``out`` atomically (a reader never sees half a file), after
+    the checks of ``outfiles.check_target``: never over the database being read or a
+    special file, over another file only with ``force``. Checked before the study is
+    read (a refusal is quick) and again just before the file is put in place."""
+    protected = database_files(engine)
+    check_target("--out", out, REPORT, protected, force)
     page, figs = study_figures(engine, study)
     text = render_report(page, figs)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
-    return out
+    target = check_target("--out", out, REPORT, protected, force)
+    replace_atomically("--out", target, lambda tmp: _write_text(tmp, text))
+    return Path(out)  # as the user named it (a symlink's own path, say)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")

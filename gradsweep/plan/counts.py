@@ -1,8 +1,10 @@
 """How many trials a study plans and how many are done: the one count that ``spec check``,
 launch's live progress and outcome, ``status``, ``query studies`` and the dashboard show.
 
-Planned is counted from the plan (``planned_count``); launch stores it on the study, so the
-readers, which run without the spec's problem, read the same number. Done, running and
+Planned is counted from the spec by arithmetic (``spec/limits.py``: what ``plan_up_front``
+builds, never enumerated, so a count is instant however large the plan; the tests hold the
+two equal). Launch stores it on the study, so the readers, which run without the spec's
+problem, read the same number. Done, running and
 failed are the statuses of the study's stored trials, one trial a key (``count_trials``):
 a trial run again (a retrain whose GradNorm weights moved, a dead worker's trial) is
 pending or running while it runs again, and done once, never twice.
@@ -14,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from gradsweep.arms import ArmKind, TrialStatus
-from gradsweep.plan.trials import is_confirm, plan_up_front, planned_weightings
+from gradsweep.plan.trials import is_confirm, planned_weightings
 from gradsweep.spec import StudySpec
+from gradsweep.spec.limits import plan_size
 
 
 def planned_count(spec: StudySpec, tasks: int, stored: Iterable[str] = ()) -> int:
@@ -28,11 +31,7 @@ def planned_count(spec: StudySpec, tasks: int, stored: Iterable[str] = ()) -> in
     confirm runs stay (they ran, and are results) and count as planned too
     (``superseded_confirms``), so the count says what the study holds and never falls
     below what is done."""
-    arm = spec.arms.optuna
-    optuna = 0 if arm is None else arm.n_trials + confirm_count(arm.n_trials, arm.confirm, spec)
-    retrain = len(spec.seeds) if spec.arms.retrain is not None else 0
-    up_front = len(plan_up_front(spec, tasks))
-    return up_front + optuna + retrain + superseded_confirms(spec, stored)
+    return plan_size(spec, tasks).total + superseded_confirms(spec, stored)
 
 
 def confirm_count(n_trials: int, confirm: int, spec: StudySpec) -> int:

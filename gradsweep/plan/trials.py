@@ -15,6 +15,7 @@ from typing import Any
 from gradsweep.arms import weights_in_key
 from gradsweep.plan.simplex import dirichlet_points, grid_points
 from gradsweep.spec import BalancerArm, StudySpec
+from gradsweep.spec.limits import check_plan_size
 from gradsweep.trainers.balancers.gradnorm import alpha_label
 
 
@@ -119,8 +120,10 @@ def plan_up_front(spec: StudySpec, tasks: int) -> list[TrialSpec]:
     """The trials known before anything runs: static, grid, random and the balancer arms,
     per seed.
 
-    Seed by seed, so that every arm has results early in a long study.
-    """
+    Seed by seed, so that every arm has results early in a long study. Counted first, by
+    arithmetic: a plan beyond ``limits.max_trials`` is refused before one trial is built
+    (a stored study resumed, or a spec that skipped ``validate_spec``)."""
+    check_plan_size(spec, tasks, f"study {spec.study}")
     points = planned_weightings(spec, tasks)
     balancer_arms = spec.arms.balancer_arms()
     trials: list[TrialSpec] = []

@@ -5,9 +5,10 @@ a trial already planned.
 Adding is: seeds (the first one staying first where an Optuna arm runs on it), GradNorm
 αs, static weightings, whole arms, grid points (a finer or wider grid whose points include
 the old ones), more random or Optuna trials. Scheduling fields (resources, max_concurrent,
-max_failures) may change freely: they never change a result. Every other field trains
-differently (problem, objective, budget, precision, a balancer's settings, the random or
-Optuna seed, the retrain α) and is refused.
+max_failures, budget.trial_timeout) may change freely: they never change a completed
+trial's result. Every other field trains differently (problem, objective, budget,
+precision, a balancer's settings, the random or Optuna seed, the retrain α) and is
+refused.
 """
 
 from __future__ import annotations
@@ -28,7 +29,12 @@ ADDITIVE = (
     ("arms", "random", "n"),
     ("arms", "optuna", "n_trials"),
 )
-SCHEDULING = (("resources",), ("max_concurrent",), ("max_failures",))
+SCHEDULING = (
+    ("resources",),
+    ("max_concurrent",),
+    ("max_failures",),
+    ("budget", "trial_timeout"),
+)
 SHOWN_KEYS = 3
 
 

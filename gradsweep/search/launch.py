@@ -4,6 +4,10 @@ A study runs in up to three Tune phases: the arms known up front (static, grid, 
 GradNorm) through Tune's variant generator; the Optuna arm through ``OptunaSearch`` with
 its Optuna study in the results database; then ``retrain`` at GradNorm's time-averaged
 weights, which exist only once GradNorm has run. Completed trials are never run again.
+
+One driver runs a study at a time: launch and resume hold the study's lease
+(``storage/lease.py``) while they run it, and a second one is refused in one line naming
+the first. SIGTERM stops a study as Ctrl-C does: left ``interrupted``, for ``resume``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine
@@ -59,6 +66,7 @@ from gradsweep.spec import (
 )
 from gradsweep.storage import queries
 from gradsweep.storage.errors import StorageError
+from gradsweep.storage.lease import Lease, LeaseLost, study_lease
 from gradsweep.storage.queries import StudyInfo
 from gradsweep.storage.records import StudyRecord
 from gradsweep.storage.writer import ResultsWriter
@@ -131,13 +139,14 @@ def ray_session(address: str | None) -> Iterator[None]:
             "ended %d Ray process(es) left by a killed launch", reaped
         )
     try:
-        ray.init(
-            address=address or "local",  # no address: a new local Ray, never a stray one
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
-        )
+        with sigterm_kept():
+            ray.init(
+                address=address or "local",  # no address: a new local Ray, never a stray one
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                runtime_env={"env_vars": {"PYTHONPATH": worker_python_path()}},
+            )
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise GradsweepError(f"cannot start or reach Ray at {address or 'local'}: {exc}") from exc
     record = record_session() if local else None  # for the next launch, if this one is killed
@@ -146,6 +155,45 @@ def ray_session(address: str | None) -> Iterator[None]:
     finally:
         ray.shutdown()
         forget_session(record)
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextmanager
+def sigterm_kept() -> Iterator[None]:
+    """The SIGTERM handler as it was before the block: ``ray.init`` installs its own, which
+    exits on the spot (Ray's fatal-signal dump, the study left ``running``)."""
+    if not _in_main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (``kill``, a batch scheduler's or ``docker stop``'s end) stops the study as
+    Ctrl-C does: within Tune's run, Tune's own Ctrl-C handler ends it; elsewhere it is a
+    KeyboardInterrupt. Either way the study is left ``interrupted`` and exits 130."""
+    if not _in_main_thread():  # signals reach the main thread only
+        yield
+        return
+    with sigterm_kept():
+        signal.signal(signal.SIGTERM, _as_ctrl_c)
+        yield
+
+
+def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job) or not Python's: still stop
+        raise KeyboardInterrupt
 
 
 def worker_python_path() -> str:
@@ -266,29 +314,44 @@ def store_planned(writer: ResultsWriter, engine: Engine, study_id: int, planned:
 
 
 def launch(spec: StudySpec, engine: Engine, options: LaunchOptions) -> StudyOutcome:
-    """Create (or find) the study for this spec and run every trial not yet completed."""
+    """Create (or find) the study for this spec and run every trial not yet completed,
+    holding the study's lease (another driver running it: StudyBusy, nothing written)."""
     if options.name:
         spec = renamed(spec, options.name)
     tasks = validate_spec(spec)
     dry_run_problem(spec)  # a broken problem stops here, before the study is written
     writer = ResultsWriter(engine)
     record = study_record(spec, task_metrics(spec))
+    extended_study(engine, spec, tasks)  # a change it cannot take: refused, nothing written
     stored = queries.find_study_or_none(engine, spec.study)
-    if stored is not None and stored.spec_hash != spec.spec_hash:
-        old = parse_spec(stored.spec_text, source=f"study {stored.name}")
-        check_extension(old, spec, tasks)  # one line naming each change it cannot take
-        writer.extend_study(stored.id, record)
-        logging.getLogger(__name__).info("study %s extended", spec.study)
-    study_id = writer.get_or_create_study(record)
-    return _run(spec, tasks, engine, writer, study_id, options)
+    study_id = stored.id if stored is not None else writer.get_or_create_study(record)
+    with study_lease(engine, study_id, spec.study) as lease:
+        if extended_study(engine, spec, tasks) is not None:  # as it is now, under the lease
+            writer.extend_study(study_id, record)
+            logging.getLogger(__name__).info("study %s extended", spec.study)
+        return _run(spec, tasks, engine, writer, study_id, options, lease)
+
+
+def extended_study(engine: Engine, spec: StudySpec, tasks: int) -> StudyInfo | None:
+    """The stored study of the spec's name where the spec changes it (a change that only
+    adds trials; any other is refused in one line naming each field), else None."""
+    stored = queries.find_study_or_none(engine, spec.study)
+    if stored is None or stored.spec_hash == spec.spec_hash:
+        return None
+    old = parse_spec(stored.spec_text, source=f"study {stored.name}")
+    check_extension(old, spec, tasks)
+    return stored
 
 
 def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
-    """Run exactly the trials of a stored study that have not completed."""
-    info = queries.find_study(engine, study)
-    spec = parse_spec(info.spec_text, source=f"study {info.name}")
-    tasks = len(info.task_names)
-    return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options)
+    """Run exactly the trials of a stored study that have not completed, holding the
+    study's lease."""
+    found = queries.find_study(engine, study)
+    with study_lease(engine, found.id, found.name) as lease:
+        info = queries.find_study(engine, found.id)  # as the last driver left it
+        spec = parse_spec(info.spec_text, source=f"study {info.name}")
+        tasks = len(info.task_names)
+        return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options, lease)
 
 
 def _run(
@@ -298,15 +361,29 @@ def _run(
     writer: ResultsWriter,
     study_id: int,
     options: LaunchOptions,
+    lease: Lease | None = None,
+) -> StudyOutcome:
+    with sigterm_as_ctrl_c():
+        return _run_study(spec, tasks, engine, writer, study_id, options, lease)
+
+
+def _run_study(
+    spec: StudySpec,
+    tasks: int,
+    engine: Engine,
+    writer: ResultsWriter,
+    study_id: int,
+    options: LaunchOptions,
+    lease: Lease | None,
 ) -> StudyOutcome:
     plan = plan_launch(spec, tasks, stored_statuses(engine, study_id), options)
     trial_ids = writer.upsert_trials(study_id, [trial_record(t) for t in plan.up_front])
     store_planned(writer, engine, study_id, plan.planned)
     if plan.packing.notice:
         logging.getLogger(__name__).warning("%s", plan.packing.reason)
-    writer.set_study_status(study_id, StudyStatus.RUNNING)
-    runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options)
+    runner = _PhaseRunner(spec, tasks, engine, writer, study_id, trial_ids, options, lease)
     try:
+        writer.set_study_status(study_id, StudyStatus.RUNNING)
         with (
             ray_session(options.ray_address),
             LiveProgress(
@@ -319,16 +396,10 @@ def _run(
             ) as progress,
         ):
             runner.progress = progress
-            interrupted = runner.run_planned(make_packs(plan.todo, plan.packing.size))
-            if not interrupted:
-                interrupted = runner.retry_dead_workers(plan.todo)
-            if not interrupted:
-                interrupted = runner.run_optuna(plan.done)
-            if not interrupted:
-                interrupted = runner.run_confirm(queries.completed_keys(engine, study_id))
-            if not interrupted:
-                interrupted = runner.run_retrain(queries.completed_keys(engine, study_id))
-    except KeyboardInterrupt:  # a Ctrl-C outside Tune's own handler
+            interrupted = runner.run_phases(plan)
+    except LeaseLost:  # another driver runs the study now: its statuses are that driver's
+        raise
+    except KeyboardInterrupt:  # a Ctrl-C (or SIGTERM) outside Tune's own handler
         writer.mark_interrupted(study_id)
         writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
         raise
@@ -341,6 +412,8 @@ def _run(
         writer.mark_interrupted(study_id)
         writer.set_study_status(study_id, StudyStatus.INTERRUPTED)
         raise
+    if lease is not None and lease.lost is not None:  # lost after the last phase
+        raise lease.lost_error()
     if interrupted:
         writer.mark_interrupted(study_id)
     outcome = _outcome(spec.study, study_id, engine, interrupted)
@@ -407,10 +480,26 @@ class _PhaseRunner:
         study_id: int,
         trial_ids: dict[str, int],
         options: LaunchOptions,
+        lease: Lease | None = None,
     ) -> None:
         self.spec, self.tasks, self.engine, self.writer = spec, tasks, engine, writer
         self.study_id, self.trial_ids, self.options = study_id, trial_ids, options
+        self.lease = lease
         self.progress: LiveProgress | None = None
+
+    def run_phases(self, plan: LaunchPlan) -> bool:
+        """Every phase in turn; True when one ended early (Ctrl-C)."""
+        engine, study_id = self.engine, self.study_id
+        interrupted = self.run_planned(make_packs(plan.todo, plan.packing.size))
+        if not interrupted:
+            interrupted = self.retry_dead_workers(plan.todo)
+        if not interrupted:
+            interrupted = self.run_optuna(plan.done)
+        if not interrupted:
+            interrupted = self.run_confirm(queries.completed_keys(engine, study_id))
+        if not interrupted:
+            interrupted = self.run_retrain(queries.completed_keys(engine, study_id))
+        return interrupted
 
     def run_planned(self, packs: list[Pack]) -> bool:
         from ray import tune
@@ -562,6 +651,8 @@ class _PhaseRunner:
             self.trial_ids,
             resolve=lambda config: pack_from_config(config, self.spec, self.tasks),
             progress=self.progress,
+            trial_timeout=self.spec.budget.trial_timeout,
+            lease=self.lease,
         )
         resources = self.spec.resources
         trainable = tune.with_resources(
@@ -588,7 +679,8 @@ class _PhaseRunner:
                 ),
             )
             tuner.fit()
-        if recorder.failure is not None:
+        if recorder.halted():
+            assert recorder.failure is not None
             raise recorder.failure
         return bool(recorder.unfinished()) or len(recorder.finished) < expected
 

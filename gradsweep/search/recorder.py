@@ -4,11 +4,17 @@ A Tune trial runs one pack (one trial, or several trained together); the recorde
 each member as its own trial: its own row, status, evaluations, trace and timings. Each
 worker report is applied once, in order, whether Tune hands it over as a result or only
 as the trial's last result at its end.
+
+It also enforces ``budget.trial_timeout`` where the worker cannot: a Tune trial that has
+not ended ``DRIVER_GRACE_SECONDS`` past the limit (stuck inside one step, or between two
+evaluations far apart) has its members recorded as failed with the limit's reason, and
+its worker ended, without a retry.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -16,18 +22,23 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
+import ray
 from ray import tune
 
 from gradsweep.arms import TrialStatus
 from gradsweep.plan.trials import TrialSpec
 from gradsweep.search.packing import Pack
-from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure
+from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure, timeout_reason
 from gradsweep.storage.errors import StorageError
+from gradsweep.storage.lease import Lease, LeaseLost
 from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
 from gradsweep.storage.writer import ResultsWriter
 from gradsweep.trainers.engine.failures import clipped_traceback
 
 FLUSH_SECONDS = 1.0
+# the worker checks budget.trial_timeout itself, from its own start: the driver, counting
+# from Tune's start of the trial, steps in this much later
+DRIVER_GRACE_SECONDS = 10.0
 
 # the reason of a trial whose worker failed (not its own code): launch may run it again
 WORKER_FAILED = "worker failed: "
@@ -72,9 +83,16 @@ class _Running:
     placement: Placement | None = None
     seq: int = -1
     last_flush: float = field(default_factory=time.monotonic)
+    # when the pack started, or its last member ended (a pack run one member after another
+    # gives each its own trial_timeout); whether the driver ended it for running too long
+    since: float = field(default_factory=time.monotonic)
+    timed_out: bool = False
 
     def unended(self) -> list[_Member]:
         return [member for member in self.members.values() if not member.ended]
+
+    def overdue(self, seconds: float) -> bool:
+        return not self.timed_out and time.monotonic() - self.since > seconds
 
 
 def now() -> datetime:
@@ -85,12 +103,13 @@ Hook = TypeVar("Hook", bound=Callable[..., None])
 
 
 def _unless_failed(hook: Hook) -> Hook:
-    """A Tune callback hook that does nothing once the database failed, and that turns a
+    """A Tune callback hook that does nothing once the recorder halted (the database failed,
+    or the study's lease was lost: its trials are another driver's now), and that turns a
     StorageError into the recorder's ``failure`` (Tune would only log it and go on)."""
 
     @functools.wraps(hook)
     def guarded(self: StudyRecorder, *args: Any, **kwargs: Any) -> None:
-        if self.failure is not None:
+        if self.halted():
             return
         try:
             hook(self, *args, **kwargs)
@@ -101,16 +120,17 @@ def _unless_failed(hook: Hook) -> Hook:
 
 
 class StopOnFailure(tune.Stopper):
-    """Stops every trial once the recorder can no longer write the results."""
+    """Stops every trial once the recorder may no longer write the results (the database
+    failed, or another driver took the study over)."""
 
     def __init__(self, recorder: StudyRecorder) -> None:
         self.recorder = recorder
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return self.recorder.failure is not None
+        return self.recorder.halted()
 
     def stop_all(self) -> bool:
-        return self.recorder.failure is not None
+        return self.recorder.halted()
 
 
 class StudyRecorder(tune.Callback):
@@ -127,17 +147,22 @@ class StudyRecorder(tune.Callback):
         trial_ids: dict[str, int],
         resolve: Callable[[dict[str, Any]], Pack],
         progress: ProgressSink | None = None,
+        trial_timeout: float | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.writer = writer
         self.study_id = study_id
         self.trial_ids = trial_ids
         self.resolve = resolve
         self.progress = progress
+        self.trial_timeout = trial_timeout
+        self.lease = lease
         self.running: dict[str, _Running] = {}
         self.finished: dict[str, str] = {}
-        # the database could not be written (after reconnecting for a while): the study
-        # stops, writes nothing more, and launch reports this in one line
-        self.failure: StorageError | None = None
+        # the database could not be written (after reconnecting for a while), or another
+        # driver took the study over: the study stops, writes nothing more, and launch
+        # reports this in one line
+        self.failure: StorageError | LeaseLost | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles its callbacks into its experiment state; the database handle and the
@@ -146,6 +171,13 @@ class StudyRecorder(tune.Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+
+    def halted(self) -> bool:
+        """Whether to write nothing more (and stop Tune's run): ``failure`` is set, or is
+        set now from the study's lease, lost to another driver."""
+        if self.failure is None and self.lease is not None and self.lease.lost is not None:
+            self.failure = self.lease.lost_error()
+        return self.failure is not None
 
     def _start(self, tune_trial: Any) -> _Running:
         pack = self.resolve(tune_trial.config)
@@ -187,6 +219,27 @@ class StudyRecorder(tune.Callback):
         state = self._state(trial)
         self._apply(state, WorkerReport.from_result(trial.last_result))
         self._end(trial, state, "the trial ended without reporting an outcome")
+
+    @_unless_failed
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        """Tune's loop turned: end the trials that ran past ``budget.trial_timeout``."""
+        if self.trial_timeout is None:
+            return
+        limit = self.trial_timeout + DRIVER_GRACE_SECONDS
+        for tune_trial in trials:
+            state = self.running.get(tune_trial.trial_id)
+            if state is not None and state.overdue(limit):
+                self._time_out(tune_trial, state)
+
+    def _time_out(self, tune_trial: Any, state: _Running) -> None:
+        """Record the members still running as failed past the limit, then end the worker.
+        Tune then reports the trial's error (``on_trial_error``), which finds nothing left
+        to record."""
+        assert self.trial_timeout is not None
+        reason = timeout_reason(self.trial_timeout)
+        self._finish(state, [failure(m.trial.key, reason) for m in state.unended()])
+        state.timed_out = True
+        end_worker(tune_trial)
 
     @_unless_failed
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -245,6 +298,7 @@ class StudyRecorder(tune.Callback):
             )
         if ends:
             self.writer.finish_trials(ends)
+            state.since = time.monotonic()
         for key, outcome in ended.items():
             self._finished(state.members[key].trial, outcome.status)
 
@@ -285,6 +339,20 @@ class StudyRecorder(tune.Callback):
     def unfinished(self) -> list[TrialSpec]:
         """Trials that started and did not end (the run was interrupted)."""
         return [m.trial for state in self.running.values() for m in state.unended()]
+
+
+def end_worker(tune_trial: Any) -> None:
+    """End a Tune trial's worker now, and tell Tune not to run the trial again: its actor
+    may be stuck inside a step, where no graceful stop reaches it (a stopped trial's actor
+    would also be kept for the next trial, whose reset would then fail)."""
+    tune_trial.max_failures = 0  # the kill is its failure: no retry
+    actor = getattr(getattr(tune_trial, "temporary_state", None), "ray_actor", None)
+    if actor is None:
+        logging.getLogger(__name__).warning(
+            "trial past budget.trial_timeout: its worker could not be found to end it"
+        )
+        return
+    ray.kill(actor, no_restart=True)
 
 
 def finite(value: float | None) -> float | None:

@@ -77,6 +77,12 @@ def failure(key: str, error: str, traceback: str | None = None) -> Outcome:
     return Outcome(key=key, status=TrialStatus.FAILED, error=error, traceback=traceback)
 
 
+def timeout_reason(seconds: float) -> str:
+    """Why a trial that ran past ``budget.trial_timeout`` failed (the worker's check and
+    the driver's stop say it alike)."""
+    return f"exceeded budget.trial_timeout of {seconds:g} s"
+
+
 @dataclass(frozen=True)
 class WorkerReport:
     """One ``tune.report``: evaluations and endings of the pack's members since the last."""

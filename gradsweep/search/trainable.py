@@ -6,11 +6,16 @@ Exceptions from a user's problem are reported as failed trials (a deterministic 
 would fail again on a retry); only a crashed worker is retried by Tune. A pack whose
 packed run raises before its first step is done runs its members one by one instead, so
 a model that cannot be packed loses nothing.
+
+``budget.trial_timeout`` is checked here, after every evaluation is reported: a trial (a
+pack: its members together) past it fails with that reason, keeping what it reported. A
+trial stuck inside one step never gets back here; the driver's recorder stops that one.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -23,7 +28,14 @@ from gradsweep.objectives import delta_m
 from gradsweep.plan.simplex import weights_from_optuna_params
 from gradsweep.plan.trials import TrialSpec, optuna_trial
 from gradsweep.search.packing import Pack
-from gradsweep.search.reports import Evaluation, Outcome, Placement, WorkerReport, failure
+from gradsweep.search.reports import (
+    Evaluation,
+    Outcome,
+    Placement,
+    WorkerReport,
+    failure,
+    timeout_reason,
+)
 from gradsweep.spec import StudySpec
 from gradsweep.storage.records import EpochRow
 from gradsweep.trainers import (
@@ -186,6 +198,25 @@ class _Reporter:
         tune.report(report.to_result())
 
 
+class TrialTimeout(Exception):
+    """Raised from a report callback to end a trial past ``budget.trial_timeout``."""
+
+
+class _Deadline:
+    """``budget.trial_timeout`` from now on, checked between evaluations. The last
+    evaluation is never checked: a trial that got there finished, and keeps its result."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        self.seconds = spec.budget.trial_timeout
+        self.steps = spec.budget.steps
+        self.ends = None if self.seconds is None else time.monotonic() + self.seconds
+
+    def check(self, step: int) -> None:
+        if self.ends is not None and step < self.steps and time.monotonic() > self.ends:
+            assert self.seconds is not None
+            raise TrialTimeout(timeout_reason(self.seconds))
+
+
 def _budget(spec: StudySpec) -> Budget:
     budget = spec.budget
     return Budget(steps=budget.steps, eval_every=budget.eval_every, trace_every=budget.trace_every)
@@ -193,6 +224,12 @@ def _budget(spec: StudySpec) -> Budget:
 
 def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: str) -> None:
     """One trial through the ordinary loop, each evaluation reported as it comes."""
+    deadline = _Deadline(spec)
+
+    def on_epoch(record: EpochRecord) -> None:
+        reporter.send([reporter.evaluation(trial, record)], [])
+        deadline.check(record.step)
+
     try:
         problem = reporter.problem or problem_for(spec)
         reporter.problem = problem
@@ -202,10 +239,13 @@ def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: s
             balancer,
             _budget(spec),
             seed=trial.seed,
-            on_epoch=lambda record: reporter.send([reporter.evaluation(trial, record)], []),
+            on_epoch=on_epoch,
             device=device,
             precision=spec.precision,
         )
+    except TrialTimeout as exc:  # not the trial's code: no traceback
+        reporter.send([], [failure(trial.key, str(exc))])
+        return
     except Exception as exc:  # a user's problem may raise anything; record it, go on
         reporter.send([], [failure(trial.key, error_line(exc), exception_traceback(exc))])
         return
@@ -215,6 +255,7 @@ def _run_alone(trial: TrialSpec, spec: StudySpec, reporter: _Reporter, device: s
 def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -> None:
     """The pack's members trained together; one report per evaluation round."""
     rounds = 0
+    deadline = _Deadline(spec)  # the pack's: its members train in the same time
 
     def on_round(packed: PackRound) -> None:
         nonlocal rounds
@@ -222,6 +263,7 @@ def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -
         evaluations = [reporter.evaluation(pack.trials[k], r) for k, r in packed.records.items()]
         ended = [reporter.outcome(pack.trials[k], r) for k, r in packed.failed.items()]
         reporter.send(evaluations, ended)
+        deadline.check(packed.step)
 
     try:
         problem = reporter.problem = problem_for(spec)
@@ -230,6 +272,9 @@ def _run_packed(pack: Pack, spec: StudySpec, reporter: _Reporter, device: str) -
         results = train_packed(
             problem, balancers, _budget(spec), seed, on_round, device, precision=spec.precision
         )
+    except TrialTimeout as exc:  # every member still training fails with the reason
+        reporter.send([], [failure(t.key, str(exc)) for t in pack.trials])
+        return
     except Exception as exc:
         if rounds <= 1:  # before the first step was done: run the members one by one
             for trial in pack.trials:

@@ -31,8 +31,26 @@ from gradsweep.spec.arms import (
     arm_model,
     arm_order,
 )
-from gradsweep.spec.base import FieldError, SpecError, SpecModel, first_repeat
-from gradsweep.spec.messages import one_line, short
+from gradsweep.spec.base import (
+    FieldError,
+    SpecError,
+    SpecModel,
+    first_nul,
+    first_repeat,
+    name_problem,
+)
+from gradsweep.spec.limits import (
+    MAX_CONCURRENT,
+    MAX_FAILURES,
+    MAX_SEED,
+    MAX_SEEDS,
+    MAX_STEPS,
+    LimitsSpec,
+    check_plan_size,
+    check_trial_size,
+    evaluations_problem,
+)
+from gradsweep.spec.messages import location, one_line, short
 from gradsweep.spec.reading import read_spec_yaml
 from gradsweep.trainers.balancers.catalog import declarations
 from gradsweep.yaml_reader import UnreadableYaml, read_file
@@ -43,6 +61,7 @@ __all__ = [
     "BalancerArm",
     "BudgetSpec",
     "GridArm",
+    "LimitsSpec",
     "OptunaArm",
     "ProblemSpec",
     "RandomArm",
@@ -70,18 +89,30 @@ STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # A grid beyond this is a typo (T=10 at R=20 is ten million trials), not a study.
 MAX_GRID_POINTS = 100_000
 
-Seed = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+MAX_TRIAL_TIMEOUT = 7 * 24 * 3600  # budget.trial_timeout's bound: a week, in seconds
 
 
 class ProblemSpec(SpecModel):
     """The multitask problem every trial trains on."""
 
     name: str = Field(
-        description="a built-in problem (toy, digits, multimnist, nyuv2) or package.module:callable"
+        description="a built-in problem (toy, digits, multimnist, nyuv2), an installed "
+        "gradsweep.problems entry point, or package.module:callable naming a MultitaskProblem "
+        "subclass or a factory marked @gradsweep.problem_factory (anything else is refused "
+        "before it is called; naming a module imports it)"
     )
     params: dict[str, Any] = Field(
         default_factory=dict, description="keyword arguments of the problem's constructor"
     )
+
+    @field_validator("name")
+    @classmethod
+    def _storable_name(cls, value: str) -> str:
+        problem = name_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     def canonical_params(self) -> dict[str, Any]:
         """The parameters without those spelt out at the problem's own defaults: the same
@@ -101,11 +132,40 @@ class ProblemSpec(SpecModel):
 class BudgetSpec(SpecModel):
     """How long each trial trains and how often it reports."""
 
-    steps: int = Field(ge=1, description="training steps per trial")
-    eval_every: int | None = Field(
-        default=None, ge=1, description="steps between test evaluations (default: one epoch)"
+    steps: int = Field(
+        ge=1, le=MAX_STEPS, description=f"training steps per trial (at most {MAX_STEPS:,})"
     )
-    trace_every: int = Field(default=10, ge=1, description="steps between recorded w(t) points")
+    eval_every: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STEPS,
+        description="steps between test evaluations (default: one epoch; at most "
+        "100,000 evaluations a trial)",
+    )
+    trace_every: int = Field(
+        default=10,
+        ge=1,
+        le=MAX_STEPS,
+        description="steps between recorded w(t) points (at most 1,000,000 points a trial)",
+    )
+    trial_timeout: float | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TRIAL_TIMEOUT,
+        description="seconds a trial may run (1 to 604800, a week); one that runs longer "
+        "is recorded as failed and the study goes on (default: no limit). Scheduling, not "
+        "training: left out of the spec's hash",
+    )
+
+    @model_validator(mode="after")
+    def _bounded_trial(self) -> BudgetSpec:
+        """A trial's recorded points and evaluations grow with its steps: bounded here,
+        so a trial's memory and rows are too (spec/limits.py)."""
+        said = check_trial_size(self.steps, self.eval_every, self.trace_every)
+        if said is not None:
+            field, _, message = said.partition(": ")
+            raise FieldError((field,), message)
+        return self
 
 
 class SelectionSpec(SpecModel):
@@ -205,13 +265,29 @@ class StudySpec(SpecModel):
         "(parameters, gradients, optimizers and GradNorm's norms and weights stay fp32)",
     )
     seeds: list[Seed] = Field(
-        default=[0], min_length=1, description="initialisation and batch-order seeds, unique"
+        default=[0],
+        min_length=1,
+        max_length=MAX_SEEDS,
+        description=f"initialisation and batch-order seeds, unique (at most {MAX_SEEDS:,}, "
+        f"each at most {MAX_SEED:,})",
     )
     arms: ArmsSpec
     selection: SelectionSpec = Field(default_factory=SelectionSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
-    max_concurrent: int = Field(default=2, ge=1, description="trials running at once")
-    max_failures: int = Field(default=1, ge=0, description="retries of a crashed worker's trial")
+    max_concurrent: int = Field(
+        default=2, ge=1, le=MAX_CONCURRENT, description="trials running at once"
+    )
+    max_failures: int = Field(
+        default=1, ge=0, le=MAX_FAILURES, description="retries of a crashed worker's trial"
+    )
+    # a guard on the spec's size, not part of the study: out of the hash and of a
+    # relaunch's comparison (model_dump leaves it out), stored when set (canonical_text)
+    limits: LimitsSpec = Field(
+        default_factory=LimitsSpec,
+        exclude=True,
+        description="guards on the study's size (limits.max_trials), raised deliberately; "
+        "they change no trial",
+    )
 
     @model_validator(mode="after")
     def _delta_m_has_a_baseline(self) -> StudySpec:
@@ -248,17 +324,21 @@ class StudySpec(SpecModel):
         """The validated spec as canonical JSON: what is stored and hashed."""
         data = self.model_dump(mode="json")
         _drop_absent_later_arms(data)
+        if data["budget"]["trial_timeout"] is None:  # unset: the text stored before it existed
+            del data["budget"]["trial_timeout"]
+        if self.limits != LimitsSpec():  # raised: stored, so that resume honours it
+            data["limits"] = self.limits.model_dump(mode="json")
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @property
     def spec_hash(self) -> str:
         """Same for specs that differ only in layout, key order, spelt-out defaults (a
-        problem's parameters included) or the pack size (packing is scheduling: a trial's
-        result does not depend on it). Fields added after the first release are left out
-        at their defaults, so the hashes of studies stored before they existed stay the
-        same."""
+        problem's parameters included), the pack size or budget.trial_timeout (scheduling:
+        a completed trial's result depends on neither). Fields added after the first
+        release are left out at their defaults, so the hashes of studies stored before they
+        existed stay the same."""
         data = self.model_dump(mode="json")
-        del data["resources"]["pack"]
+        del data["resources"]["pack"], data["budget"]["trial_timeout"]
         _drop_absent_later_arms(data)
         _drop_later_defaults(data)
         data["problem"]["params"] = self.problem.canonical_params()
@@ -292,6 +372,12 @@ def parse_spec(text: str, source: str = "<string>") -> StudySpec:
         raise SpecError(f"{source}: the spec is empty")
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a spec is a mapping of keys (study, problem, budget, arms…)")
+    nul = first_nul(data)
+    if nul is not None:
+        raise SpecError(
+            f"{source}: {location(nul)}: holds a NUL character (\\x00), which the results "
+            "database cannot store (PostgreSQL refuses it)"
+        )
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
@@ -315,13 +401,19 @@ def load_spec(path: str | Path) -> StudySpec:
 def renamed(spec: StudySpec, name: str) -> StudySpec:
     """The same spec under another study name (``--name``), validated like the file."""
     try:
-        return StudySpec.model_validate({**spec.model_dump(), "study": name})
+        data = {**spec.model_dump(), "limits": spec.limits.model_dump(), "study": name}
+        return StudySpec.model_validate(data)
     except ValidationError as exc:
         raise one_line("--name", exc) from None
 
 
 def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
-    """The checks that need T (problem parameters, weights lengths, grid size); returns T."""
+    """The checks that need T (problem parameters, weights lengths, grid size, the plan's
+    size, the evaluations a trial makes); returns T.
+
+    The plan's size is counted twice, by arithmetic: before the problem is built (all but
+    the grid, whose size needs T), then whole once T is known."""
+    check_plan_size(spec, None, source)
     tasks = len(task_names(spec, source))
     if spec.arms.static is not None:
         for i, weights in enumerate(spec.arms.static.weights):
@@ -340,12 +432,28 @@ def validate_spec(spec: StudySpec, source: str = "<string>") -> int:
                 f"of its {tasks} weights {rule}; the least resolution with one is "
                 f"{_least_resolution(grid, tasks)}"
             )
-        if points > MAX_GRID_POINTS:
+        limit = max(MAX_GRID_POINTS, spec.limits.max_trials)
+        if points > limit:
             raise SpecError(
                 f"{source}: arms.grid.resolution: {points} grid points for {tasks} tasks at "
-                f"resolution {grid.resolution} (at most {MAX_GRID_POINTS}; try random or optuna)"
+                f"resolution {grid.resolution} (at most {limit}; try random or optuna)"
             )
+    check_plan_size(spec, tasks, source)
+    _check_evaluations(spec, source)
     return tasks
+
+
+def _check_evaluations(spec: StudySpec, source: str) -> None:
+    """The evaluations a trial makes, when ``eval_every`` is one epoch of the problem's
+    training split (known once it is built): bounded like the rest of a trial."""
+    if spec.budget.eval_every is not None:
+        return  # checked with the budget
+    every = _steps_per_epoch(
+        spec.problem.name, spec.problem.params_json(), spec.selection.validation_fraction
+    )
+    said = evaluations_problem(spec.budget.steps, every, "budget.eval_every")
+    if said is not None:
+        raise SpecError(f"{source}: {said} (it is one epoch, {every:,} steps, when not set)")
 
 
 def _least_resolution(grid: GridArm, tasks: int) -> int:
@@ -368,7 +476,7 @@ def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, st
         built = _built_tasks(
             spec.problem.name, spec.problem.params_json(), spec.selection.validation_fraction
         )
-        return [dict(task) for task in built]
+        tasks = [dict(task) for task in built]
     except GradsweepError as exc:
         raise SpecError(f"{source}: problem.params: {exc}") from None
     except Exception as exc:  # a user's problem may raise anything on bad parameters
@@ -377,6 +485,28 @@ def task_metrics(spec: StudySpec, source: str = "<string>") -> list[dict[str, st
             f"{source}: problem.params: {spec.problem.name} failed to build: "
             f"{type(exc).__name__}: {first}"
         ) from None
+    _check_task_names(tasks, spec.problem.name, source)
+    return tasks
+
+
+def _check_task_names(tasks: list[dict[str, str]], problem: str, source: str) -> None:
+    """The problem's task and metric names, as the results database keys them: storable,
+    printable, and each task named once (``(trial, evaluation, task)`` is a row's key)."""
+    seen: set[str] = set()
+    for i, task in enumerate(tasks):
+        for what in ("name", "metric"):
+            said = name_problem(task[what])
+            if said is not None:
+                raise SpecError(
+                    f"{source}: problem: {problem} names task {i}'s {what} "
+                    f"{short(task[what])}, which {said}"
+                )
+        if task["name"] in seen:
+            raise SpecError(
+                f"{source}: problem: {problem} names two tasks {short(task['name'])}: "
+                "each task needs a name of its own"
+            )
+        seen.add(task["name"])
 
 
 def dry_run_problem(spec: StudySpec) -> None:
@@ -433,6 +563,15 @@ def _built_tasks(
     return tuple(
         (("name", t.name), ("metric", t.metric), ("direction", t.direction)) for t in problem.tasks
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _steps_per_epoch(name: str, params_json: str, validation_fraction: float) -> int:
+    """A trial's steps per epoch, as the training loop counts them."""
+    from gradsweep.trainers.registry import built_problem  # imports torch: only when asked
+
+    problem = built_problem(name, params_json, validation_fraction)
+    return max(len(problem.train_data) // problem.batch_size, 1)
 
 
 @functools.lru_cache(maxsize=32)

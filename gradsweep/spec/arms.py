@@ -21,7 +21,15 @@ from pydantic import (
 
 from gradsweep.arms import RETRAIN, STATIC_ARMS, grid_size, weights_in_key
 from gradsweep.errors import GradsweepError
-from gradsweep.spec.base import FieldError, SpecModel, first_repeat
+from gradsweep.spec.base import FieldError, SpecModel, first_repeat, name_problem
+from gradsweep.spec.limits import (
+    MAX_OPTUNA_TRIALS,
+    MAX_PARAM_ITEMS,
+    MAX_RESOLUTION,
+    MAX_SAMPLER_SEED,
+    MAX_TRIALS,
+    MAX_WEIGHTINGS,
+)
 from gradsweep.spec.messages import first_error
 from gradsweep.trainers.balancers.catalog import adaptive_declarations, is_import_path, resolve
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration, ParamError
@@ -38,8 +46,9 @@ class StaticArm(SpecModel):
 
     weights: list[list[NonNegativeFloat]] = Field(
         min_length=1,
+        max_length=MAX_WEIGHTINGS,
         description="weightings, each non-negative with a positive sum and T entries, "
-        "e.g. [[1, 1, 1]] for equal weights",
+        f"e.g. [[1, 1, 1]] for equal weights (at most {MAX_WEIGHTINGS:,})",
     )
 
     @field_validator("weights")
@@ -57,7 +66,11 @@ class StaticArm(SpecModel):
 class GridArm(SpecModel):
     """Exhaustive search: every point of the simplex lattice at resolution R."""
 
-    resolution: int = Field(ge=1, description="R: the simplex grid w_i = T·k_i/R, Σk_i = R")
+    resolution: int = Field(
+        ge=1,
+        le=MAX_RESOLUTION,
+        description=f"R: the simplex grid w_i = T·k_i/R, Σk_i = R (at most {MAX_RESOLUTION:,})",
+    )
     include_vertices: bool = Field(
         default=False, description="include the T single-task points (all weight on one task)"
     )
@@ -94,8 +107,13 @@ class GridArm(SpecModel):
 class RandomArm(SpecModel):
     """Weightings drawn uniformly on the simplex (the paper's Sec. 5.3 protocol)."""
 
-    n: int = Field(ge=1, description="weightings drawn uniformly on the simplex (Dirichlet(1))")
-    seed: int = Field(default=0, ge=0, description="seed of the draws")
+    n: int = Field(
+        ge=1,
+        le=MAX_TRIALS,
+        description="weightings drawn uniformly on the simplex (Dirichlet(1)); at most "
+        f"{MAX_TRIALS:,}",
+    )
+    seed: int = Field(default=0, ge=0, le=MAX_SAMPLER_SEED, description="seed of the draws")
 
 
 class OptunaArm(SpecModel):
@@ -104,12 +122,23 @@ class OptunaArm(SpecModel):
     validation) run on every other seed, so Optuna can supply the static optimum on the
     same seeds as every other weighting."""
 
-    n_trials: int = Field(ge=1, description="Optuna trials (each runs on the study's first seed)")
+    n_trials: int = Field(
+        ge=1,
+        le=MAX_OPTUNA_TRIALS,
+        description="Optuna trials (each runs on the study's first seed; at most "
+        f"{MAX_OPTUNA_TRIALS:,})",
+    )
     sampler: SamplerName = Field(default="tpe", description="tpe, cmaes, qmc, gp or random")
-    seed: int = Field(default=0, ge=0, description="the sampler's seed")
+    seed: int = Field(
+        default=0,
+        ge=0,
+        le=MAX_SAMPLER_SEED,
+        description="the sampler's seed (at most 2**32 - 1, numpy's range)",
+    )
     confirm: int = Field(
         default=3,
         ge=0,
+        le=MAX_OPTUNA_TRIALS,
         description="the best suggestions by validation objective trained on every other "
         "seed afterwards (0: none; the static optimum only takes weightings run on every seed)",
     )
@@ -173,10 +202,16 @@ class _Arms(SpecModel):
                 continue
             if not is_import_path(str(key)):
                 raise FieldError((key,), "unknown key")
+            said = name_problem(str(key))
+            if said is not None:
+                raise FieldError((key,), said)
             try:
                 declaration = resolve(key).declaration
             except GradsweepError as exc:
                 raise FieldError((key,), str(exc)) from None
+            said = name_problem(declaration.name)
+            if said is not None:
+                raise FieldError((key,), f"its declared name {declaration.name!r} {said}")
             if declaration.name in names:
                 raise FieldError(
                     (key,), f"declares the name {declaration.name!r}, as {names[declaration.name]}"
@@ -249,6 +284,8 @@ def arm_model(declaration: BalancerDeclaration) -> type[SpecModel]:
     fields: dict[str, Any] = {}
     for spec_field in declaration.parameter_fields():
         metadata = dict(spec_field.metadata)
+        if typing.get_origin(hints[spec_field.name]) is list:  # each item is a configuration
+            metadata.setdefault("max_length", MAX_PARAM_ITEMS)
         default = ... if spec_field.default is dataclasses.MISSING else spec_field.default
         fields[spec_field.name] = (hints[spec_field.name], Field(default, **metadata))
 

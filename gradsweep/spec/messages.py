@@ -55,15 +55,22 @@ def error_message(error: Any) -> str:
     ctx = error.get("ctx", {})
     if kind in _BOUNDS:
         bound = next(iter(ctx.values()))
-        return f"must be {_BOUNDS[kind]} {bound:g}"
+        return f"must be {_BOUNDS[kind]} {_number(bound)}"
     if kind == "literal_error":
         expected = str(ctx["expected"])
         return f"must be one of {expected}" if " or " in expected else f"must be {expected}"
     if kind == "string_too_long":
         return f"must be at most {ctx['max_length']} characters"
+    if kind == "too_long":
+        return f"must hold at most {ctx['max_length']:,} items (got {ctx['actual_length']:,})"
     if kind in _MESSAGES:
         return _MESSAGES[kind]
     return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _number(bound: Any) -> str:
+    """A bound as a reader writes it: ``1,000,000,000`` for an integer, ``0.5`` else."""
+    return f"{bound:,}" if isinstance(bound, int) and abs(bound) >= 10_000 else f"{bound:g}"
 
 
 def short(value: Any, limit: int = 60) -> str:

@@ -2,6 +2,10 @@
 
 Every table is prefixed ``gs_``: Optuna keeps its own study (the Optuna arm) in the same
 database and owns tables called ``studies``, ``trials`` and ``alembic_version``.
+
+Names a spec, a problem or a host chooses are TEXT, without a length limit (revision 0012),
+so a spec stores the same on SQLite (which never enforces a VARCHAR's length) and on
+PostgreSQL (which does); the study name keeps its 200 characters, which the spec checks.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ class Study(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     spec_text: Mapped[str] = mapped_column(Text)
     spec_hash: Mapped[str] = mapped_column(String(64))
-    problem: Mapped[str] = mapped_column(String(300))
+    problem: Mapped[str] = mapped_column(Text)
     task_names: Mapped[list[Any]]
     objective_name: Mapped[str] = mapped_column(String(100))
     objective_direction: Mapped[str] = mapped_column(String(3))
@@ -67,9 +71,9 @@ class Trial(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("gs_studies.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(String(300))
-    arm: Mapped[str] = mapped_column(String(30))
-    balancer: Mapped[str] = mapped_column(String(30))
+    key: Mapped[str] = mapped_column(Text)
+    arm: Mapped[str] = mapped_column(Text)
+    balancer: Mapped[str] = mapped_column(Text)
     params: Mapped[dict[str, Any]]
     static_weights: Mapped[list[Any] | None]
     alpha: Mapped[float | None] = mapped_column(Float)
@@ -80,11 +84,11 @@ class Trial(Base):
     status: Mapped[str] = mapped_column(String(20), default=TrialStatus.PENDING.value)
     error: Mapped[str | None] = mapped_column(Text)
     traceback: Mapped[str | None] = mapped_column(Text)  # of a failure that raised
-    node: Mapped[str | None] = mapped_column(String(300))
-    device: Mapped[str | None] = mapped_column(String(100))
+    node: Mapped[str | None] = mapped_column(Text)
+    device: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # the pack (one Ray trial training several trials at once) it last ran in; None: alone
-    pack: Mapped[str | None] = mapped_column(String(200))
+    pack: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     train_seconds: Mapped[float | None] = mapped_column(Float)
@@ -117,11 +121,11 @@ class EpochMetric(Base):
         ForeignKey("gs_trials.id", ondelete="CASCADE"), primary_key=True
     )
     epoch: Mapped[int] = mapped_column(Integer, primary_key=True)
-    task: Mapped[str] = mapped_column(String(100), primary_key=True)
+    task: Mapped[str] = mapped_column(Text, primary_key=True)
     step: Mapped[int] = mapped_column(Integer)
     train_loss: Mapped[float | None] = mapped_column(Float)
     test_loss: Mapped[float | None] = mapped_column(Float)
-    metric_name: Mapped[str | None] = mapped_column(String(100))
+    metric_name: Mapped[str | None] = mapped_column(Text)
     metric_value: Mapped[float | None] = mapped_column(Float)
     metrics: Mapped[dict[str, Any]]
     weight: Mapped[float | None] = mapped_column(Float)
@@ -154,3 +158,22 @@ class Comparison(Base):
     study_id: Mapped[int] = mapped_column(ForeignKey("gs_studies.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     payload: Mapped[dict[str, Any]]
+
+
+class StudyLease(Base):
+    """The driver running a study (revision 0013): one row while a launch or resume runs
+    it, so that a second one is refused (``storage/lease.py``)."""
+
+    __tablename__ = "gs_study_leases"
+
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("gs_studies.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    # the holder's kernel boot and pid namespace: its pid is looked up only from the same
+    # (containers may share a host name, never a pid namespace); null off Linux
+    namespace: Mapped[str | None] = mapped_column(Text)
+    token: Mapped[str] = mapped_column(String(32))  # this holding of the lease
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    renewed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

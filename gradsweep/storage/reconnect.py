@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from gradsweep.storage.errors import StorageError
+from gradsweep.storage.errors import StorageError, reason
 
 RECONNECT_SECONDS = 60.0
 FIRST_WAIT = 0.2
@@ -36,8 +36,8 @@ def lost_connection(exc: DBAPIError) -> bool:
 
 
 def describe(exc: DBAPIError) -> str:
-    text = str(exc.orig).strip().splitlines()
-    return text[0] if text else type(exc.orig).__name__
+    """The driver's message, one line, without the SQL or SQLAlchemy's link."""
+    return reason(exc)
 
 
 def reconnecting(method: F) -> F:

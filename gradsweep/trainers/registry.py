@@ -1,15 +1,27 @@
-"""Named problems, and the import path for a user's own problem (balancers: catalog.py)."""
+"""Named problems, and a user's own by import path or entry point (balancers: catalog.py).
+
+Naming a problem by import path imports its module and, once the name passes the checks of
+``plugins.py`` (a MultitaskProblem subclass, a ``@problem_factory``, an entry point), calls
+it with the spec's parameters."""
 
 from __future__ import annotations
 
 import functools
-import importlib
+import inspect
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from gradsweep.arms import DEFAULT_VALIDATION_FRACTION
 from gradsweep.errors import ProblemError
+from gradsweep.trainers.plugins import (
+    PROBLEM_GROUP,
+    ImportPathError,
+    describe,
+    import_attribute,
+    is_marked_factory,
+    registered_problems,
+)
 from gradsweep.trainers.problems.base import MultitaskProblem
 from gradsweep.trainers.problems.digits import MultiDigits
 from gradsweep.trainers.problems.multimnist import MultiMNIST
@@ -28,23 +40,49 @@ PROBLEMS: dict[str, ProblemFactory] = {
 
 
 def resolve_problem(name: str) -> ProblemFactory:
-    """A built-in name, or ``package.module:callable`` returning a MultitaskProblem."""
+    """A built-in name, an installed package's ``gradsweep.problems`` entry point (its name
+    or its ``module:callable``), or ``package.module:callable`` naming a MultitaskProblem
+    subclass or a function marked ``@problem_factory``.
+
+    The module is imported to read the mark; nothing it holds is called here, and anything
+    unmarked is refused in one line: a spec that names code runs it (plugins.py)."""
     if name in PROBLEMS:
         return PROBLEMS[name]
-    if ":" not in name:
+    if ":" in name:
+        return _checked(name, name)
+    registered = registered_problems()
+    if name not in registered:
+        known = [*sorted(PROBLEMS), *sorted(registered)]
         raise ProblemError(
-            f"unknown problem {name!r}: use one of {', '.join(sorted(PROBLEMS))} "
-            "or 'package.module:callable'"
+            f"unknown problem {name!r}: use one of {', '.join(known)} or 'package.module:callable'"
         )
-    module_name, _, attribute = name.partition(":")
+    return _checked(name, registered[name], registered=True)
+
+
+def _checked(name: str, path: str, registered: bool = False) -> ProblemFactory:
+    """The factory ``path`` names, once it shows it was written to be named: a
+    MultitaskProblem subclass (not abstract), a marked function, or an entry point."""
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ProblemError(f"problem {name!r}: cannot import {module_name!r}: {exc}") from exc
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise ProblemError(f"problem {name!r}: {module_name} has no callable {attribute!r}")
-    return factory
+        found = import_attribute(path)
+    except ImportPathError as exc:
+        raise ProblemError(f"problem {name!r}: {exc}") from None
+    dotted = path.replace(":", ".")
+    if not callable(found):
+        raise ProblemError(f"problem {name!r}: {dotted} is {describe(found)}, not callable")
+    if inspect.isclass(found) and issubclass(found, MultitaskProblem):
+        if inspect.isabstract(found):
+            raise ProblemError(
+                f"problem {name!r}: {dotted} is abstract: name a subclass that implements it"
+            )
+        return cast(ProblemFactory, found)
+    if registered or is_marked_factory(found) or path in registered_problems().values():
+        return cast(ProblemFactory, found)
+    what = "a MultitaskProblem subclass" if inspect.isclass(found) else "a problem factory"
+    raise ProblemError(
+        f"problem {name!r}: {dotted} is {describe(found)}, not {what}, so it was not "
+        "called: name a MultitaskProblem subclass, a function marked "
+        f"@gradsweep.problem_factory, or one registered in the {PROBLEM_GROUP!r} entry points"
+    )
 
 
 def make_problem(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Sequence
 
 import torch
 
+from gradsweep import problem_factory
 from gradsweep.trainers import MultitaskModel, ToyRegression
+from gradsweep.trainers.problems.base import Batch
 
 
 class OddSeedsFail(ToyRegression):
@@ -16,6 +20,21 @@ class OddSeedsFail(ToyRegression):
         if torch.initial_seed() % 2 == 1:
             raise RuntimeError(f"cannot build a model for seed {torch.initial_seed()}")
         return super().build_model()
+
+
+class SlowOddSeeds(ToyRegression):
+    """Every loss of an odd seed's trial first pauses ``pause`` seconds: a trial slower than
+    the others, or with a long pause one stuck inside its first step (even seeds, and the
+    driver's dry run at seed 0, run at full speed)."""
+
+    def __init__(self, pause: float = 0.0, **params: object) -> None:
+        super().__init__(**params)  # type: ignore[arg-type]
+        self.pause = pause
+
+    def task_losses(self, outputs: Sequence[torch.Tensor], batch: Batch) -> list[torch.Tensor]:
+        if torch.initial_seed() % 2 == 1:
+            time.sleep(self.pause)
+        return super().task_losses(outputs, batch)
 
 
 class ShortTheory(ToyRegression):
@@ -34,9 +53,11 @@ class ShortTheory(ToyRegression):
         return [1.0]
 
 
+@problem_factory
 def short_theory(**params: object) -> ShortTheory:
     return ShortTheory(**params)  # type: ignore[arg-type]
 
 
+@problem_factory
 def odd_seeds_fail(**params: object) -> OddSeedsFail:
     return OddSeedsFail(**params)  # type: ignore[arg-type]

@@ -63,7 +63,7 @@ def test_a_users_balancer_is_an_arm_like_a_built_in() -> None:
     [
         ("nopkg.nomodule:X", "arms.nopkg.nomodule:X: balancer 'nopkg.nomodule:X': cannot import "
                              "'nopkg.nomodule'"),
-        (f"{BROKEN}:NotABalancer", "is not a subclass of gradsweep.trainers.Balancer"),
+        (f"{BROKEN}:NotABalancer", "is a class, not a subclass of gradsweep.trainers.Balancer"),
         (f"{BROKEN}:NoDeclaration", "NoDeclaration has no declaration"),
         (f"{BROKEN}:Builtin", "its declared name 'gradnorm' is a built-in balancer's"),
         ("tests.trainers.broken_balancer_module:X",

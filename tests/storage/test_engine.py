@@ -168,3 +168,49 @@ def test_the_head_revision_constant_is_alembics_head() -> None:
     from gradsweep.storage.engine import HEAD_REVISION
 
     assert HEAD_REVISION == head_revision()
+
+
+@pytest.mark.parametrize(
+    "name", ["a#b.db", "a?b.db", "a%3Fb.db", "100%.db", "s p a c e.db", "データ.db"]
+)
+def test_sqlite_url_names_the_file_exactly(name: str, tmp_path: Path) -> None:
+    from gradsweep.storage.engine import sqlite_url
+
+    path = tmp_path / name
+    assert parse_url(sqlite_url(path)).database == str(path)
+
+
+def test_the_file_uri_percent_encodes_what_sqlite_would_read_as_uri_syntax() -> None:
+    from gradsweep.storage.engine import file_uri
+
+    assert file_uri(Path("/x/a#b?c%d e.db"), "ro") == "file:///x/a%23b%3Fc%25d%20e.db?mode=ro"
+    assert file_uri(Path("/x/é.db"), "rw") == "file:///x/%C3%A9.db?mode=rw"
+
+
+def test_a_database_error_reads_as_one_clean_line(sqlite_url: str) -> None:
+    """Without the SQL SQLAlchemy ran, its parameters or its error-reference link."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gradsweep.storage.errors import reason
+
+    engine = open_engine(sqlite_url)
+    with pytest.raises(SQLAlchemyError) as error, engine.connect() as conn:
+        conn.execute(text("SELECT * FROM nope WHERE a = :a"), {"a": 1})
+    assert "[SQL" in str(error.value) and "sqlalche.me" in str(error.value)
+    assert reason(error.value) == "no such table: nope"
+    wrapped = SQLAlchemyError("it broke\n(Background on this error at: https://sqlalche.me/e/20/x)")
+    assert reason(wrapped) == "it broke"
+
+
+def test_opening_a_current_database_imports_no_alembic(sqlite_url: str) -> None:
+    """The read commands' start: one look at the revision row, no Alembic."""
+    import subprocess
+    import sys
+
+    open_engine(sqlite_url).dispose()
+    probe = (
+        "import sys; from gradsweep.storage.engine import open_engine; "
+        f"open_engine({sqlite_url!r}, read_only=True); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -1,8 +1,7 @@
 """Problems that break the contract the way a user's first try does, for the dry run's tests.
 
-Each is importable as ``tests.trainers.broken_problems:make_…`` (the CLI imports it from the
-working directory like any user problem). All are three-task toys, small enough to build
-in milliseconds.
+Each is importable as ``tests.trainers.broken_problems:make_…`` (marked ``@problem_factory``;
+the CLI imports it from the working directory). All are three-task toys, built in ms.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from gradsweep import problem_factory
 from gradsweep.trainers import (
     Batch,
     MetricAccumulator,
@@ -138,37 +138,46 @@ class MissingMetric(ToyRegression):
         )
 
 
+@problem_factory
 def make_two_losses() -> TwoLosses:
     return TwoLosses(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_two_heads() -> TwoHeads:
     return TwoHeads(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_unlabelled_test() -> UnlabelledTest:
     return UnlabelledTest()
 
 
+@problem_factory
 def make_ignores_shared_features() -> IgnoresSharedFeatures:
     return IgnoresSharedFeatures(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_wrong_shared_layer() -> WrongSharedLayer:
     return WrongSharedLayer(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_raising_loss() -> RaisingLoss:
     return RaisingLoss(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_per_sample_loss() -> PerSampleLoss:
     return PerSampleLoss(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_missing_metric() -> MissingMetric:
     return MissingMetric(**SMALL)  # type: ignore[arg-type]
 
 
+@problem_factory
 def make_raising_factory() -> ToyRegression:
     raise FileNotFoundError("no data at /data/mine")

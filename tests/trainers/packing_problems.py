@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gradsweep import problem_factory
 from gradsweep.trainers import MultitaskModel, ToyRegression
 
 
@@ -59,5 +60,6 @@ class GenericTrunkToy(ToyRegression):
         return MultitaskModel(trunk, heads, last.weight)
 
 
+@problem_factory
 def dropout_toy(**params: object) -> DropoutToy:
     return DropoutToy(**params)  # type: ignore[arg-type]

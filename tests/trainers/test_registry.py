@@ -25,7 +25,7 @@ def test_user_problem_by_import_path() -> None:
     [
         ("nope", None, "unknown problem 'nope'"),
         ("no_such_module_xyz:make", None, "cannot import 'no_such_module_xyz'"),
-        ("tests.trainers.user_problem:missing", None, "has no callable 'missing'"),
+        ("tests.trainers.user_problem:missing", None, "has no attribute 'missing'"),
         ("tests.trainers.user_problem:not_a_problem", None, "did not return a MultitaskProblem"),
         ("toy", {"colour": "red"}, "bad parameters"),
     ],

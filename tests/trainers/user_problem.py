@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
+from gradsweep import problem_factory
 from gradsweep.trainers import (
     Batch,
     MetricAccumulator,
@@ -15,6 +16,7 @@ from gradsweep.trainers import (
 )
 
 
+@problem_factory
 def make_problem(tasks: int = 2, scale: float = 1.0) -> ToyRegression:
     return ToyRegression(
         tasks=tasks,
@@ -42,14 +44,21 @@ class ExplodingToy(ToyRegression):
         return losses
 
 
+@problem_factory
 def make_exploding(at: int = 7) -> ExplodingToy:
     return ExplodingToy(
         at, tasks=2, sigmas=[1.0, 100.0], train_samples=400, test_samples=100, batch_size=40
     )
 
 
-def not_a_problem() -> int:
+@problem_factory
+def not_a_problem() -> int:  # marked, and still checked: it returns no problem
     return 3
+
+
+def unmarked_factory() -> ToyRegression:
+    """A factory without the mark: a spec naming it is refused before it runs."""
+    raise AssertionError("an unmarked factory was called")
 
 
 class Nameless(MultitaskProblem):
@@ -73,5 +82,6 @@ class Nameless(MultitaskProblem):
         return self.toy.metric_accumulator()
 
 
+@problem_factory
 def make_nameless() -> Nameless:
     return Nameless()

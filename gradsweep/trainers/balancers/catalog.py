@@ -3,9 +3,10 @@
 A built-in balancer is a module here whose ``Balancer`` subclass carries a
 ``declaration``; nothing else lists them. A user's balancer is ``package.module:Class``
 (a subclass of ``Balancer`` with its own declaration), imported when a spec or
-``gradsweep train`` names it: naming code runs that code. Importing a balancer module
-imports neither torch nor pydantic (trainers/lazy.py), so the spec and the read commands
-use this catalogue freely.
+``gradsweep train`` names it: naming code runs that code, so the class is checked to be a
+``Balancer`` subclass before anything of it is called (``trainers/plugins.py``).
+Importing a balancer module imports neither torch nor pydantic (trainers/lazy.py), so the
+spec and the read commands use this catalogue freely.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import Balancer
 from gradsweep.trainers.balancers.declaration import BalancerDeclaration
 from gradsweep.trainers.engine.failures import error_line
+from gradsweep.trainers.plugins import ImportPathError, describe, import_attribute
 
 _PACKAGE = "gradsweep.trainers.balancers"
 _NOT_BALANCERS = frozenset({"base", "catalog", "declaration"})
@@ -73,21 +75,16 @@ def resolve(name: str) -> type[Balancer]:
         raise BalancerError(
             f"unknown balancer {name!r}: use one of {', '.join(classes)} or 'package.module:Class'"
         )
-    module_name, _, attribute = name.partition(":")
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise BalancerError(f"balancer {name!r}: cannot import {module_name!r}: {exc}") from None
-    except Exception as exc:  # the user's module raised while importing
+        cls = import_attribute(name)
+    except ImportPathError as exc:
+        raise BalancerError(f"balancer {name!r}: {exc}") from None
+    if not (inspect.isclass(cls) and issubclass(cls, Balancer)):  # refused before any call
         raise BalancerError(
-            f"balancer {name!r}: importing {module_name} raised {error_line(exc)}"
-        ) from None
-    cls = getattr(module, attribute, None)
-    if not (inspect.isclass(cls) and issubclass(cls, Balancer)):
-        raise BalancerError(
-            f"balancer {name!r}: {module_name}.{attribute} is not a subclass of "
-            "gradsweep.trainers.Balancer"
+            f"balancer {name!r}: {name.replace(':', '.')} is {describe(cls)}, not a subclass "
+            "of gradsweep.trainers.Balancer, so it was not called"
         )
+    attribute = name.partition(":")[2]
     declaration = vars(cls).get("declaration")
     if not isinstance(declaration, BalancerDeclaration):
         raise BalancerError(

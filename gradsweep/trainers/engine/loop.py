@@ -18,6 +18,7 @@ from gradsweep.trainers.engine.finite import Failure, FiniteWatch, check_every
 from gradsweep.trainers.engine.pipeline import BatchStream, batch_stream, on_device
 from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
 from gradsweep.trainers.engine.step import TrainingStep
+from gradsweep.trainers.engine.trace import RawPoints, WeightTrace
 from gradsweep.trainers.problems.base import Batch, MultitaskData, MultitaskModel, MultitaskProblem
 
 
@@ -274,15 +275,14 @@ class _Run:
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
         task_count = len(problem.tasks)
-        self.trace = torch.zeros(budget.steps, task_count, device=device)
-        self.trace_every = max(budget.trace_every, 1)
+        self.watch = FiniteWatch(1, problem.task_names, device, check_every(device))
+        # w(t) in memory that grows with steps / trace_every, not with the budget (trace.py)
+        self.trace = WeightTrace((task_count,), budget.trace_every, self.watch.every, device)
         # the applied weights, at trace points only, where they are not the recorded ones
         distinct = type(balancer).raw_weights is not Balancer.raw_weights
-        points = -(-budget.steps // self.trace_every) if distinct else 0
-        self.raw_trace = torch.zeros(points, task_count, device=device)
+        self.raw_trace = RawPoints((task_count,), budget.trace_every, device) if distinct else None
         self.loss_sum = torch.zeros(task_count, device=device)
         self.loss_count = 0
-        self.watch = FiniteWatch(1, problem.task_names, device, check_every(device))
         self.epochs: list[EpochRecord] = []
         self.seconds = 0.0
         self.initial_test_losses, _ = self.evaluate()
@@ -348,7 +348,7 @@ class _Run:
     def train_step(self, step: int, batch: Batch) -> None:
         """One optimisation step; a non-finite loss is left to the watch (on the CPU the
         step then stops before any update)."""
-        self.trace[step] = self.balancer.weights
+        self.trace.record(step, self.balancer.weights)
         self.optimizer.zero_grad(set_to_none=True)
         needs = self.balancer.needs
         training_step = TrainingStep(
@@ -359,14 +359,14 @@ class _Run:
         if self.watch.immediate and self.watch.failures_pending:
             return
         chosen_within = self.balancer.declaration.chooses_in_step
-        keep_raw = len(self.raw_trace) > 0 and step % self.trace_every == 0
-        if keep_raw and not chosen_within:  # the weights this step applies
-            self.raw_trace[step // self.trace_every] = self.balancer.raw_weights
+        raw = self.raw_trace if self.raw_trace is not None and self.raw_trace.due(step) else None
+        if raw is not None and not chosen_within:  # the weights this step applies
+            raw.record(step, self.balancer.raw_weights)
         self.balancer.step(training_step)
         if chosen_within:  # it chose w within the step: record what it applied
-            self.trace[step] = self.balancer.weights
-            if keep_raw:
-                self.raw_trace[step // self.trace_every] = self.balancer.raw_weights
+            self.trace.record(step, self.balancer.weights)
+            if raw is not None:
+                raw.record(step, self.balancer.raw_weights)
         self.optimizer.step()
         if Need.AFTER_OPTIMIZER_STEP in needs:
             self.balancer.after_step(training_step)
@@ -389,6 +389,7 @@ class _Run:
                     if failure is not None:
                         done = failure.step
                         break
+                    self.trace.confirm(done)
                 if evaluating:
                     self.seconds += time.perf_counter() - started
                     self.record(done)
@@ -397,13 +398,12 @@ class _Run:
         return self.result(done, failure)
 
     def result(self, done: int, failure: Failure | None) -> TrainResult:
-        trace = self.trace[:done]
         last = self.epochs[-1]
-        every = self.trace_every
-        points = [(s, trace[s].tolist()) for s in range(0, done, every)]
-        raw = self.raw_trace[: len(points)].tolist() if len(self.raw_trace) else []
+        steps = self.trace.point_steps(done)
+        points = list(zip(steps, self.trace.points_before(done).tolist(), strict=True))
+        raw = [] if self.raw_trace is None else self.raw_trace.before(done).tolist()
         # a failed run ends with the weights of its failing step (later ones saw NaNs)
-        final = self.trace[done] if failure is not None else self.balancer.weights
+        final = self.trace.at(done) if failure is not None else self.balancer.weights
         return TrainResult(
             status=TrialStatus.FAILED if failure else TrialStatus.COMPLETED,
             error=failure.reason if failure else None,
@@ -414,7 +414,7 @@ class _Run:
             steps=done,
             device=str(self.device),
             weights_final=final.tolist(),
-            weights_mean=trace.mean(dim=0).tolist() if done else final.tolist(),
+            weights_mean=self.trace.mean(done).tolist() if done else final.tolist(),
             initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],

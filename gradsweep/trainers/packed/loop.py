@@ -60,6 +60,7 @@ from gradsweep.trainers.engine.loop import (
 from gradsweep.trainers.engine.pipeline import batch_stream, on_device
 from gradsweep.trainers.engine.precision import Precision, autocast, parse_precision, widened
 from gradsweep.trainers.engine.step import GradientSite
+from gradsweep.trainers.engine.trace import RawPoints, WeightTrace
 from gradsweep.trainers.packed.stacked import StackedModel
 from gradsweep.trainers.packed.stacked_adam import StackedAdam
 from gradsweep.trainers.packed.weights import pack_weights
@@ -128,23 +129,28 @@ class _PackedRun:
         self.indices = epoch_batches(
             len(problem.train_data), problem.batch_size, torch.Generator().manual_seed(seed)
         )
-        self.trace = torch.zeros(budget.steps, members, tasks, device=device)
-        self.trace_every = max(budget.trace_every, 1)
+        self.watch = FiniteWatch(members, problem.task_names, device, check_every(device))
+        # w(t) in memory that grows with steps / trace_every, not with the budget (trace.py)
+        shape = (members, tasks)
+        self.trace = WeightTrace(shape, budget.trace_every, self.watch.every, device)
         # the applied weights at trace points, for members whose raw_weights differ (MGDA's)
         self.raw_members = [type(b).raw_weights is not Balancer.raw_weights for b in balancers]
-        points = -(-budget.steps // self.trace_every) if any(self.raw_members) else 0
-        self.raw_trace = torch.zeros(points, members, tasks, device=device)
+        self.raw_trace = (
+            RawPoints(shape, budget.trace_every, device) if any(self.raw_members) else None
+        )
         self.loss_sum = torch.zeros(members, tasks, device=device)
         self.loss_count = 0
         self.live = torch.ones(members, dtype=torch.bool, device=device)
         self.live_count = members  # on the host: no read of ``live`` per step
         self.any_failed = False
-        self.watch = FiniteWatch(members, problem.task_names, device, check_every(device))
         self.stopped_at: list[int | None] = [None] * members
         self.errors: list[str | None] = [None] * members
         self.epochs: list[list[EpochRecord]] = [[] for _ in range(members)]
         self.seconds = [0.0] * members
         self.failed_since: dict[int, TrainResult] = {}
+        # a failed member's result, made when it failed: the trace's sum goes on past its
+        # failing step with the live members' steps
+        self.failed_results: dict[int, TrainResult] = {}
         self.done = 0
         # Every member starts as this one network: its initial losses and the balancers'
         # start are the single run's, in the single run's order (a start that reads the
@@ -373,7 +379,7 @@ class _PackedRun:
             k = failure.member
             self.errors[k] = failure.reason
             self.stopped_at[k] = failure.step
-            self.failed_since[k] = self.result(k)
+            self.failed_since[k] = self.failed_results[k] = self.result(k)
             bad[k] = True
         self.live &= ~bad
         self.live_count -= len(failures)
@@ -382,12 +388,13 @@ class _PackedRun:
         self.optimizer.reset(bad)
 
     def train_step(self, batch: Batch) -> None:
-        self.trace[self.done] = self.weights.weights
+        self.trace.record(self.done, self.weights.weights)
         self.optimizer.zero_grad()
         chosen_within = bool(self.weights.task_gradient_sites)
-        keep_raw = len(self.raw_trace) > 0 and self.done % self.trace_every == 0
-        if keep_raw and not chosen_within:  # the weights this step applies
-            self.raw_trace[self.done // self.trace_every] = self.weights.raw_weights
+        raw = self.raw_trace
+        keep_raw = raw is not None and raw.due(self.done)
+        if raw is not None and keep_raw and not chosen_within:  # the weights this step applies
+            raw.record(self.done, self.weights.raw_weights)
         norms: torch.Tensor | None = None
         if chosen_within:
             losses = self._aggregated_backward(batch)
@@ -402,9 +409,9 @@ class _PackedRun:
         if not self.live_count:
             return
         if chosen_within:  # the weights were chosen within the step: record those applied
-            self.trace[self.done] = self.weights.weights
-            if keep_raw:
-                self.raw_trace[self.done // self.trace_every] = self.weights.raw_weights
+            self.trace.record(self.done, self.weights.weights)
+            if raw is not None and keep_raw:
+                raw.record(self.done, self.weights.raw_weights)
         if self.any_failed:  # the failed members' slices get exactly no update
             for param in self.stack.params.values():
                 if param.grad is not None:
@@ -428,20 +435,21 @@ class _PackedRun:
                     self._fail(self.watch.failures())
                     if not self.live_count:
                         break
+                    self.trace.confirm(self.done)  # the live members' steps read finite
                 if evaluating:
                     self.record(self.done)
         self._charge()
-        return [self.result(k) for k in range(len(self.balancers))]
+        return [self.failed_results.get(k) or self.result(k) for k in range(len(self.balancers))]
 
     def result(self, k: int) -> TrainResult:
         stop = self.stopped_at[k]
         done = self.done if stop is None else stop
-        trace = self.trace[:done, k]
-        every = self.trace_every
-        points = range(0, done, every)
-        raw = self.raw_trace[: len(points), k].tolist() if self.raw_members[k] else []
+        points = self.trace.point_steps(done)
+        trace = self.trace.points_before(done)[:, k]
+        raw_trace = self.raw_trace
+        raw = raw_trace.before(done)[:, k].tolist() if raw_trace and self.raw_members[k] else []
         # a failed member ends with the weights of its failing step (later ones saw NaNs)
-        weights = self.trace[stop, k] if stop is not None else self.weights.weights[k]
+        weights = self.trace.at(stop)[k] if stop is not None else self.weights.weights[k]
         epochs = self.epochs[k]
         last = epochs[-1]
         error = self.errors[k]
@@ -455,7 +463,7 @@ class _PackedRun:
             steps=done,
             device=str(self.device),
             weights_final=weights.tolist(),
-            weights_mean=trace.mean(dim=0).tolist() if done else weights.tolist(),
+            weights_mean=self.trace.mean(done)[k].tolist() if done else weights.tolist(),
             initial_test_losses=self.initial_test_losses,
             test_losses=[task.test_loss for task in last.tasks],
             test_metrics=[task.metrics for task in last.tasks],
@@ -467,7 +475,7 @@ class _PackedRun:
             **final_validation(last, error is None),
             best_val_step=best_validation_step(epochs),
             epochs=list(epochs),
-            trace=[(s, trace[s].tolist()) for s in points],
+            trace=list(zip(points, trace.tolist(), strict=True)),
             raw_trace=list(zip(points, raw, strict=False)),
             precision=str(self.precision),
         )

@@ -1,14 +1,17 @@
-"""CAGrad: torchjd's aggregation, one step at a time, and the ball its update lies on."""
+"""CAGrad: torchjd's aggregation, one step at a time, its weighting on Gramians from easy to
+ill-conditioned (computed here without cvxpy: the same Clarabel on the same conic data), and
+the ball its update lies on."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from torchjd.aggregation import CAGrad
+from torchjd.aggregation import CAGrad, CAGradWeighting
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers.balancers.base import BalancerContext
-from gradsweep.trainers.balancers.cagrad import NORM_EPS, CaGrad
+from gradsweep.trainers.balancers.cagrad import NORM_EPS, BallWeighting, CaGrad
+from tests.trainers.balancers.random_gramians import TASK_COUNTS, jacobians
 from tests.trainers.balancers.torchjd_reference import assert_step_matches_torchjd
 
 CONFLICTING = [[1.0, 0.0, 0.0], [-0.8, 1.0, 0.0], [-0.5, -0.5, 1.0]]
@@ -30,6 +33,23 @@ def test_a_step_is_torchjds_cagrad(float64: None, site: str) -> None:
 
 def test_another_radius_is_torchjds_too(float64: None) -> None:
     assert_step_matches_torchjd(CaGrad(c=0.9), CAGrad(c=0.9, norm_eps=NORM_EPS))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("c", [0.4, 0.9, 0.0])
+@pytest.mark.parametrize("tasks", TASK_COUNTS)
+def test_the_weights_are_torchjds_on_every_gramian(
+    tasks: int, c: float, dtype: torch.dtype
+) -> None:
+    """The same factorisation, dual and Clarabel run as torchjd's cvxpy statement, so the
+    weights agree to rounding (bit for bit here), ill-conditioned and singular Gramians
+    included, in the Gramian's own dtype (float32 in training)."""
+    for case, jacobian in jacobians(tasks):
+        gramian = (jacobian @ jacobian.T).to(dtype)
+        ours = BallWeighting(c)(gramian)
+        reference = CAGradWeighting(c=c, norm_eps=NORM_EPS)(gramian)
+        assert ours.dtype == dtype, case
+        torch.testing.assert_close(ours, reference, rtol=1e-12, atol=0, msg=case)
 
 
 def test_the_update_lies_on_the_ball_around_the_mean_gradient(float64: None) -> None:

@@ -1,5 +1,7 @@
 """GradVac: torchjd's aggregation one step at a time, two consecutive steps against one torchjd
-aggregator called twice (its EMA cosine targets are state), and what its weights stand for."""
+aggregator called twice (its EMA cosine targets are state), its weighting (the tasks side by
+side here) against torchjd's on sequences of Gramians from easy to ill-conditioned, and what
+its weights stand for."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ import copy
 
 import pytest
 import torch
-from torchjd.aggregation import GradVac, PCGrad
+from torchjd.aggregation import GradVac, GradVacWeighting, PCGrad
 from torchjd.autojac import jac_to_grad, mtl_backward
 
 from gradsweep.errors import BalancerError
 from gradsweep.trainers import ToyRegression
 from gradsweep.trainers.balancers.base import BalancerContext
 from gradsweep.trainers.balancers.gradvac import GradVac as GradVacBalancer
+from gradsweep.trainers.balancers.gradvac import VaccinatedWeighting
 from gradsweep.trainers.engine.loop import balancer_context
 from gradsweep.trainers.engine.step import TrainingStep
 from gradsweep.trainers.problems.base import Batch, MultitaskModel
+from tests.trainers.balancers.random_gramians import TASK_COUNTS, jacobians
 from tests.trainers.balancers.torchjd_reference import assert_step_matches_torchjd
 from tests.trainers.conftest import small_toy_params
 
@@ -44,6 +48,43 @@ def test_a_first_step_is_pcgrads_its_targets_being_zero(float64: None) -> None:
     expected = PCGrad()(jacobian)
     weights = started(2).weights_of(jacobian @ jacobian.T)
     assert weights @ jacobian == pytest.approx(expected, rel=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("beta", [0.5, 0.01, 1.0])
+@pytest.mark.parametrize("tasks", TASK_COUNTS)
+def test_a_sequence_of_gramians_is_torchjds(tasks: int, beta: float, dtype: torch.dtype) -> None:
+    """Stateful: each call's targets are the last call's, and each draws the same random
+    orders from torch's global generator (the generator is left where torchjd leaves it).
+    Every case of the sequence runs twice, so the second meets targets the first moved.
+    The same torch ops on the same values: the weights and targets are torchjd's bit for
+    bit, in float32 too (where an ill-conditioned Gramian makes GradVac's branches flip on
+    the last bit of a cosine, so nothing looser would be a test)."""
+    ours, reference = VaccinatedWeighting(beta), GradVacWeighting(beta=beta)
+    torch.manual_seed(SEED)
+    sequence = [j for pair in zip(jacobians(tasks), jacobians(tasks), strict=True) for j in pair]
+    for case, jacobian in sequence:
+        gramian = (jacobian @ jacobian.T).to(dtype)
+        state = torch.get_rng_state()
+        expected = reference(gramian)
+        after = torch.get_rng_state()
+        torch.set_rng_state(state)
+        weights = ours(gramian)
+        assert torch.equal(torch.get_rng_state(), after), case
+        assert weights.dtype == dtype, case
+        assert torch.equal(weights, expected), case
+        assert torch.equal(ours.targets, reference._phi_t), case
+
+
+def test_targets_restart_when_the_task_count_changes() -> None:
+    """As torchjd's: targets of another shape (or dtype) are not carried over."""
+    weighting = VaccinatedWeighting(0.5)
+    for tasks in (3, 2):
+        (_, jacobian), *_ = jacobians(tasks)
+        torch.manual_seed(SEED)
+        expected = GradVacWeighting(beta=0.5)(jacobian @ jacobian.T)
+        torch.manual_seed(SEED)
+        assert weighting(jacobian @ jacobian.T) == pytest.approx(expected, rel=1e-12)
 
 
 def _toy() -> tuple[ToyRegression, MultitaskModel, list[Batch]]:

@@ -4,20 +4,35 @@ against the bargaining condition ``α ⊙ (G α) = 1`` itself.
 
 Both sides build the same convex programs and solve them with the same ECOS, so they agree
 to rounding (rel 1e-9), not merely to the solver's tolerance (≈1e-8): a looser bound would
-miss a transcription that keeps the wrong iterate when it stops.
+miss a transcription that keeps the wrong iterate when it stops. Ours hands ECOS the conic
+data directly, without cvxpy: that data is held bit for bit against cvxpy's canonicalisation
+of the official statement (transcribed here), since ECOS amplifies a last-bit difference in
+its cost to ~1e-7 in α on a nearly converged program.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from torchjd.aggregation import NashMTL
 
 from gradsweep.errors import BalancerError
-from gradsweep.trainers.balancers.nash_mtl import NashBargaining, NashMtl
+from gradsweep.trainers.balancers import nash_mtl
+from gradsweep.trainers.balancers.fairgrad import FairWeighting
+from gradsweep.trainers.balancers.nash_mtl import NashBargaining, NashMtl, _LinearisedProgram
+from tests.trainers.balancers.random_gramians import TASK_COUNTS
+from tests.trainers.balancers.random_gramians import jacobians as random_jacobians
 from tests.trainers.balancers.torchjd_reference import assert_step_matches_torchjd
 
-pytestmark = pytest.mark.filterwarnings("ignore:.*not DPP:UserWarning")  # torchjd's solves
+pytestmark = [  # torchjd's cvxpy solves: re-canonicalised, and ECOS at its iteration cap
+    pytest.mark.filterwarnings("ignore:.*not DPP:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Solution may be inaccurate:UserWarning"),
+]
 
 OPTIONS = [
     {},  # the paper's defaults: every step, 20 programs, ‖Jᵀα‖ ≤ 1
@@ -71,6 +86,90 @@ def test_a_sequence_of_steps_is_torchjds(every: int, max_norm: float) -> None:
         assert alpha @ jacobian == pytest.approx(reference(jacobian), rel=1e-9, abs=1e-12)
         if max_norm:
             assert float((alpha @ jacobian).norm()) <= max_norm * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("tasks", TASK_COUNTS)
+def test_sequences_on_every_gramian_are_torchjds(tasks: int) -> None:
+    """Condition 1 to 1e12 and rank-deficient Jacobians, one after another (each warm-starts
+    from the last α), each case twice (the second from an α that nearly bargains already)."""
+    ours = NashBargaining(update_weights_every=1, optim_niter=20, max_norm=0.0)
+    reference = NashMTL(n_tasks=tasks, max_norm=0.0, update_weights_every=1, optim_niter=20)
+    cases = random_jacobians(tasks)
+    for case, jacobian in [c for pair in zip(cases, cases, strict=True) for c in pair]:
+        alpha = ours(jacobian @ jacobian.T)
+        expected = reference(jacobian)
+        torch.testing.assert_close(alpha @ jacobian, expected, rtol=1e-9, atol=1e-12, msg=case)
+
+
+class OfficialProgram:
+    """The official code's program as torchjd states it in cvxpy (one log constraint per
+    task): what cvxpy canonicalises it to is the reference for our conic data."""
+
+    def __init__(self, tasks: int) -> None:
+        self.alpha = cp.Variable(tasks, nonneg=True)
+        self.anchor = cp.Parameter(tasks, value=np.ones(tasks))
+        self.gramian = cp.Parameter((tasks, tasks), value=np.eye(tasks))
+        self.scale = cp.Parameter(1, value=np.ones(1))
+        utilities = self.gramian @ self.alpha
+        slope = 1 / self.anchor + (1 / (self.gramian @ self.anchor)) @ self.gramian
+        bargains = [
+            -cp.log(self.alpha[i] * self.scale) - cp.log(utilities[i]) <= 0 for i in range(tasks)
+        ]
+        objective = slope @ (self.alpha - self.anchor) / self.scale
+        self.problem = cp.Problem(cp.Minimize(cp.sum(utilities) + objective), bargains)
+
+    def ecos_data(self, scaled: Any, scale: float, anchor: Any) -> dict[str, Any]:
+        self.gramian.value, self.scale.value, self.anchor.value = scaled, np.array([scale]), anchor
+        data, _, _ = self.problem.get_problem_data(cp.ECOS)
+        return data
+
+
+@pytest.mark.filterwarnings("ignore:.*not DPP")
+@pytest.mark.parametrize("tasks", [2, 3, 5, 10])
+def test_the_programs_are_cvxpys_canonicalisation_bit_for_bit(tasks: int) -> None:
+    generator = np.random.default_rng(tasks)
+    official, ours = OfficialProgram(tasks), _LinearisedProgram(tasks)
+    for case, jacobian in random_jacobians(tasks):
+        gramian = (jacobian @ jacobian.T).numpy()
+        gramian[0, 1] = gramian[1, 0] = 0.0  # an exact zero: left out of both sparse matrices
+        scale = float(np.linalg.norm(gramian))
+        ours.use(gramian / scale, scale)
+        for anchor in [np.ones(tasks), generator.uniform(0.01, 100, tasks)]:
+            data = official.ecos_data(gramian / scale, scale, anchor)
+            assert np.array_equal(ours.cost(anchor), data["c"]), case
+            assert np.array_equal(ours.bounds, data["h"]), case
+            expected = scipy.sparse.csc_matrix(data["G"])
+            assert ours.matrix.nnz == expected.nnz, case
+            assert np.array_equal(ours.matrix.toarray(), expected.toarray()), case
+            dims = data["dims"]
+            assert ours.cones == {"l": dims.nonneg, "q": list(dims.soc), "e": dims.exp}, case
+
+
+def test_a_recomputation_that_already_bargains_solves_no_program(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The official code solves once more and then keeps an α that meets its condition
+    whatever the solve gave: that solve is skipped, the α kept (as torchjd keeps it: the
+    sequences above, and ``test_the_last_alpha_is_kept_when_it_already_meets_the_stopping_rule``).
+    The bargaining solution of ``Ĝ`` is FairGrad's root at α = 1 (``Ĝ a = 1/a``)."""
+    solves = []
+    solve = nash_mtl.ecos.solve
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        solves.append(1)
+        return solve(*arguments, **options)
+
+    monkeypatch.setattr(nash_mtl, "ecos", type("Ecos", (), {"solve": staticmethod(counted)}))
+    weighting = NashBargaining(update_weights_every=1, optim_niter=20, max_norm=0.0)
+    jacobian = jacobians()[0]
+    gramian = jacobian @ jacobian.T
+    weighting(gramian)
+    assert solves
+    solves.clear()
+    bargained = FairWeighting(1.0)(gramian / torch.linalg.matrix_norm(gramian))
+    weighting.alpha = bargained.numpy()
+    assert torch.equal(weighting(gramian), bargained)
+    assert solves == []
 
 
 def test_alpha_is_reused_between_recomputations() -> None:
