@@ -139,7 +139,7 @@ def ray_session(address: str | None) -> Iterator[None]:
             "ended %d Ray process(es) left by a killed launch", reaped
         )
     try:
-        with sigterm_kept():
+        with signal_kept(signal.SIGTERM):
             ray.init(
                 address=address or "local",  # no address: a new local Ray, never a stray one
                 include_dashboard=False,
@@ -162,17 +162,19 @@ def _in_main_thread() -> bool:
 
 
 @contextmanager
-def sigterm_kept() -> Iterator[None]:
-    """The SIGTERM handler as it was before the block: ``ray.init`` installs its own, which
-    exits on the spot (Ray's fatal-signal dump, the study left ``running``)."""
+def signal_kept(signum: signal.Signals) -> Iterator[None]:
+    """The signal's handler as it was before the block. ``ray.init`` installs its own for
+    SIGTERM, which exits on the spot (Ray's fatal-signal dump, the study left
+    ``running``); each Tune run installs its own for SIGINT and leaves it there, so that
+    a Ctrl-C between two runs would only set the finished run's flag."""
     if not _in_main_thread():
         yield
         return
-    before = signal.getsignal(signal.SIGTERM)
+    before = signal.getsignal(signum)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+        signal.signal(signum, before if before is not None else signal.SIG_DFL)
 
 
 @contextmanager
@@ -183,7 +185,7 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     if not _in_main_thread():  # signals reach the main thread only
         yield
         return
-    with sigterm_kept():
+    with signal_kept(signal.SIGTERM):
         signal.signal(signal.SIGTERM, _as_ctrl_c)
         yield
 
@@ -678,7 +680,8 @@ class _PhaseRunner:
                     failure_config=tune.FailureConfig(max_failures=self.spec.max_failures),
                 ),
             )
-            tuner.fit()
+            with signal_kept(signal.SIGINT):  # Ctrl-C: Tune's within its run, ours after
+                tuner.fit()
         if recorder.halted():
             assert recorder.failure is not None
             raise recorder.failure

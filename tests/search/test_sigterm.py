@@ -19,17 +19,35 @@ from tests.search.test_launch import launch_process, wait_for_completed
 
 def test_sigterm_is_ctrl_c_within_the_block_only() -> None:
     before = signal.getsignal(signal.SIGTERM)
-    with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
-        os.kill(os.getpid(), signal.SIGTERM)  # Python's SIGINT handler: KeyboardInterrupt
     seen: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        with sigterm_as_ctrl_c(), pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)  # Python's SIGINT handler: KeyboardInterrupt
+        signal.signal(signal.SIGINT, lambda signum, frame: seen.append(signum))
         with sigterm_as_ctrl_c():  # Tune's Ctrl-C handler, in a run, is called the same way
             os.kill(os.getpid(), signal.SIGTERM)
     finally:
         signal.signal(signal.SIGINT, previous)
     assert seen == [signal.SIGINT]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+@pytest.mark.usefixtures("ray_session")
+def test_a_launch_leaves_ctrl_c_as_it_found_it(tmp_path: Path, sqlite_url: str) -> None:
+    """Each Tune run installs its Ctrl-C handler and leaves it: a Ctrl-C (or SIGTERM)
+    between two phases would only have set the finished run's flag."""
+    from gradsweep.search.launch import launch
+    from gradsweep.spec import load_spec
+    from tests.search.specs import write_spec
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        path = write_spec(tmp_path, "handlers", arms={"grid": {"resolution": 2}})
+        launch(load_spec(path), open_engine(sqlite_url, create=True), LaunchOptions(quiet=True))
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.slow
