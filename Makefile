@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # build). TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the small CPU build.
 TORCH_INDEX ?=
 
-.PHONY: demo test lint bench clean setup
+.PHONY: demo test test-min lint bench clean setup
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,24 @@ $(CHROMIUM):
 test: lint $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
+# The lowest versions pyproject declares (constraints/lowest.txt; tests/test_packaging.py keeps
+# them equal to pyproject's floors), in their own environment: the storage, spec, plan,
+# results, trainer and notebook tests and two real studies on Ray (SQLite and PostgreSQL).
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
+LOWEST_TESTS := tests/spec tests/plan tests/results tests/storage tests/trainers \
+	tests/test_notebook.py tests/test_packaging.py \
+	tests/search/test_launch.py::test_a_study_with_every_arm_completes \
+	tests/search/test_launch.py::test_optuna_trials_run_concurrently_and_live_in_the_results_database
+$(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev]'
+	touch $(LOWEST_STAMP)
+
+test-min: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
+
 # Each benchmark rewrites its own section of benchmarks/RESULTS.md.
 BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency packing dashboard bad_specs read_commands gpu_step
 bench: $(STAMP) $(CHROMIUM)
@@ -42,4 +60,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) .pytest_cache .ruff_cache
