@@ -6,13 +6,18 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from gradsweep.errors import GradsweepError
+from gradsweep.errors import GradsweepError, PluginWarning
+
+if TYPE_CHECKING:
+    from gradsweep.spec import PackSize
 
 app = typer.Typer(
     help="GradNorm's adaptive task weights against an exhaustive static-weight search.",
@@ -25,12 +30,40 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @app.callback()
-def _root() -> None:
+def _root(ctx: typer.Context) -> None:
     """GradNorm's adaptive task weights against an exhaustive static-weight search."""
+    ctx.with_resource(plugin_warnings_as_lines())
     # A user's problem (`package.module:callable`) imports from the working directory, as
     # with `python -m`, and as Ray's workers import it (launch puts it on their path).
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+
+
+@contextmanager
+def plugin_warnings_as_lines() -> Iterator[None]:
+    """While a command runs, a plug-in's warning (``PluginWarning``: a problem's
+    ``shared_layer``, say) is one ``warning: …`` line on stderr, as the CLI's own
+    warnings are; any other is shown as before."""
+    before = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, PluginWarning):
+            typer.echo(f"warning: {one_line(str(message))}", err=True)
+        else:
+            before(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = before
 
 
 EXIT_USER_ERROR = 2
@@ -87,10 +120,11 @@ def user_errors(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="database URL (else $GRADSWEEP_DB, else sqlite:///gradsweep.db)"),
-]
+DB_HELP = (
+    "database URL, or a SQLite file's path (cancer.db, ~/studies.db); else $GRADSWEEP_DB, "
+    "else sqlite:///gradsweep.db"
+)
+DbOption = Annotated[str | None, typer.Option("--db", help=DB_HELP)]
 RayAddressOption = Annotated[
     str | None, typer.Option(help="address of a running Ray cluster (default: start local Ray)")
 ]
@@ -99,9 +133,11 @@ MaxConcurrentOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option(help="no live progress display")]
 PackOption = Annotated[
-    int | None,
+    str | None,
     typer.Option(
-        min=1, help="at most N trials trained together per Ray trial (overrides resources.pack)"
+        metavar="N|auto",
+        help="at most N trials trained together per Ray trial, or auto: chosen from the "
+        "device and the model's size (overrides resources.pack; the same values)",
     ),
 ]
 FormatOption = Annotated[str, typer.Option("--format", help="table or json")]
@@ -118,6 +154,14 @@ spec_app = typer.Typer(help="Check a study spec or print its JSON schema.", no_a
 db_app = typer.Typer(help="Manage the results database.", no_args_is_help=True)
 app.add_typer(spec_app, name="spec")
 app.add_typer(db_app, name="db")
+
+
+def pack_option(pack: str | None) -> PackSize | None:
+    """``--pack``'s value, read as the spec's ``resources.pack`` is (a one-line error
+    otherwise); checked before anything else runs."""
+    from gradsweep.spec import read_pack
+
+    return None if pack is None else read_pack(pack, "--pack")
 
 
 def open_database(url: str | None, read_only: bool = False, create: bool = False) -> Any:
@@ -187,11 +231,12 @@ def launch(
     from gradsweep.search.launch import launch as launch_study
     from gradsweep.spec import dry_run_problem, load_spec
 
+    pack_size = pack_option(pack)
     study_spec = load_spec(spec)
     check_ray_address(ray_address)  # before the database is opened: nothing written
     dry_run_problem(study_spec)  # before the database is opened: a broken problem writes nothing
     engine = open_database(db, create=True)
-    options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack)
+    options = LaunchOptions(ray_address, max_concurrent, name, quiet, pack_size)
     print_outcome(launch_study(study_spec, engine, options), db)
 
 
@@ -205,14 +250,23 @@ def resume(
     quiet: QuietOption = False,
     db: DbOption = None,
 ) -> None:
-    """Run exactly the trials of a study that have not completed."""
+    """Run exactly the trials of a study that have not completed (a study with none left
+    is said at once, without starting Ray)."""
     from gradsweep.search.launch import LaunchOptions, check_ray_address
     from gradsweep.search.launch import resume as resume_study
 
+    pack_size = pack_option(pack)
     check_ray_address(ray_address)  # before the study is touched
     engine = open_database(db)
-    options = LaunchOptions(ray_address, max_concurrent, None, quiet, pack)
-    print_outcome(resume_study(study, engine, options), db)
+    options = LaunchOptions(ray_address, max_concurrent, None, quiet, pack_size)
+    outcome = resume_study(study, engine, options)
+    if outcome.settled:  # answered from the database: Ray was never started
+        typer.echo(
+            f"nothing to resume: study '{outcome.study}' has all its {outcome.planned} "
+            "planned trials completed"
+        )
+        return
+    print_outcome(outcome, db)
 
 
 @app.command()
@@ -422,9 +476,9 @@ def spec_check(
         str | None,
         typer.Option(
             "--db",
-            help="the database launch would use (else $GRADSWEEP_DB, else "
-            "sqlite:///gradsweep.db), read, never written: a study stored there is counted "
-            "and packed as launch would continue it",
+            help="the database launch would use (a URL or a SQLite file's path; else "
+            "$GRADSWEEP_DB, else sqlite:///gradsweep.db), read, never written: a study "
+            "stored there is counted and packed as launch would continue it",
         ),
     ] = None,
 ) -> None:
@@ -436,12 +490,13 @@ def spec_check(
     from gradsweep.spec import dry_run_problem, load_spec, renamed, validate_spec
     from gradsweep.storage.engine import resolve_url, safe_url
 
+    pack_size = pack_option(pack)
     study_spec = load_spec(path)
     if name:
         study_spec = renamed(study_spec, name)
     tasks = validate_spec(study_spec)
     dry_run_problem(study_spec)
-    options = LaunchOptions(max_concurrent=max_concurrent, pack=pack)
+    options = LaunchOptions(max_concurrent=max_concurrent, pack=pack_size)
     plan = preview(study_spec, launch_database(db), options)
     arms = ", ".join(study_spec.arms.names())
     typer.echo(
@@ -474,11 +529,11 @@ def spec_schema() -> None:
 @user_errors
 def db_upgrade(db: DbOption = None) -> None:
     """Create the database or bring its schema up to this version."""
-    from gradsweep.storage.engine import resolve_url, upgrade_database
+    from gradsweep.storage.engine import resolve_url, safe_url, upgrade_database
 
     url = resolve_url(db)
     upgrade_database(url)
-    typer.echo(f"{url}: schema up to date")
+    typer.echo(f"{safe_url(url)}: schema up to date")
 
 
 def parse_floats(option: str, text: str | None) -> list[float] | None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gradsweep.arms import Outcome
 from gradsweep.objectives import LABELS
-from gradsweep.results.comparison import Comparison, PairedDifference
+from gradsweep.results.comparison import Comparison, PairedDifference, best_so_far_label
 from gradsweep.results.pareto import ParetoView
 from gradsweep.results.selection import StaticBest
 from gradsweep.results.verdicts import Verdict, Verdicts
@@ -151,7 +151,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     compute = Table(title="compute per arm (training seconds)")
     compute.add_column("arm")
     compute.add_column("seconds", justify="right")
-    compute.add_column(f"best on {split} (its test objective)", justify="right")
+    compute.add_column(best_so_far_label(comparison.selection_split), justify="right")
     for arm, seconds in comparison.compute.items():
         points = comparison.best_so_far.get(arm)
         compute.add_row(arm, f"{seconds:.1f}", format_value(points[-1][1]) if points else "–")

@@ -18,3 +18,8 @@ class BalancerError(GradsweepError):
 class DryRunError(ProblemError):
     """A problem broke its contract in the dry run (one training step and one test batch
     before any trial); the message names the task and the method."""
+
+
+class PluginWarning(UserWarning):
+    """Something in a user's plug-in that works but is likely not what was meant (the CLI
+    prints it as one ``warning: …`` line on stderr)."""

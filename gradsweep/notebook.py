@@ -86,5 +86,6 @@ class Results:
 
 
 def open_results(url: str) -> Results:
-    """A results database (a URL, as ``--db`` takes), opened read-only."""
+    """A results database (a URL or a SQLite file's path, as ``--db`` takes), opened
+    read-only."""
     return Results(open_engine(url, read_only=True))

@@ -50,11 +50,14 @@ def trial_frame(
 
 
 def study_frame(engine: Engine) -> pd.DataFrame:
-    """Every study with its counts, its objective and its static optimum as ``status`` and
+    """Every study with its counts (``planned``: what ``status`` counts completed against;
+    ``trials``: the rows stored), its objective and its static optimum as ``status`` and
     ``compare`` choose it (the test objective of the weighting chosen on validation, and
     the split it was chosen on)."""
     frame = readers.studies(engine)
     scored = {summary.name: summary for summary in study_list(engine)}
+    planned = [scored[name].planned for name in frame["name"]]  # as status counts it
+    frame.insert(int(frame.columns.get_loc("trials")), "planned", planned)
     frame["objective"] = [str(scored[name].objective) for name in frame["name"]]
     frame["static_optimum"] = [scored[name].static_optimum for name in frame["name"]]
     frame["static_optimum_weights"] = [

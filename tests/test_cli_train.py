@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -172,6 +173,12 @@ BROKEN = "tests.trainers.broken_problems:"
         ("make_ignores_shared_features", "task task1: no gradient at the shared layer"),
         ("make_missing_metric", "compute: task task0: no 'mse', its primary metric"),
         ("make_wrong_shared_layer", "build_model raised ValueError: shared_layer must be a"),
+        (
+            "make_module_shared_layer",
+            "build_model raised ValueError: shared_layer must be a parameter of the trunk, got "
+            "the module Linear(in_features=100, out_features=100, bias=True): give its weight, "
+            "e.g. trunk[-1].weight",
+        ),
     ],
 )
 def test_a_broken_problem_is_one_line_and_exit_2_before_training(
@@ -182,6 +189,29 @@ def test_a_broken_problem_is_one_line_and_exit_2_before_training(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_a_first_layer_shared_layer_is_one_warning_line_and_runs(tmp_path: Path) -> None:
+    """Accepted (it is a parameter of the trunk), with one line saying GradNorm's slower
+    path, from spec check's dry run and from train; a real process, as Python shows a
+    warning once per process."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"study: s\nproblem: {BROKEN}make_first_layer_shared\nbudget: {{steps: 10}}\n"
+        "arms: {gradnorm: {alphas: [0.12]}}\n"
+    )
+    warning = (
+        "warning: shared_layer is the trunk's first layer: GradNorm's per-task gradient "
+        "norms then take the slower graph path (the trunk's output z is not that layer's "
+        "output, so each step keeps its whole graph and differentiates z back through the "
+        "trunk to W for every task: more time and memory); the paper uses the last shared "
+        "layer, e.g. trunk[-1].weight"
+    )
+    checked = gradsweep("spec", "check", str(spec))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stderr.splitlines() == [warning]
+    trained = gradsweep("train", "--problem", BROKEN + "make_first_layer_shared", "--steps", "2")
+    assert trained.returncode == 0 and trained.stderr.splitlines()[0] == warning
 
 
 @pytest.mark.parametrize(

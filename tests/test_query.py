@@ -115,3 +115,20 @@ def test_export(sqlite_url: str, tmp_path: Path, fmt: str) -> None:
     trials = next(p for p in paths if "trials" in p.name)
     frame = pd.read_parquet(trials) if fmt == "parquet" else pd.read_csv(trials)
     assert len(frame) == len(TRIALS)
+
+
+def test_query_studies_counts_and_scores_as_status_does(sqlite_url: str) -> None:
+    """One study, read by `status` and by `query studies`: the same planned count (the
+    column `planned`, beside `trials`, the rows stored) and the same static optimum."""
+    build(sqlite_url)
+    code, out, err = run("query", "studies", "--format", "json", "--db", sqlite_url)
+    assert code == 0, err
+    (row,) = json.loads(out)
+    code, out, err = run("status", "known", "--format", "json", "--db", sqlite_url)
+    status = json.loads(out)
+    shared = ("planned", "completed", "failed", "running", "objective", "static_optimum")
+    assert {k: row[k] for k in shared} == {k: status[k] for k in shared}
+    assert row["static_optimum_weights"] == status["static_optimum_weights"]
+    assert row["selected_on"] == status["selected_on"]
+    columns = list(row)
+    assert columns[columns.index("planned") + 1] == "trials"

@@ -215,6 +215,47 @@ def test_a_raw_question_mark_is_refused_with_the_spelling_that_works(tmp_path: P
     assert cli(["status"], f"sqlite:///{tmp_path}/a%3Fb.db").exit_code == 0
 
 
+@pytest.mark.parametrize("given", ["cancer.db", "./sub/cancer.db", "~/cancer.db", "ABSOLUTE"])
+def test_a_bare_path_is_that_sqlite_file(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--db cancer.db` (relative, ./, ~, absolute; and in $GRADSWEEP_DB) is
+    `sqlite:///` of the file's absolute path, for every command and gradsweep.open."""
+    import gradsweep
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = tmp_path / ("sub" if given.startswith("./") else "") / "cancer.db"
+    path.parent.mkdir(exist_ok=True)
+    given = str(path) if given == "ABSOLUTE" else given
+    assert cli(["db", "upgrade"], given).exit_code == 0  # creates it, as its URL would
+    build_three_task_study(sqlite_url(path))
+    out = tmp_path / "out"
+    out.mkdir()
+    for argv in read_commands(out):
+        run = cli(argv, given)
+        assert run.exit_code == 0 and run.stderr == "", (argv, run.stderr)
+    assert "three" in cli(["status"], given).stdout
+    monkeypatch.setenv("GRADSWEEP_DB", given)
+    assert "three" in CliRunner().invoke(app, ["status"]).stdout
+    assert gradsweep.open(given).studies()["name"].tolist() == ["three"]
+    assert sorted(p.name for p in path.parent.glob("*.db")) == ["cancer.db"]
+
+
+@pytest.mark.parametrize("given", ["postgres//h/db", "sqlite:/x.db", "mysql:"])
+def test_a_value_neither_a_path_nor_a_url_is_one_line_with_a_hint(
+    given: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for argv in (["status"], ["db", "upgrade"], ["resume", "x"]):
+        line = one_error_line(cli(argv, given))
+        assert line == (
+            f"error: not a database URL or path: {given!r} (a SQLite file: path/to/file.db "
+            "or sqlite:///path/to/file.db; PostgreSQL: postgresql://user@host/db)"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_launch_and_db_upgrade_create_the_file_named(tmp_path: Path) -> None:
     for name in ("new#one.db", "new?two.db", "new three.db"):
         run = CliRunner().invoke(app, ["db", "upgrade", "--db", sqlite_url(tmp_path / name)])

@@ -357,6 +357,38 @@ def test_spec_commands(tmp_path: Path) -> None:
     assert schema.returncode == 0 and json.loads(schema.stdout)["title"] == "StudySpec"
 
 
+def test_pack_takes_what_resources_pack_takes(tmp_path: Path) -> None:
+    """`--pack` is read by the field's own validation: `auto` or an integer >= 1, and
+    anything else refused in the words the spec's field uses, before anything runs."""
+    path = write(tmp_path, BASE)
+    runner = CliRunner()
+    auto = runner.invoke(app, ["spec", "check", str(path), "--pack", "auto"])
+    assert auto.exit_code == 0, auto.stderr
+    assert auto.stdout.splitlines()[-1].startswith("packing")
+    one = runner.invoke(app, ["spec", "check", str(path), "--pack", "1"])
+    assert one.stdout.splitlines()[-1] == "packing off (pack: 1)"
+    words = "must be an integer >= 1 or auto (got 0)"
+    with pytest.raises(SpecError, match=re.escape(f"resources.pack: {words}")):
+        parse_spec(mutate({"resources": {"pack": 0}}))
+    database = tmp_path / "results.db"
+    for bad, got in (
+        ("0", "0"),
+        ("-2", "-2"),
+        ("two", "'two'"),
+        ("1.5", "'1.5'"),
+        ("AUTO", "'AUTO'"),
+    ):
+        for argv in (
+            ["spec", "check", str(path)],
+            ["launch", str(path), "--db", str(database)],
+            ["resume", "s", "--db", str(database)],
+        ):
+            run = runner.invoke(app, [*argv, "--pack", bad])
+            assert run.exit_code == 2 and run.stdout == "", (argv, bad)
+            assert run.stderr == f"error: --pack: must be an integer >= 1 or auto (got {got})\n"
+    assert not database.exists()
+
+
 def test_a_new_name_is_validated_like_the_file() -> None:
     spec = parse_spec(BASE)
     assert renamed(spec, "other-name").study == "other-name"

@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from gradsweep.arms import STATIC_ARMS, TrialStatus, config_of
 from gradsweep.compare import format_paired, format_value, format_weights
-from gradsweep.results.comparison import Comparison
+from gradsweep.results.comparison import Comparison, best_so_far_label
 from gradsweep.results.pareto import ParetoView
 from gradsweep.trainers.balancers.catalog import built_in
 
@@ -550,7 +550,8 @@ def distance_figure(
 
 
 def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> go.Figure:
-    """Best objective so far against cumulative training seconds, one line per arm."""
+    """Per arm, the test objective of its trial best so far on the selection split, against
+    cumulative training seconds (compare's compute table ends each line)."""
     figure = go.Figure()
     for arm, points in comparison.best_so_far.items():
         compute, best = zip(*points, strict=True) if points else ((), ())
@@ -559,10 +560,11 @@ def best_so_far_figure(comparison: Comparison, objective: str = "objective") -> 
                 x=list(compute), y=list(best), mode="lines+markers", line_shape="hv", name=arm
             )
         )
+    split = comparison.selection_split
     return figure.update_layout(
-        title=f"best {objective} so far vs compute",
+        title=f"best on {split} so far vs compute",
         xaxis_title="cumulative training seconds",
-        yaxis_title=f"best {objective}",
+        yaxis_title=best_so_far_label(split, objective),
     )
 
 

@@ -52,7 +52,7 @@ def study_table(studies: list[StudySummary]) -> html.Div:
     """Every study with the figures ``gradsweep status`` shows (its own objective)."""
     if not studies:
         return message_page("No studies yet", "Start one with `gradsweep launch SPEC.yaml`.")
-    columns = ("study", "status", "trials done", "objective", "static optimum", "created")
+    columns = ("study", "status", "completed", "objective", "static optimum", "created")
     header = html.Tr([html.Th(c) for c in columns])
     rows = [
         html.Tr(

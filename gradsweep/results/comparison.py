@@ -115,6 +115,11 @@ class Comparison:
     # each claim's verdict (results/verdicts.py), attached by results/answer.py
     verdicts: Verdicts | None = None
 
+    @property
+    def selection_split(self) -> str:
+        """The split the study chose on (``test`` for one stored before validation)."""
+        return str(self.selection.get("split") or "test")
+
     def distinct_test_pick(self) -> StaticBest | None:
         """The weighting choosing on test would have picked, where it is not the optimum
         (and the optimum was chosen on validation): the row the tables add."""
@@ -268,6 +273,14 @@ def best_so_far(trials: pd.DataFrame) -> dict[str, list[tuple[float, float]]]:
             (float(c), float(b)) for c, b in zip(compute[keep], best[keep], strict=True)
         ]
     return curves
+
+
+def best_so_far_label(split: str, objective: str = "objective") -> str:
+    """The words every reader puts on ``best_so_far``'s values (compare's compute table,
+    the dashboard's and the report's figure): one trial's test score, that of the trial
+    best on the selection split, never "the best objective" (the lowest test score, a
+    choice made on test) nor the static optimum (a weighting over every seed)."""
+    return f"best on {split} (its test {objective})"
 
 
 def leaders(values: np.ndarray) -> np.ndarray:

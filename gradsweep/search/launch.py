@@ -55,8 +55,9 @@ from gradsweep.search.packing import Pack, PackingDecision, make_packs
 from gradsweep.search.packing import decide as packing_decision
 from gradsweep.search.progress import LiveProgress
 from gradsweep.search.ray_reaper import forget_session, reap_orphans, record_session
-from gradsweep.search.recorder import WORKER_FAILED, StopOnFailure, StudyRecorder, trial_record
+from gradsweep.search.reports import WORKER_FAILED, trial_record
 from gradsweep.spec import (
+    PackSize,
     StudySpec,
     dry_run_problem,
     parse_spec,
@@ -82,7 +83,7 @@ class LaunchOptions:
     max_concurrent: int | None = None
     name: str | None = None
     quiet: bool = False
-    pack: int | None = None
+    pack: PackSize | None = None  # --pack: over the spec's resources.pack
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class StudyOutcome:
     failed: int
     interrupted: bool
     failures: tuple[FailedTrial, ...] = ()
+    settled: bool = False  # resume found nothing left to run, and ran nothing (no Ray)
 
     @property
     def status(self) -> StudyStatus:
@@ -347,13 +349,97 @@ def extended_study(engine: Engine, spec: StudySpec, tasks: int) -> StudyInfo | N
 
 def resume(study: str, engine: Engine, options: LaunchOptions) -> StudyOutcome:
     """Run exactly the trials of a stored study that have not completed, holding the
-    study's lease."""
+    study's lease. A study with nothing left to run is answered from the database alone,
+    without starting Ray (``settled``)."""
     found = queries.find_study(engine, study)
     with study_lease(engine, found.id, found.name) as lease:
         info = queries.find_study(engine, found.id)  # as the last driver left it
         spec = parse_spec(info.spec_text, source=f"study {info.name}")
         tasks = len(info.task_names)
+        finished = settled_outcome(spec, tasks, engine, info)
+        if finished is not None:
+            return finished
         return _run(spec, tasks, engine, ResultsWriter(engine), info.id, options, lease)
+
+
+def settled_outcome(
+    spec: StudySpec, tasks: int, engine: Engine, info: StudyInfo
+) -> StudyOutcome | None:
+    """The outcome of a study whose phases would run nothing (``nothing_left``) and whose
+    planned trials are all completed, stored as resume would leave it (its planned count,
+    its status ``completed``); None where resume must run its phases."""
+    if not nothing_left(spec, tasks, engine, info.id):
+        return None
+    writer = ResultsWriter(engine)
+    store_planned(
+        writer, engine, info.id, planned_count(spec, tasks, stored_statuses(engine, info.id))
+    )
+    outcome = replace(_outcome(spec.study, info.id, engine, interrupted=False), settled=True)
+    if outcome.status != StudyStatus.COMPLETED:
+        return None
+    if info.status != StudyStatus.COMPLETED:  # e.g. interrupted after its last trial
+        writer.set_study_status(info.id, outcome.status)
+    return outcome
+
+
+def nothing_left(spec: StudySpec, tasks: int, engine: Engine, study_id: int) -> bool:
+    """Whether every phase would run nothing: every stored trial completed (a failed one
+    would be run again), every trial planned up front stored, no Optuna suggestion left
+    to make, and the confirm and retrain runs that the results call for all done. Read
+    from the database alone, as the phases decide."""
+    statuses = stored_statuses(engine, study_id)
+    if any(status != TrialStatus.COMPLETED for status in statuses.values()):
+        return False
+    done = set(statuses)
+    if not done.issuperset(t.key for t in plan_up_front(spec, tasks)):
+        return False
+    if optuna_remaining(spec, done) > 0:
+        return False
+    if not confirms(spec) and spec.arms.retrain is None:
+        return True
+    results = load_results(engine, study_id, lean=True)
+    if confirms(spec) and not done.issuperset(t.key for t in confirm_todo(spec, results)):
+        return False
+    if spec.arms.retrain is None:
+        return True
+    retrain = retrain_todo(spec, results)
+    return retrain is not None and not retrain[1] and done.issuperset(t.key for t in retrain[0])
+
+
+def optuna_remaining(spec: StudySpec, done: set[str]) -> int:
+    """The Optuna arm's suggestions still to make: ``n_trials`` less those completed (a
+    confirm run, on another seed, is no suggestion)."""
+    arm = spec.arms.optuna
+    if arm is None:
+        return 0
+    return arm.n_trials - sum(1 for key in done if is_suggestion(spec, key))
+
+
+def confirms(spec: StudySpec) -> bool:
+    """Whether the study confirms Optuna's best suggestions on its other seeds."""
+    arm = spec.arms.optuna
+    return arm is not None and arm.confirm > 0 and len(spec.seeds) >= 2
+
+
+def confirm_todo(spec: StudySpec, results: StudyResults) -> list[TrialSpec]:
+    """The confirm runs the results call for: the Optuna arm's best suggestions by
+    validation objective, on every other seed."""
+    arm = spec.arms.optuna
+    assert arm is not None
+    return confirm_trials(spec, best_suggestions(results, arm.confirm))
+
+
+def retrain_todo(spec: StudySpec, results: StudyResults) -> tuple[list[TrialSpec], set[str]] | None:
+    """Retrain's trials at GradNorm's time-averaged weights now, and the keys of those
+    stored at other weights (to run again); None without a completed GradNorm trial at
+    retrain's α."""
+    arm = spec.arms.retrain
+    assert arm is not None
+    weights = results.gradnorm_weights_mean(arm.alpha)
+    if not weights:
+        return None
+    todo = retrain_trials(spec, weights)
+    return todo, stale_retrain(results, todo)
 
 
 def _run(
@@ -538,12 +624,7 @@ class _PhaseRunner:
         return False
 
     def run_optuna(self, done: set[str]) -> bool:
-        arm = self.spec.arms.optuna
-        if arm is None:
-            return False
-        # its suggestions alone: a confirm run (another seed) is no suggestion of n_trials
-        finished = sum(1 for key in done if is_suggestion(self.spec, key))
-        remaining = arm.n_trials - finished
+        remaining = optuna_remaining(self.spec, done)
         if remaining <= 0:
             return False
         results = load_results(self.engine, self.study_id, lean=True)
@@ -563,11 +644,9 @@ class _PhaseRunner:
 
     def run_confirm(self, done: set[str]) -> bool:
         """The Optuna arm's best suggestions by validation objective, on every other seed."""
-        arm = self.spec.arms.optuna
-        if arm is None or arm.confirm == 0 or len(self.spec.seeds) < 2:
+        if not confirms(self.spec):
             return False
-        results = load_results(self.engine, self.study_id, lean=True)
-        todo = confirm_trials(self.spec, best_suggestions(results, arm.confirm))
+        todo = confirm_todo(self.spec, load_results(self.engine, self.study_id, lean=True))
         self._register(todo)
         self._recount()  # picks other than an earlier launch's: those runs stay, and count
         return self.run_planned(make_packs([t for t in todo if t.key not in done], 1))
@@ -576,15 +655,13 @@ class _PhaseRunner:
         arm = self.spec.arms.retrain
         if arm is None:
             return False
-        results = load_results(self.engine, self.study_id, lean=True)
-        weights = results.gradnorm_weights_mean(arm.alpha)
-        if not weights:
+        retrain = retrain_todo(self.spec, load_results(self.engine, self.study_id, lean=True))
+        if retrain is None:
             logging.getLogger(__name__).warning(
                 "retrain: no completed GradNorm trial with alpha %s; nothing to retrain", arm.alpha
             )
             return False
-        todo = retrain_trials(self.spec, weights)
-        stale = stale_retrain(results, todo)
+        todo, stale = retrain
         if stale:  # seeds were added: GradNorm's mean weights moved, so retrain runs again
             logging.getLogger(__name__).warning(
                 "retrain: GradNorm's mean weights changed; %d retrain trial(s) run again",
@@ -645,6 +722,7 @@ class _PhaseRunner:
         """One Tuner.fit; returns True when it ended early (Ctrl-C)."""
         from ray import tune
 
+        from gradsweep.search.recorder import StopOnFailure, StudyRecorder  # imports Ray
         from gradsweep.search.trainable import pack_from_config, run_trial
 
         recorder = StudyRecorder(

@@ -25,7 +25,7 @@ from typing import Literal
 
 from gradsweep.arms import ArmKind
 from gradsweep.plan.trials import TrialSpec
-from gradsweep.spec import StudySpec
+from gradsweep.spec import PackSize, StudySpec
 from gradsweep.trainers.balancers.catalog import declaration_of
 
 # Optuna's trials are suggested one at a time and retrain's come after GradNorm's: alone
@@ -164,7 +164,7 @@ def auto_size(
 
 
 def decide(
-    spec: StudySpec, todo: Sequence[TrialSpec], requested: int | None, concurrency: int
+    spec: StudySpec, todo: Sequence[TrialSpec], requested: PackSize | None, concurrency: int
 ) -> PackingDecision:
     """The pack size for these trials: ``requested`` (``--pack``) over ``resources.pack``;
     1 when fewer than two trials could pack or the model fails the packed-step check."""

@@ -28,10 +28,18 @@ from ray import tune
 from gradsweep.arms import TrialStatus
 from gradsweep.plan.trials import TrialSpec
 from gradsweep.search.packing import Pack
-from gradsweep.search.reports import Outcome, Placement, WorkerReport, failure, timeout_reason
+from gradsweep.search.reports import (
+    WORKER_FAILED,
+    Outcome,
+    Placement,
+    WorkerReport,
+    failure,
+    timeout_reason,
+    trial_record,
+)
 from gradsweep.storage.errors import StorageError
 from gradsweep.storage.lease import Lease, LeaseLost
-from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome, TrialRecord
+from gradsweep.storage.records import EpochRow, TrialEnd, TrialOutcome
 from gradsweep.storage.writer import ResultsWriter
 from gradsweep.trainers.engine.failures import clipped_traceback
 
@@ -40,9 +48,6 @@ FLUSH_SECONDS = 1.0
 # from Tune's start of the trial, steps in this much later
 DRIVER_GRACE_SECONDS = 10.0
 
-# the reason of a trial whose worker failed (not its own code): launch may run it again
-WORKER_FAILED = "worker failed: "
-
 
 class ProgressSink(Protocol):
     """Told about every trial's start and end (the live display implements it)."""
@@ -50,19 +55,6 @@ class ProgressSink(Protocol):
     def trial_started(self, trial: TrialSpec) -> None: ...
 
     def trial_finished(self, trial: TrialSpec, status: TrialStatus) -> None: ...
-
-
-def trial_record(trial: TrialSpec) -> TrialRecord:
-    return TrialRecord(
-        key=trial.key,
-        arm=trial.arm,
-        balancer=trial.balancer,
-        params=trial.params(),
-        static_weights=list(trial.weights) if trial.weights is not None else None,
-        alpha=trial.alpha,
-        seed=trial.seed,
-        also_arms=list(trial.also_arms) or None,
-    )
 
 
 @dataclass

@@ -14,9 +14,26 @@ from typing import Any
 
 from gradsweep.arms import TrialStatus
 from gradsweep.objectives import SEARCH_SCORE
-from gradsweep.storage.records import EpochRow
+from gradsweep.plan.trials import TrialSpec
+from gradsweep.storage.records import EpochRow, TrialRecord
 
 REPORT = "gradsweep"  # the result key that holds the report
+# the reason of a trial whose worker failed (not its own code): launch may run it again
+WORKER_FAILED = "worker failed: "
+
+
+def trial_record(trial: TrialSpec) -> TrialRecord:
+    """A planned trial's row as the writer takes it (launch plans, the recorder adds)."""
+    return TrialRecord(
+        key=trial.key,
+        arm=trial.arm,
+        balancer=trial.balancer,
+        params=trial.params(),
+        static_weights=list(trial.weights) if trial.weights is not None else None,
+        alpha=trial.alpha,
+        seed=trial.seed,
+        also_arms=list(trial.also_arms) or None,
+    )
 
 
 @dataclass(frozen=True)

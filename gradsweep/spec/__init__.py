@@ -50,7 +50,7 @@ from gradsweep.spec.limits import (
     check_trial_size,
     evaluations_problem,
 )
-from gradsweep.spec.messages import location, one_line, short
+from gradsweep.spec.messages import error_message, location, one_line, short
 from gradsweep.spec.reading import read_spec_yaml
 from gradsweep.trainers.balancers.catalog import declarations
 from gradsweep.yaml_reader import UnreadableYaml, read_file
@@ -63,6 +63,7 @@ __all__ = [
     "GridArm",
     "LimitsSpec",
     "OptunaArm",
+    "PackSize",
     "ProblemSpec",
     "RandomArm",
     "ResourcesSpec",
@@ -77,6 +78,7 @@ __all__ = [
     "has_equal_weights",
     "load_spec",
     "parse_spec",
+    "read_pack",
     "renamed",
     "spec_json_schema",
     "task_metrics",
@@ -207,6 +209,21 @@ class ResourcesSpec(SpecModel):
         if value == "auto" or (type(value) is int and value >= 1):
             return value
         raise ValueError(f"must be an integer >= 1 or auto (got {short(value)})")
+
+
+PackSize = int | Literal["auto"]
+"""``resources.pack``: at most this many trials a pack, or ``auto``."""
+DIGITS = re.compile(r"[+-]?\d{1,18}")  # an integer as a command line writes it
+
+
+def read_pack(text: str, where: str) -> PackSize:
+    """``resources.pack`` given as text (``--pack 4``, ``--pack auto``), checked by that
+    field's own validation: the option takes exactly what the spec takes."""
+    value: Any = int(text) if DIGITS.fullmatch(text.strip()) else text
+    try:
+        return ResourcesSpec(pack=value).pack
+    except ValidationError as exc:
+        raise SpecError(f"{where}: {error_message(exc.errors()[0])}") from None
 
 
 #: Fields added after studies were first stored, with their defaults: left out of the

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -50,9 +51,36 @@ without one, this module's logger)."""
 log = logging.getLogger(__name__)
 
 
+# A URL's scheme (``sqlite``, ``postgresql+psycopg``), RFC 3986's letters
+SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*"
+URL_FORM = re.compile(rf"{SCHEME}://")
+# a scheme without its ``//`` (``sqlite:/x``, ``mysql:``) or without its ``:``
+# (``postgres//host/db``): a URL mistyped, never taken for a file's path
+MISTYPED_URL = re.compile(rf"{SCHEME}(:|//)")
+PASSWORD = re.compile(r"([^:/@]+:)[^@/]*@")  # user:password@ in a URL make_url cannot read
+URL_HINT = (
+    "a SQLite file: path/to/file.db or sqlite:///path/to/file.db; "
+    "PostgreSQL: postgresql://user@host/db"
+)
+
+
 def resolve_url(url: str | None = None) -> str:
-    """The argument, else ``$GRADSWEEP_DB``, else ``sqlite:///gradsweep.db``."""
-    return url or os.environ.get("GRADSWEEP_DB") or DEFAULT_URL
+    """The argument, else ``$GRADSWEEP_DB``, else ``sqlite:///gradsweep.db``, as a URL
+    (``database_url``: a path names a SQLite file)."""
+    return database_url(url or os.environ.get("GRADSWEEP_DB") or DEFAULT_URL)
+
+
+def database_url(value: str) -> str:
+    """``--db``'s value as a URL: a URL as it is; a path (``cancer.db``, ``./x/y.sqlite``,
+    ``~/studies.db``) as the URL naming that SQLite file, made absolute with ``~``
+    expanded, every character of its name its own (``sqlite_url``). A value that looks
+    like a mistyped URL (a scheme without ``//`` or without ``:``) is refused in one
+    line: taken for a path, it would name a file nobody meant."""
+    if URL_FORM.match(value):
+        return value
+    if MISTYPED_URL.match(value):
+        raise StorageError(f"not a database URL or path: {safe_url(value)!r} ({URL_HINT})")
+    return sqlite_url(os.path.abspath(os.path.expanduser(value)))
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -67,7 +95,7 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise StorageError(f"not a database URL: {safe_url(url)!r}") from None
+        raise StorageError(f"not a database URL: {safe_url(url)!r} ({URL_HINT})") from None
     driver = parsed.drivername
     if driver in POSTGRES_DRIVERS:
         return parsed.set(drivername="postgresql+psycopg")
@@ -419,11 +447,12 @@ def upgrade_database(url: str | None = None) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password hidden, for messages."""
+    """The URL with any password hidden, for messages (in a mistyped one too: the text
+    between ``user:`` and ``@``)."""
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        return url
+        return PASSWORD.sub(r"\1***@", url)
 
 
 def table_names(engine: Engine) -> list[str]:

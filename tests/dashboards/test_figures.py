@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from gradsweep.compare import comparison_tables
 from gradsweep.dashboards import figures
 from gradsweep.results.comparison import compare_trials
 from gradsweep.results.pareto import FrontPoint, ParetoView, Placement
@@ -179,6 +180,12 @@ def test_best_so_far_and_table() -> None:
     assert {t.name for t in best.data} == {"random", "gradnorm"}
     random_line = next(t for t in best.data if t.name == "random")
     assert list(random_line.y) == sorted(random_line.y, reverse=True)  # never gets worse
+    # one trial's test score, in compare's words: never "best objective", never the optimum
+    compute = comparison_tables(comparison)[-1 - len(comparison.notes)]
+    assert best.layout.yaxis.title.text == compute.columns[2].header
+    assert (
+        compute.columns[2].header == f"best on {comparison.selection['split']} (its test objective)"
+    )
     table = figures.comparison_table_figure(comparison)
     cells = table.data[0].cells.values
     assert cells[0][1] == comparison.adaptive[0].config == "gradnorm/a=0.12"

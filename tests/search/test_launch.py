@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gradsweep.cli import app
-from gradsweep.search.launch import LaunchOptions, launch, resume, study_record
+from gradsweep.search.launch import LaunchOptions, launch, nothing_left, resume, study_record
 from gradsweep.spec import load_spec, task_metrics
 from gradsweep.storage import queries
 from gradsweep.storage.engine import open_engine
@@ -51,6 +51,7 @@ def test_a_study_with_every_arm_completes(tmp_path: Path, db_url: str) -> None:
     engine = open_engine(db_url)
     outcome = launch(spec, engine, QUIET)
     assert outcome.status == "completed", outcome
+    assert nothing_left(spec, 3, engine, outcome.study_id)  # resume: no Ray, retrain done
     trials = queries.trials(engine, study="all-arms")
     # static 1 + grid 3 (resolution 2, T=3, no vertices) + random 2 + gradnorm 1
     # + optuna 3 + retrain 1 (one seed)
@@ -346,7 +347,9 @@ def test_status_json_from_the_command_line(tmp_path: Path, sqlite_url: str) -> N
 
     resumed = CliRunner().invoke(app, ["resume", "status-cli", "--quiet", "--db", sqlite_url])
     assert resumed.exit_code == 0, resumed.stderr
-    assert "status-cli (id 1): completed, 3/3 completed, 0 failed" in resumed.stdout
+    assert resumed.stdout == (
+        "nothing to resume: study 'status-cli' has all its 3 planned trials completed\n"
+    )
     unknown = CliRunner().invoke(app, ["resume", "nope", "--db", sqlite_url])
     assert unknown.exit_code == 2 and "unknown study 'nope'" in unknown.stderr
 

@@ -9,10 +9,12 @@ from sqlalchemy import create_engine, text
 
 from gradsweep.storage.engine import (
     alembic_config,
+    database_url,
     head_revision,
     open_engine,
     parse_url,
     resolve_url,
+    sqlite_url,
     table_names,
 )
 from gradsweep.storage.errors import StorageError
@@ -23,6 +25,8 @@ def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     assert resolve_url(None) == "sqlite:///gradsweep.db"
     monkeypatch.setenv("GRADSWEEP_DB", "sqlite:////tmp/x.db")
     assert resolve_url(None) == "sqlite:////tmp/x.db"
+    monkeypatch.setenv("GRADSWEEP_DB", "/tmp/y.db")  # a path there too
+    assert resolve_url(None) == "sqlite:////tmp/y.db"
     assert resolve_url("postgresql://u@h/d") == "postgresql://u@h/d"
     assert parse_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
 
@@ -30,7 +34,9 @@ def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("nonsense", "not a database URL"),
+        ("sqlite:/x", "not a database URL or path: 'sqlite:/x' \\(a SQLite file: "),
+        ("postgres//h/db", "not a database URL or path: 'postgres//h/db'"),
+        ("mysql:", "not a database URL or path"),
         ("mysql://root@127.0.0.1/test", "unsupported database 'mysql'"),
         ("sqlite://", "in-memory SQLite database cannot be shared"),
         ("sqlite:////no/such/folder/x.db", "folder /no/such/folder does not exist"),
@@ -41,6 +47,19 @@ def test_bad_urls_are_one_line(url: str, message: str) -> None:
     with pytest.raises(StorageError, match=message) as error:
         open_engine(url)
     assert "\n" not in str(error.value)
+
+
+def test_a_path_is_the_url_of_that_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert database_url("cancer.db") == sqlite_url(tmp_path / "cancer.db")
+    assert database_url("./x/../y.sqlite") == sqlite_url(tmp_path / "y.sqlite")
+    assert database_url("/abs/a#b?.db") == "sqlite:////abs/a%23b%3F.db"
+    assert database_url("~/studies.db") == sqlite_url(tmp_path / "home" / "studies.db")
+    assert database_url("./a:b.db") == sqlite_url(tmp_path / "a:b.db")
+    assert database_url("sqlite:///rel.db") == "sqlite:///rel.db"  # a URL as it is
 
 
 def test_fresh_database_gets_the_whole_schema(db_url: str) -> None:
@@ -118,20 +137,24 @@ READ_COMMANDS = (
 )
 
 
+@pytest.mark.parametrize("spelling", ["sqlite:///{}", "{}", "typo.db"])
 @pytest.mark.parametrize("argv", READ_COMMANDS, ids=lambda argv: " ".join(argv[:2]))
 def test_commands_other_than_launch_never_create_a_database(
-    argv: list[str], tmp_path: Path
+    argv: list[str], spelling: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A mistyped file, as a URL, an absolute path or a bare one (from the working
+    folder): the same one line, and no file."""
     from typer.testing import CliRunner
 
     from gradsweep.cli import app
 
+    monkeypatch.chdir(tmp_path)
     missing = tmp_path / "typo.db"
     argv = [
         a.replace("EXPORT", str(tmp_path / "x")).replace("REPORT", str(tmp_path / "r.html"))
         for a in argv
     ]
-    run = CliRunner().invoke(app, [*argv, "--db", f"sqlite:///{missing}"])
+    run = CliRunner().invoke(app, [*argv, "--db", spelling.format(missing)])
     assert run.exit_code == 2 and run.stderr.startswith(f"error: no database at {missing}")
     assert len(run.stderr.strip().splitlines()) == 1 and not missing.exists()
 

@@ -181,3 +181,37 @@ def make_missing_metric() -> MissingMetric:
 @problem_factory
 def make_raising_factory() -> ToyRegression:
     raise FileNotFoundError("no data at /data/mine")
+
+
+class ModuleSharedLayer(ToyRegression):
+    """Names the trunk's last module, where its weight is meant."""
+
+    name = "module-shared-layer"
+
+    def build_model(self) -> MultitaskModel:
+        model = super().build_model()
+        trunk = model.trunk
+        assert isinstance(trunk, nn.Sequential)
+        return MultitaskModel(trunk, list(model.heads), trunk[-1])  # type: ignore[arg-type]
+
+
+class FirstLayerShared(ToyRegression):
+    """Takes the trunk's first layer for GradNorm's W: it works, on the slower path."""
+
+    name = "first-layer-shared"
+
+    def build_model(self) -> MultitaskModel:
+        model = super().build_model()
+        trunk = model.trunk
+        assert isinstance(trunk, nn.Sequential)
+        return MultitaskModel(trunk, list(model.heads), trunk[0].weight)
+
+
+@problem_factory
+def make_module_shared_layer() -> ModuleSharedLayer:
+    return ModuleSharedLayer(**SMALL)  # type: ignore[arg-type]
+
+
+@problem_factory
+def make_first_layer_shared() -> FirstLayerShared:
+    return FirstLayerShared(**SMALL)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import torch
 from torch import nn
+
+from gradsweep.errors import PluginWarning
 
 Direction = Literal["min", "max"]
 
@@ -71,7 +74,8 @@ class MultitaskModel(nn.Module):
     normalisations at the start of the heads to get this. Any other trunk works too, but
     keeps the step's whole graph until the norms are taken (more memory, see step.py).
     ``linear_tail`` (an ``nn.Sequential`` ending in ``W``'s ``nn.Linear``) is what packed
-    GradNorm needs for its fast path.
+    GradNorm needs for its fast path. A module given for ``W`` is refused naming its
+    weight; the trunk's first layer is taken with a ``PluginWarning`` (the graph path).
     """
 
     def __init__(self, trunk: nn.Module, heads: Sequence[nn.Module], shared_layer: torch.Tensor):
@@ -80,7 +84,11 @@ class MultitaskModel(nn.Module):
         self.heads = nn.ModuleList(heads)
         names = [n for n, p in trunk.named_parameters() if p is shared_layer]
         if not names:
-            raise ValueError("shared_layer must be a parameter of the trunk")
+            raise ValueError(
+                f"shared_layer must be a parameter of the trunk{_got(trunk, shared_layer)}"
+            )
+        if _is_first_layer(trunk, shared_layer):
+            warnings.warn(FIRST_LAYER, PluginWarning, stacklevel=2)
         self._shared_layer_name = names[0]
         self._shared_module_name = self._shared_layer_name.rpartition(".")[0]
         last = trunk[-1] if isinstance(trunk, nn.Sequential) and len(trunk) else None
@@ -113,6 +121,58 @@ class MultitaskModel(nn.Module):
     def forward(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         z = self.trunk(inputs)
         return [head(z) for head in self.heads]
+
+
+FIRST_LAYER = (
+    "shared_layer is the trunk's first layer: GradNorm's per-task gradient norms then take "
+    "the slower graph path (the trunk's output z is not that layer's output, so each step "
+    "keeps its whole graph and differentiates z back through the trunk to W for every "
+    "task: more time and memory); the paper uses the last shared layer, e.g. "
+    "trunk[-1].weight"
+)
+
+
+def _got(trunk: nn.Module, shared_layer: object) -> str:
+    """What was given instead of a parameter of the trunk, and what to give instead (for a
+    module: its weight)."""
+    if not isinstance(shared_layer, nn.Module):
+        return f", got {_described(shared_layer)}"
+    text = " ".join(repr(shared_layer).split())
+    text = text if len(text) <= 80 else f"{type(shared_layer).__name__}(…)"
+    where = _expression(trunk, shared_layer)
+    if where is not None and isinstance(getattr(shared_layer, "weight", None), nn.Parameter):
+        return f", got the module {text}: give its weight, e.g. {where}.weight"
+    return (
+        f", got the module {text}: give the weight of the trunk's last shared layer, "
+        "e.g. trunk[-1].weight"
+    )
+
+
+def _described(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)} that is not one of its parameters"
+    return f"a value of type {type(value).__name__}"
+
+
+def _expression(trunk: nn.Module, module: nn.Module) -> str | None:
+    """How the code names ``module`` from the trunk (``trunk[-1]``, ``trunk[2]``,
+    ``trunk.encoder.fc``); None where the trunk does not hold it."""
+    if isinstance(trunk, nn.Sequential) and len(trunk) and trunk[-1] is module:
+        return "trunk[-1]"
+    for name, candidate in trunk.named_modules():
+        if candidate is module and name:
+            parts = name.split(".")
+            return "trunk" + "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in parts)
+    return None
+
+
+def _is_first_layer(trunk: nn.Module, shared_layer: torch.Tensor) -> bool:
+    """Whether ``W`` belongs to the first of several modules of the trunk that hold
+    parameters (in the order they were registered, the order of a ``Sequential``)."""
+    owners = [m for m in trunk.modules() if next(m.parameters(recurse=False), None) is not None]
+    if len(owners) < 2:
+        return False
+    return any(p is shared_layer for p in owners[0].parameters(recurse=False))
 
 
 class MetricAccumulator(ABC):
