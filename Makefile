@@ -50,7 +50,7 @@ test-min: $(LOWEST_STAMP)
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
 
 # Each benchmark rewrites its own section of benchmarks/RESULTS.md.
-BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency packing dashboard bad_specs read_commands gpu_step
+BENCHMARKS := gradnorm_overhead balancer_overhead toy_paper storage search_efficiency packing dashboard optuna_export bad_specs read_commands gpu_step
 bench: $(STAMP) $(CHROMIUM)
 	for b in $(BENCHMARKS); do $(BIN)/python -m benchmarks.$$b || exit 1; done
 

@@ -66,9 +66,16 @@ def json_cells(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with its structured cells (lists, dicts: weights, metrics) as JSON text,
     so that a CSV reader can parse them back."""
     out = frame.copy()
-    for column in out.select_dtypes(include="object").columns:
-        out[column] = out[column].map(_json_cell)
+    # object columns only: a text column (pandas 3's string dtype) holds no list or dict
+    for column in [c for c in out.columns if out[c].dtype == object]:
+        out[column] = _mapped(out[column], _json_cell)
     return out
+
+
+def _mapped(column: pd.Series, cell: Any) -> pd.Series:
+    """``cell`` applied to every value, kept an object column: ``Series.map`` lets pandas 3
+    infer its string dtype, which turns a None (JSON null, an empty CSV cell) into NaN."""
+    return pd.Series([cell(value) for value in column], index=column.index, dtype=object)
 
 
 def spreadsheet_cell(value: Any) -> Any:
@@ -90,7 +97,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame with every text cell through :func:`spreadsheet_cell` (a copy)."""
     out = frame.copy()
     for column in out.select_dtypes(include=["object", "string"]).columns:
-        out[column] = out[column].map(spreadsheet_cell)
+        out[column] = _mapped(out[column], spreadsheet_cell)
     return out
 
 

@@ -78,8 +78,11 @@ def test_json_cells_are_plain_json() -> None:
 def test_spreadsheet_formulas_are_neutralised_and_numbers_are_not() -> None:
     frame = pd.DataFrame(
         {
-            "text": ["=HYPERLINK(\"http://x\",\"y\")", "+1@SUM(A1)", "-2+3", "@cmd", "\tx", "\ry",
-                     "'quoted", "-1.5", "+3", "1e5", "plain", "", None, "a=b"],
+            # an object column, as the CLI's frames hold text (pandas 3 would infer its
+            # string dtype, where a missing cell is NaN, not None: checked below)
+            "text": pd.Series(["=HYPERLINK(\"http://x\",\"y\")", "+1@SUM(A1)", "-2+3", "@cmd",
+                               "\tx", "\ry", "'quoted", "-1.5", "+3", "1e5", "plain", "", None,
+                               "a=b"], dtype=object),
             "number": [-2.0, -1.0, 0.0, 1.0, -5.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, -0.0],
         }
     )  # fmt: skip
@@ -114,3 +117,10 @@ def test_json_text_is_strict() -> None:
         raise AssertionError(constant)
 
     assert json.loads(text, parse_constant=refuse) == {"a": None, "b": [None, None, 1.5], "c": 3}
+
+
+def test_a_text_column_of_pandas_default_dtype_is_neutralised_and_keeps_its_gaps() -> None:
+    """A frame built from plain lists (pandas 3: its string dtype, a missing cell NaN)."""
+    frame = pd.DataFrame({"text": ["=1+1", None, "ok"]})
+    cells = spreadsheet_safe(frame)["text"].tolist()
+    assert cells[0] == "'=1+1" and pd.isna(cells[1]) and cells[2] == "ok"

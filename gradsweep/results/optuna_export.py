@@ -195,7 +195,7 @@ def _child_rows(
 
 
 def _study(name: str, storage: optuna.storages.RDBStorage, tasks: int) -> optuna.Study:
-    directions = ["minimize"] * tasks
+    directions = [optuna.study.StudyDirection.MINIMIZE] * tasks
     try:
         study = optuna.create_study(
             study_name=name, storage=storage, directions=directions, load_if_exists=True

@@ -26,7 +26,9 @@ TINY_DIGITS = {"train_samples": 400, "test_samples": 100, "batch_size": 50}
 PACKED_ARMS = {"static", "grid", "gradnorm"}
 
 
-def test_a_packed_study_records_what_the_unpacked_one_does(tmp_path: Path, db_url: str) -> None:
+def test_a_packed_study_records_what_the_unpacked_one_does(tmp_path: Path, sqlite_url: str) -> None:
+    """On SQLite: packed trials' rows on PostgreSQL are written by the every-arm launch test
+    (pack: auto) and the killed-launch test."""
     path = write_spec(
         tmp_path,
         "packed",
@@ -38,7 +40,7 @@ def test_a_packed_study_records_what_the_unpacked_one_does(tmp_path: Path, db_ur
             "dwa": {},
         },
     )
-    engine = open_engine(db_url)
+    engine = open_engine(sqlite_url)
     packed = launch(load_spec(path), engine, QUIET)
     alone = launch(load_spec(path), engine, LaunchOptions(quiet=True, pack=1, name="alone"))
     assert packed.status == alone.status == "completed" and packed.planned == 11
