@@ -739,14 +739,15 @@ class _PhaseRunner:
             tune.with_parameters(run_trial, spec=self.spec, tasks=self.tasks, baseline=baseline),
             {"cpu": resources.cpus_per_trial, "gpu": resources.gpus_per_trial},
         )
-        with quiet_tune() as storage_path:
+        concurrency = self.options.max_concurrent or self.spec.max_concurrent
+        with quiet_tune(concurrency if search_alg is not None else None) as storage_path:
             tuner = tune.Tuner(
                 trainable,
                 param_space=space,
                 tune_config=tune.TuneConfig(
                     search_alg=search_alg,
                     num_samples=samples,
-                    max_concurrent_trials=self.options.max_concurrent or self.spec.max_concurrent,
+                    max_concurrent_trials=concurrency,
                     reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
@@ -767,10 +768,19 @@ class _PhaseRunner:
 
 
 @contextmanager
-def quiet_tune() -> Iterator[str]:
-    """Tune's own loggers, files and console output off; our display and database suffice."""
-    saved = {name: os.environ.get(name) for name in _TUNE_ENV}
-    os.environ.update(_TUNE_ENV)
+def quiet_tune(searcher_concurrency: int | None = None) -> Iterator[str]:
+    """Tune's own loggers, files and console output off; our display and database suffice.
+
+    ``searcher_concurrency``: how many trials a searcher (Optuna's) may have pending. Tune
+    before ray#63770 (mid-2026) keeps one pending trial for any searcher but its own
+    generator, whatever ``max_concurrent_trials`` says, so on Ray 2.41 Optuna's suggestions
+    trained one at a time; its environment variable sets the limit on every version.
+    """
+    environment = dict(_TUNE_ENV)
+    if searcher_concurrency is not None:
+        environment["TUNE_MAX_PENDING_TRIALS_PG"] = str(searcher_concurrency)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     level = logging.getLogger("ray").level
     logging.getLogger("ray").setLevel(logging.CRITICAL)
     path = tempfile.mkdtemp(prefix="gradsweep-tune-")
