@@ -9,12 +9,18 @@ TORCH_INDEX ?=
 
 .PHONY: demo test test-min lint bench clean setup
 
+# An environment with the project and its dev extra: $(1) its folder, $(2) more pip
+# arguments (the lowest versions' constraints). torch first, pinned, so the CPU build on
+# this machine's disk is used.
+define install_env
+	test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	$(1)/bin/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(1)/bin/pip install --quiet $(2) -e '.[dev]'
+	touch $(1)/.installed
+endef
+
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned, so the CPU build on this machine's disk is used
-	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(call install_env,$(VENV),)
 
 setup: $(STAMP)
 
@@ -41,10 +47,7 @@ LOWEST_TESTS := tests/spec tests/plan tests/results tests/storage tests/trainers
 	tests/search/test_launch.py::test_a_study_with_every_arm_completes \
 	tests/search/test_launch.py::test_optuna_trials_run_concurrently_and_live_in_the_results_database
 $(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
-	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
-	$(LOWEST)/bin/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(LOWEST)/bin/pip install --quiet -c constraints/lowest.txt -e '.[dev]'
-	touch $(LOWEST_STAMP)
+	$(call install_env,$(LOWEST),-c constraints/lowest.txt)
 
 test-min: $(LOWEST_STAMP)
 	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)

@@ -92,7 +92,7 @@ def comparison_tables(comparison: Comparison) -> list[Any]:
     compute per arm."""
     from rich.table import Table
 
-    split = comparison.selection.get("split", "test")
+    split = comparison.selection_split
     head = Table(
         title=f"{comparison.study}: static optimum over {comparison.static_trials} "
         f"static trials ({LABELS.get(comparison.objective, comparison.objective)}, "

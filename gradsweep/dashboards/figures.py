@@ -648,7 +648,7 @@ def comparison_table_figure(comparison: Comparison, objective: str = "objective"
     95% interval): the static optimum (chosen on validation), the weighting choosing on
     test would have picked, equal weights when the study has them, then each adaptive
     configuration, its balancer's best on validation marked."""
-    split = comparison.selection.get("split", "test")
+    split = comparison.selection_split
     static = [("static optimum", comparison.static_best)]
     picked = comparison.distinct_test_pick()
     if picked is not None:

@@ -124,7 +124,7 @@ class Comparison:
         """The weighting choosing on test would have picked, where it is not the optimum
         (and the optimum was chosen on validation): the row the tables add."""
         picked = self.test_selected
-        if picked is None or self.selection.get("split", "test") == "test":
+        if picked is None or self.selection_split == "test":
             return None
         return None if picked.weights == self.static_best.weights else picked
 

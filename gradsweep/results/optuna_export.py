@@ -119,8 +119,13 @@ def _add_trials(
             select(func.max(table.c.number)).where(table.c.study_id == study_id)
         ).scalar()
         first = 0 if last is None else int(last) + 1
+        columns = [
+            (attribute.key, attribute.columns[0].name)
+            for attribute in inspect(models.TrialModel).column_attrs
+            if attribute.columns[0].name != "trial_id"
+        ]
         rows = [
-            _trial_row(study_id, number, frozen)
+            _trial_row(study_id, number, frozen, columns)
             for number, frozen in enumerate(trials, start=first)
         ]
         returning = insert(table).returning(table.c.trial_id, sort_by_parameter_order=True)
@@ -151,21 +156,21 @@ def _exported_keys(storage: optuna.storages.RDBStorage, study_id: int) -> set[st
         return {json.loads(value) for value in conn.execute(query).scalars()}
 
 
-def _trial_row(study_id: int, number: int, frozen: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def _trial_row(
+    study_id: int,
+    number: int,
+    frozen: optuna.trial.FrozenTrial,
+    columns: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
     """The ``trials`` row of ``frozen`` as Optuna's own model stores it.
 
     A transient model converts the datetimes (naive local time before Optuna 5, naive UTC
-    since); its column attributes then read back what would be written.
+    since); its ``columns`` (attribute, column name) then read back what would be written.
     """
     trial = models.TrialModel(study_id=study_id, number=number, state=frozen.state)
     trial.datetime_start = frozen.datetime_start
     trial.datetime_complete = frozen.datetime_complete
-    columns = inspect(models.TrialModel).column_attrs
-    return {
-        attribute.columns[0].name: getattr(trial, attribute.key)
-        for attribute in columns
-        if attribute.columns[0].name != "trial_id"
-    }
+    return {column: getattr(trial, attribute) for attribute, column in columns}
 
 
 def _child_rows(
@@ -220,10 +225,11 @@ def export_optuna(engine: Engine, study: str, name: str) -> OptunaExport:
     url = engine.url.render_as_string(hide_password=False)
     storage = optuna.storages.RDBStorage(url)
     target = _study(name, storage, len(results.task_names))
-    present = _exported_keys(storage, target._study_id)
+    study_id = storage.get_study_id_from_name(name)
+    present = _exported_keys(storage, study_id)
     new = [t for t in exported_trials(results) if t.user_attrs["key"] not in present]
     if new:
-        _add_trials(storage, target._study_id, new)
+        _add_trials(storage, study_id, new)
     with warnings.catch_warnings():  # experimental in Optuna 3 and 4
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         target.set_metric_names(list(results.task_names))

@@ -62,29 +62,32 @@ def test_the_bulk_writer_stores_what_add_trials_stores(db_url: str) -> None:
     storage = optuna.storages.RDBStorage(db_url)
     directions = ["minimize"] * 3
     reference = optuna.create_study(study_name="by-optuna", storage=storage, directions=directions)
-    bulk = optuna.create_study(study_name="by-gradsweep", storage=storage, directions=directions)
+    optuna.create_study(study_name="by-gradsweep", storage=storage, directions=directions)
     first, second = _frozen(12), _frozen(5, offset=12)
 
     reference.add_trials(first + second)
-    _add_trials(storage, bulk._study_id, first)
-    _add_trials(storage, bulk._study_id, second)  # numbers continue the study's
+    bulk_id = storage.get_study_id_from_name("by-gradsweep")
+    _add_trials(storage, bulk_id, first)
+    _add_trials(storage, bulk_id, second)  # numbers continue the study's
 
     loaded = optuna.load_study(study_name="by-gradsweep", storage=db_url)
     expected = _seen(optuna.load_study(study_name="by-optuna", storage=db_url))
     assert _seen(loaded) == expected
     assert [t.number for t in loaded.trials] == list(range(17))
-    assert _exported_keys(storage, bulk._study_id) == {f"grid/{i}/s0" for i in range(17)}
-    assert _exported_keys(storage, reference._study_id) == _exported_keys(storage, bulk._study_id)
+    reference_id = storage.get_study_id_from_name("by-optuna")
+    assert _exported_keys(storage, bulk_id) == {f"grid/{i}/s0" for i in range(17)}
+    assert _exported_keys(storage, reference_id) == _exported_keys(storage, bulk_id)
 
 
 def test_a_failing_bulk_write_leaves_the_study_as_it_was(db_url: str) -> None:
     db_url = _optuna_url(db_url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(db_url)
-    study = optuna.create_study(study_name="s", storage=storage, directions=["minimize"] * 3)
-    _add_trials(storage, study._study_id, _frozen(3))
+    optuna.create_study(study_name="s", storage=storage, directions=["minimize"] * 3)
+    study_id = storage.get_study_id_from_name("s")
+    _add_trials(storage, study_id, _frozen(3))
     broken = _frozen(2, offset=3)
     broken[1].distributions["w0"] = "not a distribution"  # type: ignore[index]
     with pytest.raises(AttributeError):
-        _add_trials(storage, study._study_id, broken)
+        _add_trials(storage, study_id, broken)
     assert len(optuna.load_study(study_name="s", storage=db_url).trials) == 3
